@@ -1,0 +1,303 @@
+"""The information-loop policy: the one place that decides "may X learn Y now".
+
+Pure functions over plain facts (no database), so that every rule in DESIGN.md
+(rules 1, 2, 3, 5 and 8) is decided here and nowhere else, and can be tested exhaustively.
+
+How consent history is read: for one grantor and one sector, the record in force at time
+``t`` is the most recently *recorded* record whose ``valid_from`` is at or before ``t``
+(a correction or a withdrawal is a new record and wins over older ones). A grant in force
+whose ``valid_until`` has passed is *expired*. Records recorded after the moment of the
+decision are not known at that moment and are ignored.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from coordination.domain import PARTY_STATUS_AGE, ConsentStatus, Role, Sector
+from coordination.levels import Level
+
+OSLO = ZoneInfo("Europe/Oslo")
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFacts:
+    birth_date: date
+    aimed_at_child: bool
+    party_status_override: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactFacts:
+    id: int
+    role: Role
+    sector: Sector
+    daily_care: bool
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentFact:
+    id: int
+    grantor_id: int
+    sector: Sector
+    status: ConsentStatus
+    level: Level
+    valid_from: datetime
+    valid_until: datetime | None
+    recorded_at: datetime
+
+
+class GrantorState(enum.StrEnum):
+    GRANTED = "granted"
+    MISSING = "missing"
+    REFUSED = "refused"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+
+
+class SectorState(enum.StrEnum):
+    """The coordinator's overview of one sector (DESIGN.md)."""
+
+    NOT_NEEDED = "not_needed"
+    GRANTED = "granted"
+    PARTIAL = "partial"
+    MISSING = "missing"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a decision came out as it did; rendered into words by ``coordination.texts``."""
+
+    code: str
+    contact_id: int | None = None
+    sector: Sector | None = None
+    level: Level | None = None
+    on: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GrantorStatus:
+    contact_id: int
+    as_child: bool
+    state: GrantorState
+    level: Level
+    record_id: int | None
+    valid_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SectorConsent:
+    sector: Sector
+    at: datetime
+    level: Level
+    state: SectorState
+    grantors: tuple[GrantorStatus, ...]
+    reasons: tuple[Reason, ...]
+
+    @property
+    def record_ids(self) -> tuple[int, ...]:
+        return tuple(g.record_id for g in self.grantors if g.record_id is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer to "may this recipient learn this, at this level, now"."""
+
+    allowed: bool
+    level: Level
+    reasons: tuple[Reason, ...]
+    consent_record_ids: tuple[int, ...] = field(default_factory=tuple)
+
+
+def age_on(birth_date: date, day: date) -> int:
+    years = day.year - birth_date.year
+    if (day.month, day.day) < (birth_date.month, birth_date.day):
+        years -= 1
+    return years
+
+
+def has_party_status(case: CaseFacts, at: datetime) -> bool:
+    """Party status as a rule from 15 (age on the Oslo calendar date of ``at``), unless overridden."""
+    if case.party_status_override is not None:
+        return case.party_status_override
+    return age_on(case.birth_date, at.astimezone(OSLO).date()) >= PARTY_STATUS_AGE
+
+
+def required_grantors(
+    case: CaseFacts, contacts: Iterable[ContactFacts], at: datetime
+) -> list[tuple[ContactFacts, bool]]:
+    """Everyone whose consent a sector needs at ``at``: (contact, as_child)."""
+    result: list[tuple[ContactFacts, bool]] = []
+    for contact in contacts:
+        if not contact.active:
+            continue
+        if contact.daily_care and contact.role is not Role.CHILD:
+            result.append((contact, False))
+    if case.aimed_at_child and has_party_status(case, at):
+        result.extend((c, True) for c in contacts if c.active and c.role is Role.CHILD)
+    return sorted(result, key=lambda item: (item[1], item[0].id))
+
+
+def record_in_force(
+    records: Iterable[ConsentFact], grantor_id: int, sector: Sector, at: datetime
+) -> ConsentFact | None:
+    best: ConsentFact | None = None
+    for record in records:
+        if record.grantor_id != grantor_id or record.sector is not sector:
+            continue
+        if record.recorded_at > at or record.valid_from > at:
+            continue
+        if best is None or (record.recorded_at, record.id) > (best.recorded_at, best.id):
+            best = record
+    return best
+
+
+def _grantor_status(
+    contact: ContactFacts, as_child: bool, records: Sequence[ConsentFact], sector: Sector,
+    at: datetime,
+) -> GrantorStatus:
+    record = record_in_force(records, contact.id, sector, at)
+    if record is None:
+        state, level = GrantorState.MISSING, Level.NONE
+    elif record.status is ConsentStatus.REFUSED:
+        state, level = GrantorState.REFUSED, Level.NONE
+    elif record.status is ConsentStatus.WITHDRAWN:
+        state, level = GrantorState.WITHDRAWN, Level.NONE
+    elif record.valid_until is not None and record.valid_until <= at:
+        state, level = GrantorState.EXPIRED, Level.NONE
+    else:
+        state, level = GrantorState.GRANTED, record.level
+    return GrantorStatus(
+        contact_id=contact.id,
+        as_child=as_child,
+        state=state,
+        level=level,
+        record_id=record.id if record else None,
+        valid_until=record.valid_until if record else None,
+    )
+
+
+def effective_consent(
+    case: CaseFacts,
+    contacts: Sequence[ContactFacts],
+    records: Sequence[ConsentFact],
+    sector: Sector,
+    at: datetime,
+) -> SectorConsent:
+    """DESIGN.md rule 2: every carer (and the child with party status, when the measure is
+    aimed at the child) must hold a valid grant; the effective level is the narrowest."""
+    at = at.astimezone(UTC)
+    if not sector.needs_consent:
+        return SectorConsent(sector, at, Level.CONTENT, SectorState.NOT_NEEDED, (), ())
+    grantors = required_grantors(case, contacts, at)
+    if not grantors:
+        reason = Reason("no_daily_care", sector=sector)
+        return SectorConsent(sector, at, Level.NONE, SectorState.MISSING, (), (reason,))
+    statuses = tuple(_grantor_status(c, as_child, records, sector, at) for c, as_child in grantors)
+    reasons: list[Reason] = []
+    for status in statuses:
+        if status.state is GrantorState.GRANTED:
+            continue
+        code = {
+            GrantorState.MISSING: "child_not_consented" if status.as_child else "not_consented",
+            GrantorState.REFUSED: "refused",
+            GrantorState.WITHDRAWN: "withdrawn",
+            GrantorState.EXPIRED: "expired",
+        }[status.state]
+        reasons.append(Reason(code, contact_id=status.contact_id, sector=sector,
+                              on=status.valid_until))
+    if reasons:
+        return SectorConsent(sector, at, Level.NONE, _overview(statuses), statuses, tuple(reasons))
+    level = min(s.level for s in statuses)
+    narrowed = [
+        Reason("narrowed", contact_id=s.contact_id, sector=sector, level=s.level)
+        for s in statuses
+        if s.level == level and any(o.level > level for o in statuses)
+    ]
+    granted = Reason("granted", sector=sector, level=level)
+    return SectorConsent(
+        sector, at, level, SectorState.GRANTED, statuses, (granted, *narrowed)
+    )
+
+
+def _overview(statuses: Sequence[GrantorStatus]) -> SectorState:
+    states = {s.state for s in statuses}
+    if GrantorState.WITHDRAWN in states:
+        return SectorState.WITHDRAWN
+    if GrantorState.GRANTED in states:
+        return SectorState.PARTIAL
+    if GrantorState.EXPIRED in states:
+        return SectorState.EXPIRED
+    return SectorState.MISSING
+
+
+def decide(
+    case: CaseFacts,
+    contacts: Sequence[ContactFacts],
+    records: Sequence[ConsentFact],
+    recipient: ContactFacts,
+    wanted: Level,
+    at: datetime,
+    *,
+    child_talk: bool = False,
+    parents_told_of_child_talk: bool = False,
+) -> Decision:
+    """May ``recipient`` learn something that needs level ``wanted`` at ``at``?
+
+    Families are parties (rule 5): they need no sector consent, except that a child talk
+    belongs to the child and parents learn of it only when the coordinator says so.
+    Partners need effective consent for their sector covering ``wanted`` (rules 1-3).
+    """
+    if not recipient.active:
+        return Decision(False, Level.NONE, (Reason("contact_inactive", recipient.id),))
+    if child_talk and recipient.role is Role.PARENT and not parents_told_of_child_talk:
+        return Decision(False, Level.NONE, (Reason("child_talk_private", recipient.id),))
+    if not recipient.sector.needs_consent:
+        return Decision(True, wanted, (Reason("party_or_service", recipient.id,
+                                              recipient.sector),))
+    consent = effective_consent(case, contacts, records, recipient.sector, at)
+    if consent.level is Level.NONE:
+        return Decision(False, Level.NONE, consent.reasons, consent.record_ids)
+    if consent.level < wanted:
+        reason = Reason("level_too_low", recipient.id, recipient.sector, consent.level)
+        return Decision(False, consent.level, (reason, *consent.reasons), consent.record_ids)
+    return Decision(True, wanted, consent.reasons, consent.record_ids)
+
+
+def visible_sectors(
+    case: CaseFacts,
+    contacts: Sequence[ContactFacts],
+    records: Sequence[ConsentFact],
+    reader: ContactFacts,
+    at: datetime,
+) -> frozenset[Sector]:
+    """Rule 8: whose attendance a reader may see — their own sector, the family, the service,
+    and partner sectors whose consent lets the reader's sector know of them.
+
+    A partner sector X is visible to a reader from partner sector Y only when both have
+    effective consent of at least ``purpose`` (knowing who else takes part tells what the
+    meeting is about). Family and service readers see partner sectors with any consent.
+    """
+    visible = {Sector.FAMILY, Sector.CHILD_WELFARE, reader.sector}
+    reader_level = (
+        Level.CONTENT
+        if not reader.sector.needs_consent
+        else effective_consent(case, contacts, records, reader.sector, at).level
+    )
+    for sector in Sector:
+        if not sector.needs_consent or sector in visible:
+            continue
+        level = effective_consent(case, contacts, records, sector, at).level
+        if not reader.sector.needs_consent:
+            if level > Level.NONE:
+                visible.add(sector)
+        elif level >= Level.PURPOSE and reader_level >= Level.PURPOSE:
+            visible.add(sector)
+    return frozenset(visible)

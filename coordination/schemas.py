@@ -1,0 +1,234 @@
+"""The API's request and response bodies (msgspec Structs).
+
+Types and sizes are checked by msgspec as the body is decoded; the rules that need
+the database or the clock are checked by the service and raise ``InputError``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from coordination.domain import (
+    ConsentForm,
+    ConsentStatus,
+    Language,
+    MeasureType,
+    Role,
+    Sector,
+    UserRole,
+)
+from coordination.levels import Level
+
+#: A single line of text: no control characters at all (they end up in mail headers and
+#: calendar lines), so CR, LF, NUL and TAB are refused.
+LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+#: Free text may hold line breaks and tabs, but no other control characters.
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=LINE_PATTERN)]
+ShortLine = Annotated[str, Meta(max_length=200, pattern=LINE_PATTERN)]
+Reference = Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9ÆØÅæøå._/-]+$")]
+Initials = Annotated[str, Meta(min_length=1, max_length=10, pattern=r"^[A-Za-zÆØÅæøåÉéÜü. -]+$")]
+EMAIL_PATTERN = r"^$|^[^@\s\x00-\x1f\x7f<>(),;:\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
+Email = Annotated[str, Meta(max_length=254, pattern=EMAIL_PATTERN)]
+Phone = Annotated[str, Meta(max_length=40, pattern=r"^$|^\+?[0-9][0-9 ()-]{2,30}$")]
+Note = Annotated[str, Meta(max_length=4000, pattern=TEXT_PATTERN)]
+ClockTime = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")]
+
+
+class WeeklyWindow(Struct, frozen=True, forbid_unknown_fields=True):
+    """A recurring window, local time: weekday 0 = Monday."""
+
+    weekday: Annotated[int, Meta(ge=0, le=6)]
+    start: ClockTime
+    end: ClockTime
+
+
+class CaseIn(Struct, forbid_unknown_fields=True):
+    reference: Reference
+    child_given_name: Name
+    child_initials: Initials
+    child_birth_date: date
+    language: Language = Language.NB
+    aimed_at_child: bool = True
+    measure_type: MeasureType = MeasureType.VOLUNTARY
+    order_date: date | None = None
+    party_status_override: bool | None = None
+    coordinator_ids: list[int] = msgspec.field(default_factory=list)
+
+
+class CasePatch(Struct, forbid_unknown_fields=True):
+    child_given_name: Name | UnsetType = UNSET
+    child_initials: Initials | UnsetType = UNSET
+    child_birth_date: date | UnsetType = UNSET
+    language: Language | UnsetType = UNSET
+    aimed_at_child: bool | UnsetType = UNSET
+    measure_type: MeasureType | UnsetType = UNSET
+    order_date: date | UnsetType | None = UNSET
+    party_status_override: bool | UnsetType | None = UNSET
+
+
+class CaseOut(Struct):
+    id: int
+    reference: str
+    child_given_name: str
+    child_initials: str
+    child_birth_date: date
+    child_age: int
+    party_status: bool
+    language: Language
+    aimed_at_child: bool
+    measure_type: MeasureType
+    order_date: date | None
+    party_status_override: bool | None
+    coordinator_ids: list[int]
+
+
+class ContactIn(Struct, forbid_unknown_fields=True):
+    name: Name
+    role: Role
+    role_label: ShortLine = ""
+    sector: Sector | None = None
+    organisation: ShortLine = ""
+    email: Email = ""
+    phone: Phone = ""
+    language: Language = Language.NB
+    daily_care: bool = False
+    needs_interpreter: bool = False
+    interpreter_language: ShortLine = ""
+    availability: Annotated[list[WeeklyWindow], Meta(max_length=50)] = msgspec.field(
+        default_factory=list
+    )
+
+
+class ContactPatch(Struct, forbid_unknown_fields=True):
+    name: Name | UnsetType = UNSET
+    role: Role | UnsetType = UNSET
+    role_label: ShortLine | UnsetType = UNSET
+    sector: Sector | UnsetType = UNSET
+    organisation: ShortLine | UnsetType = UNSET
+    email: Email | UnsetType = UNSET
+    phone: Phone | UnsetType = UNSET
+    language: Language | UnsetType = UNSET
+    daily_care: bool | UnsetType = UNSET
+    needs_interpreter: bool | UnsetType = UNSET
+    interpreter_language: ShortLine | UnsetType = UNSET
+    availability: Annotated[list[WeeklyWindow], Meta(max_length=50)] | UnsetType = UNSET
+    active: bool | UnsetType = UNSET
+
+
+class ContactOut(Struct):
+    id: int
+    case_id: int
+    name: str
+    role: Role
+    role_label: str
+    sector: Sector
+    organisation: str
+    email: str
+    phone: str
+    language: Language
+    daily_care: bool
+    needs_interpreter: bool
+    interpreter_language: str
+    availability: list[WeeklyWindow]
+    active: bool
+
+
+class ConsentIn(Struct, forbid_unknown_fields=True):
+    grantor_contact_id: int
+    sector: Sector
+    status: ConsentStatus
+    form: ConsentForm
+    level: Level | None = None
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    note: Note = ""
+
+
+class ConsentOut(Struct):
+    id: int
+    case_id: int
+    grantor_contact_id: int
+    sector: Sector
+    status: ConsentStatus
+    level: Level
+    valid_from: datetime
+    valid_until: datetime | None
+    form: ConsentForm
+    recorded_by_user_id: int
+    recorded_at: datetime
+    note: str
+
+
+class GrantorOut(Struct):
+    contact_id: int
+    name: str
+    as_child: bool
+    status: str
+    level: Level
+    consent_record_id: int | None
+    valid_until: datetime | None
+
+
+class LevelAt(Struct):
+    at: datetime
+    level: Level
+    sector_state: str
+    grantors: list[GrantorOut]
+    reasons: list[str]
+
+
+class ContactLoop(Struct):
+    contact_id: int
+    name: str
+    role: Role
+    sector: Sector
+    needs_consent: bool
+    now: LevelAt
+    at: LevelAt | None
+
+
+class InformationLoopsOut(Struct):
+    case_id: int
+    language: Language
+    contacts: list[ContactLoop]
+
+
+class AuditOut(Struct):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    detail: dict[str, object]
+
+
+class UserIn(Struct, forbid_unknown_fields=True):
+    name: Name
+    role: UserRole
+    email: Email = ""
+
+
+class UserOut(Struct):
+    id: int
+    unit_id: int
+    name: str
+    role: UserRole
+    email: str
+    active: bool
+
+
+class UserCreated(Struct):
+    user: UserOut
+    token: str
+
+
+class ErrorOut(Struct):
+    status_code: int
+    detail: str
+    field: str | None = None

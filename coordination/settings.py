@@ -1,0 +1,131 @@
+"""Settings read from the environment (``SAMHANDLING_*``).
+
+The embedded default needs none of them: SQLite in ``./var`` and mail written as
+``.eml`` files to ``./var/mail``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from coordination.levels import Level
+
+PREFIX = "SAMHANDLING_"
+
+#: Every variable the app reads, with its default; compose.yaml and the README are checked
+#: against this list by the tests.
+ENVIRONMENT: dict[str, str] = {
+    "DATABASE_URL": "sqlite+aiosqlite:///./var/samhandling.db",
+    "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+    "HOST": "127.0.0.1",
+    "PORT": "8000",
+    "TIMEZONE": "Europe/Oslo",
+    "SMTP_HOST": "",
+    "SMTP_PORT": "25",
+    "SMTP_SECURITY": "none",
+    "SMTP_USERNAME": "",
+    "SMTP_PASSWORD": "",
+    "SMTP_TIMEOUT_SECONDS": "20",
+    "MAIL_FROM": "noreply@samhandling.invalid",
+    "MAIL_FROM_NAME": "Møteinnkalling",
+    "MAIL_FOLDER": "./var/mail",
+    "EMAIL_LEVEL_CAP": "logistics",
+    "DISPATCHER_ENABLED": "true",
+    "DISPATCH_INTERVAL_SECONDS": "5",
+    "MAX_BODY_BYTES": "65536",
+    "LOG_LEVEL": "INFO",
+}
+
+
+def _read(name: str, env: dict[str, str]) -> str:
+    return env.get(PREFIX + name, ENVIRONMENT[name])
+
+
+def _bool(text: str, name: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"{PREFIX}{name} must be true or false, not {text!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    host: str
+    port: int
+    security: Literal["none", "starttls", "tls"]
+    username: str
+    password: str
+    timeout_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = ENVIRONMENT["DATABASE_URL"]
+    public_base_url: str = ENVIRONMENT["PUBLIC_BASE_URL"]
+    host: str = ENVIRONMENT["HOST"]
+    port: int = int(ENVIRONMENT["PORT"])
+    timezone: str = ENVIRONMENT["TIMEZONE"]
+    smtp: SmtpSettings | None = None
+    mail_from: str = ENVIRONMENT["MAIL_FROM"]
+    mail_from_name: str = ENVIRONMENT["MAIL_FROM_NAME"]
+    mail_folder: Path = field(default_factory=lambda: Path(ENVIRONMENT["MAIL_FOLDER"]))
+    email_level_cap: Level = Level.LOGISTICS
+    dispatcher_enabled: bool = True
+    dispatch_interval_seconds: float = 5.0
+    max_body_bytes: int = 65536
+    log_level: str = "INFO"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Read and validate every setting; a bad value stops the start with a clear message."""
+        source = dict(os.environ) if env is None else env
+        security = _read("SMTP_SECURITY", source)
+        if security not in {"none", "starttls", "tls"}:
+            raise ValueError(f"{PREFIX}SMTP_SECURITY must be none, starttls or tls, not {security!r}")
+        smtp_host = _read("SMTP_HOST", source).strip()
+        smtp = (
+            SmtpSettings(
+                host=smtp_host,
+                port=int(_read("SMTP_PORT", source)),
+                security=security,  # type: ignore[arg-type]
+                username=_read("SMTP_USERNAME", source),
+                password=_read("SMTP_PASSWORD", source),
+                timeout_seconds=float(_read("SMTP_TIMEOUT_SECONDS", source)),
+            )
+            if smtp_host
+            else None
+        )
+        cap = _read("EMAIL_LEVEL_CAP", source)
+        try:
+            level_cap = Level(cap)
+        except ValueError:
+            raise ValueError(
+                f"{PREFIX}EMAIL_LEVEL_CAP must be one of logistics, purpose, content, not {cap!r}"
+            ) from None
+        if level_cap is Level.NONE:
+            raise ValueError(f"{PREFIX}EMAIL_LEVEL_CAP cannot be none: mail needs a time and place")
+        return cls(
+            database_url=_read("DATABASE_URL", source),
+            public_base_url=_read("PUBLIC_BASE_URL", source).rstrip("/"),
+            host=_read("HOST", source),
+            port=int(_read("PORT", source)),
+            timezone=_read("TIMEZONE", source),
+            smtp=smtp,
+            mail_from=_read("MAIL_FROM", source),
+            mail_from_name=_read("MAIL_FROM_NAME", source),
+            mail_folder=Path(_read("MAIL_FOLDER", source)),
+            email_level_cap=level_cap,
+            dispatcher_enabled=_bool(_read("DISPATCHER_ENABLED", source), "DISPATCHER_ENABLED"),
+            dispatch_interval_seconds=float(_read("DISPATCH_INTERVAL_SECONDS", source)),
+            max_body_bytes=int(_read("MAX_BODY_BYTES", source)),
+            log_level=_read("LOG_LEVEL", source).upper(),
+        )

@@ -1,0 +1,369 @@
+"""The outbox dispatcher: claim due rows, ask the gate, render, send, record the outcome.
+
+The durable state is ``coordination``'s outbox table; the scheduler here only decides
+*when* to look (a short interval, and at once when woken after an enqueue), so it uses
+APScheduler's in-memory job store and loses nothing on a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from notifications.email import (
+    CalendarPart,
+    InvalidAddress,
+    InvalidMessage,
+    ItipMethod,
+    MailSettings,
+    build_email,
+    checked_address,
+    find_terms,
+)
+from notifications.messages import OSLO, SERVICE_TERMS, RenderError, render
+from notifications.ports import (
+    DisclosureGate,
+    DisclosureLevel,
+    MessageKind,
+    OutboxMessage,
+    OutboxStore,
+    Prepared,
+    Suppressed,
+    SuppressionCode,
+)
+from notifications.transport import PermanentFailure, TemporaryFailure, Transport
+
+log = logging.getLogger(__name__)
+
+_METHOD: dict[MessageKind, ItipMethod] = {
+    MessageKind.INVITATION: ItipMethod.REQUEST,
+    MessageKind.UPDATE: ItipMethod.REQUEST,
+    MessageKind.CANCELLATION: ItipMethod.CANCEL,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    """Defaults: a retry after about 30 s, doubling to at most 2 h, and give up after
+    12 attempts (about ten hours of outage), with up to 25 % jitter so that a queue held
+    back by an outage does not hit the relay in one burst when it comes back."""
+
+    mail: MailSettings
+    batch_size: int = 50
+    lease: timedelta = timedelta(minutes=5)
+    #: a claimed row is left alone once its lease is this close to running out, so that
+    #: another instance that re-claims it never sends it at the same time as we do
+    lease_margin: timedelta = timedelta(seconds=60)
+    max_attempts: int = 12
+    backoff_base: timedelta = timedelta(seconds=30)
+    backoff_factor: float = 2.0
+    backoff_max: timedelta = timedelta(hours=2)
+    jitter: float = 0.25
+    interval: timedelta = timedelta(seconds=5)
+    quiet_start: time = time(21, 0)  # Oslo wall clock
+    quiet_end: time = time(7, 0)
+
+
+class Outcome(enum.StrEnum):
+    SENT = "sent"
+    SUPPRESSED = "suppressed"
+    DEFERRED = "deferred"
+    RETRY = "retry"
+    DEAD = "dead"
+    LEFT = "left"  # claim too old to use safely; the lease will release it
+    ERROR = "error"  # the outcome could not be recorded; the lease will release it
+
+
+@dataclass(frozen=True, slots=True)
+class DrainReport:
+    outcomes: tuple[tuple[str, Outcome], ...] = field(default_factory=tuple)
+
+    @property
+    def claimed(self) -> int:
+        return len(self.outcomes)
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for _, seen in self.outcomes if seen is outcome)
+
+
+def quiet_until(now: datetime, start: time, end: time) -> datetime | None:
+    """The end of the quiet hours ``now`` falls in (aware UTC), or None when it is day.
+    Works on Oslo wall-clock time, so it follows summer time."""
+    local = now.astimezone(OSLO)
+    clock = local.time().replace(tzinfo=None)
+    if start > end:  # spans midnight, e.g. 21:00–07:00
+        if clock >= start:
+            day = local.date() + timedelta(days=1)
+        elif clock < end:
+            day = local.date()
+        else:
+            return None
+    elif start <= clock < end:
+        day = local.date()
+    else:
+        return None
+    return datetime.combine(day, end, tzinfo=OSLO).astimezone(now.tzinfo)
+
+
+def retry_delay(attempt: int, settings: DispatchSettings, rng: random.Random) -> timedelta:
+    """Exponential backoff for the ``attempt``-th failure (1-based), capped, minus up to
+    ``jitter`` of itself so that the cap stays a cap."""
+    raw = settings.backoff_base * settings.backoff_factor ** max(attempt - 1, 0)
+    capped = min(raw, settings.backoff_max)
+    return capped * (1.0 - settings.jitter * rng.random())
+
+
+class Dispatcher:
+    """Drains the outbox. ``clock`` returns aware UTC; ``rng`` makes jitter repeatable."""
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        gate: DisclosureGate,
+        transport: Transport,
+        clock: Callable[[], datetime],
+        settings: DispatchSettings,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        sender = f"{settings.mail.sender_name} {settings.mail.sender_address}".casefold()
+        if any(term in sender for term in SERVICE_TERMS):
+            raise ValueError("the sender name and address must be neutral (DESIGN rule 4)")
+        checked_address(settings.mail.sender_address)
+        self._store = store
+        self._gate = gate
+        self._transport = transport
+        self._clock = clock
+        self._settings = settings
+        self._rng = rng if rng is not None else random.Random()
+        self._lock = asyncio.Lock()
+        self._scheduler: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake_pending = False
+        self._running = False
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError("the clock must return aware times")
+        return now
+
+    # --- running ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the interval job on the running loop, and drain once at once."""
+        if self._running:
+            return
+        self._running = True
+        scheduler = AsyncIOScheduler(jobstores={"default": MemoryJobStore()}, timezone="UTC")
+        scheduler.add_job(
+            self._tick,
+            IntervalTrigger(seconds=self._settings.interval.total_seconds()),
+            id="notifications-drain",
+            max_instances=1,
+            coalesce=True,
+            replace_existing=True,
+        )
+        scheduler.start()
+        self._scheduler = scheduler
+        self.wake()
+
+    async def stop(self) -> None:
+        """Stop the job and let a drain in progress finish, so that no claim is left
+        to wait for its lease."""
+        if not self._running:
+            return
+        self._running = False
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        await self.wait_idle()
+
+    def wake(self) -> None:
+        """Drain now (call it after committing an enqueue). Cheap and safe to call often:
+        a wake during a drain makes that drain look once more when it ends."""
+        if not self._running:
+            return
+        self._wake_pending = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._drain_while_woken())
+
+    async def wait_idle(self) -> None:
+        """Wait until no woken drain is running."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    async def _tick(self) -> None:
+        self.wake()
+
+    async def _drain_while_woken(self) -> None:
+        while self._wake_pending and self._running:
+            self._wake_pending = False
+            try:
+                report = await self.drain_once()
+            except Exception as exc:  # the store itself failed: wait for the next tick
+                log.warning("outbox drain failed: %s", type(exc).__name__)
+                return
+            if report.claimed >= self._settings.batch_size:
+                self._wake_pending = True
+
+    # --- draining ---------------------------------------------------------------------
+
+    async def drain_once(self) -> DrainReport:
+        """Claim one batch of due rows and settle each of them."""
+        async with self._lock:
+            claimed_at = self._now()
+            batch = await self._store.claim_due(claimed_at, self._settings.batch_size, self._settings.lease)
+            return await self._settle(batch, claimed_at)
+
+    async def _settle(self, batch: Sequence[OutboxMessage], claimed_at: datetime) -> DrainReport:
+        outcomes: list[tuple[str, Outcome]] = []
+        usable_until = claimed_at + self._settings.lease - self._settings.lease_margin
+        relay_down: str | None = None
+        for message in batch:
+            now = self._now()
+            if now >= usable_until:
+                outcome = Outcome.LEFT
+            elif relay_down is not None:
+                # The relay just failed for a reason that is not this message's: count
+                # the attempt for the rest of the batch instead of waiting on each.
+                outcome = await self._record_temporary(message, now, relay_down)
+            else:
+                outcome, relay_down = await self._process(message, now)
+            log.info(
+                "outbox %s (%s, attempt %d): %s",
+                message.id,
+                message.kind.value,
+                message.attempts + 1,
+                outcome.value,
+            )
+            outcomes.append((message.id, outcome))
+        return DrainReport(tuple(outcomes))
+
+    async def _record_temporary(self, message: OutboxMessage, now: datetime, error: str) -> Outcome:
+        try:
+            return await self._temporary(message, now, error)
+        except Exception as exc:
+            log.warning("outbox %s: recording failed: %s", message.id, type(exc).__name__)
+            return Outcome.ERROR
+
+    async def _process(self, message: OutboxMessage, now: datetime) -> tuple[Outcome, str | None]:
+        """Settle one row; the second value is set when the relay failed at server level,
+        so that the caller can spare the rest of the batch the wait."""
+        sent = False
+        try:
+            if message.recipient_kind.is_family:
+                until = quiet_until(now, self._settings.quiet_start, self._settings.quiet_end)
+                if until is not None:
+                    await self._store.defer(message.id, until, "quiet hours", now)
+                    return Outcome.DEFERRED, None
+            decision = await self._gate.prepare(message, now)
+            if isinstance(decision, Suppressed):
+                return await self._suppress(message, now, decision.code, decision.reason), None
+            refusal = self._refusal(message, decision, now)
+            if refusal is not None:
+                return await self._suppress(message, now, *refusal), None
+            try:
+                rendered = render(
+                    message.kind,
+                    message.recipient_kind,
+                    decision,
+                    sender_name=self._settings.mail.sender_name,
+                )
+                email = build_email(
+                    rendered,
+                    settings=self._settings.mail,
+                    recipient=decision.recipient,
+                    message_id=message.message_id,
+                    date=now,
+                    calendar=self._calendar_part(message, decision),
+                    auto_generated=message.kind in (MessageKind.REMINDER, MessageKind.ALERT),
+                )
+            except InvalidAddress:
+                outcome = await self._suppress(
+                    message, now, SuppressionCode.NO_ADDRESS, "unusable e-mail address"
+                )
+                return outcome, None
+            except (RenderError, InvalidMessage) as exc:
+                return await self._dead(message, now, f"cannot build message: {exc}"), None
+            service = SERVICE_TERMS if decision.allowed_level < DisclosureLevel.PURPOSE else ()
+            leaked = find_terms(email, substrings=service, words=decision.withheld_terms)
+            if leaked:
+                # Never name the terms: they are exactly what must not be written down.
+                error = f"mail would disclose {len(leaked)} withheld term(s)"
+                return await self._dead(message, now, error), None
+            try:
+                await self._transport.send(email)
+            except PermanentFailure as exc:
+                return await self._dead(message, now, exc.detail), None
+            except TemporaryFailure as exc:
+                outcome = await self._temporary(message, now, exc.detail)
+                return outcome, exc.detail if exc.server_level else None
+            sent = True
+            await self._store.mark_sent(message.id, rendered.level, now)
+            return Outcome.SENT, None
+        except Exception as exc:
+            log.warning("outbox %s: %s", message.id, type(exc).__name__)
+            if sent:
+                # Delivered but not recorded: retrying would send it twice. The lease
+                # releases the row; the same Message-ID lets clients spot a repeat.
+                return Outcome.ERROR, None
+            error = f"internal: {type(exc).__name__}"
+            return await self._record_temporary(message, now, error), None
+
+    def _refusal(
+        self, message: OutboxMessage, prepared: Prepared, now: datetime
+    ) -> tuple[SuppressionCode, str] | None:
+        if prepared.allowed_level is DisclosureLevel.NONE:
+            return SuppressionCode.LEVEL_NONE, "allowed level is none"
+        meeting = prepared.meeting
+        if meeting is not None and message.kind is not MessageKind.ALERT:
+            over = meeting.start if message.kind is MessageKind.REMINDER else meeting.end
+            if over <= now:
+                return SuppressionCode.TOO_LATE, "the meeting has already started or ended"
+        return None
+
+    def _calendar_part(self, message: OutboxMessage, prepared: Prepared) -> CalendarPart | None:
+        method = _METHOD.get(message.kind)
+        if method is None or prepared.calendar is None:
+            return None
+        meeting = prepared.meeting
+        return CalendarPart(
+            ics=prepared.calendar,
+            method=method,
+            uid=meeting.uid if meeting is not None else None,
+            sequence=meeting.sequence if meeting is not None else None,
+        )
+
+    # --- recording outcomes -----------------------------------------------------------
+
+    async def _suppress(
+        self, message: OutboxMessage, now: datetime, code: SuppressionCode, reason: str
+    ) -> Outcome:
+        await self._store.mark_suppressed(message.id, code, reason, now)
+        return Outcome.SUPPRESSED
+
+    async def _dead(self, message: OutboxMessage, now: datetime, error: str) -> Outcome:
+        await self._store.mark_dead(message.id, message.attempts + 1, error, now)
+        return Outcome.DEAD
+
+    async def _temporary(self, message: OutboxMessage, now: datetime, error: str) -> Outcome:
+        attempt = message.attempts + 1
+        if attempt >= self._settings.max_attempts:
+            await self._store.mark_dead(
+                message.id, attempt, f"gave up after {attempt} attempts: {error}", now
+            )
+            return Outcome.DEAD
+        delay = retry_delay(attempt, self._settings, self._rng)
+        await self._store.schedule_retry(message.id, attempt, now + delay, error, now)
+        return Outcome.RETRY

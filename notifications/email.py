@@ -1,0 +1,236 @@
+"""iMIP e-mail (RFC 6047) built as an ``EmailMessage`` with CRLF line ends.
+
+An invitation is ``multipart/alternative``: text, HTML, and the iTIP object as
+``text/calendar; method=REQUEST`` (or ``CANCEL``), the last and richest alternative so
+that calendar clients show their accept/decline buttons while the text and HTML carry
+the answer link for those that show none. Reminders and alerts are text and HTML only.
+
+Nothing from input reaches a header unchecked: names and subjects pass through
+:func:`notifications.messages.one_line`, addresses and the Message-ID are validated, and
+a message over :data:`MAX_MESSAGE_BYTES` is refused rather than sent.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import html
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage, MIMEPart
+from email.utils import format_datetime
+
+from icalendar import Calendar
+
+from notifications.messages import RenderedMessage, one_line
+from notifications.ports import Recipient
+
+#: Upper bound for one serialised message. The text fields are capped in ``messages``
+#: (a few KiB even when every field is full); the rest is room for the iTIP part. A
+#: message above it is refused, never truncated mid-calendar.
+MAX_MESSAGE_BYTES = 64 * 1024
+
+#: The neutral sender display name when none is configured.
+DEFAULT_SENDER_NAME = "Samhandling"
+
+
+class ItipMethod(enum.StrEnum):
+    REQUEST = "REQUEST"
+    CANCEL = "CANCEL"
+
+
+class InvalidMessage(ValueError):
+    """The message cannot be built safely; retrying would give the same result."""
+
+
+class InvalidAddress(InvalidMessage):
+    """An e-mail address that cannot be used: report it, do not retry."""
+
+
+@dataclass(frozen=True, slots=True)
+class MailSettings:
+    """The sending identity. ``sender_address`` is also the ORGANIZER of every iTIP
+    object, so replies from calendar clients come back to it."""
+
+    sender_address: str
+    sender_name: str = DEFAULT_SENDER_NAME
+    max_bytes: int = MAX_MESSAGE_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarPart:
+    """The iTIP object to attach and what it must say. ``uid``/``sequence``, when given,
+    are checked against the object, so that an update never goes out with a stale
+    SEQUENCE that clients would ignore."""
+
+    ics: bytes
+    method: ItipMethod
+    uid: str | None = None
+    sequence: int | None = None
+
+
+_ATOM_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,200}@[A-Za-z0-9.-]{1,200}>")
+
+
+def checked_address(value: str) -> Address:
+    """Parse an address for a header and an SMTP envelope, refusing anything that is not
+    a plain ``local@domain`` (no display part, no whitespace, no CR/LF)."""
+    candidate = value.strip()
+    if "@" not in candidate:
+        raise InvalidAddress("address has no domain")
+    local, _, domain = candidate.rpartition("@")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii") if not domain.isascii() else domain
+    except UnicodeError as exc:
+        raise InvalidAddress("address domain is not a valid name") from exc
+    address = f"{local}@{ascii_domain}"
+    if (
+        len(address) > 254
+        or not _ATOM_ADDRESS.fullmatch(address)
+        or "." not in ascii_domain
+        or ascii_domain.startswith((".", "-"))
+        or ascii_domain.endswith((".", "-"))
+        or ".." in address
+        or local.startswith(".")
+        or local.endswith(".")
+    ):
+        raise InvalidAddress("address is not a plain local@domain")
+    return Address(addr_spec=address)
+
+
+def checked_message_id(value: str) -> str:
+    """A Message-ID is an ``<id@domain>`` with no spaces, so that it is a safe header
+    and a stable key (the folder transport names files by it)."""
+    if not _MESSAGE_ID.fullmatch(value):
+        raise InvalidMessage("Message-ID is not of the form <id@domain>")
+    return value
+
+
+def stable_message_id(key: str, domain: str) -> str:
+    """A Message-ID derived from an outbox row's idempotency key, for callers that want
+    the same id for the same row without storing a random one first."""
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+    return checked_message_id(f"<{digest}@{domain}>")
+
+
+def _organizer_address(value: object) -> str:
+    text = str(value)
+    if text.lower().startswith("mailto:"):
+        text = text[len("mailto:") :]
+    return text.strip().lower()
+
+
+def check_itip(part: CalendarPart, organizer: str) -> None:
+    """Refuse an iTIP object that clients would misread: a METHOD that differs from the
+    MIME method, no VEVENT, an ORGANIZER that is not the sending address, or a UID or
+    SEQUENCE other than the meeting's."""
+    try:
+        calendar = Calendar.from_ical(part.ics)
+    except ValueError as exc:
+        raise InvalidMessage("calendar part does not parse") from exc
+    method = str(calendar.get("METHOD", "")).upper()
+    if method != part.method.value:
+        raise InvalidMessage("calendar METHOD differs from the message's method")
+    events = calendar.walk("VEVENT")
+    if not events:
+        raise InvalidMessage("calendar part has no VEVENT")
+    for event in events:
+        if _organizer_address(event.get("ORGANIZER", "")) != organizer.lower():
+            raise InvalidMessage("ORGANIZER is not the sending address")
+        if part.uid is not None and str(event.get("UID", "")) != part.uid:
+            raise InvalidMessage("calendar UID is not the meeting's")
+        if part.sequence is not None and int(event.get("SEQUENCE", 0)) != part.sequence:
+            raise InvalidMessage("calendar SEQUENCE is not the meeting's")
+
+
+def build_email(
+    rendered: RenderedMessage,
+    *,
+    settings: MailSettings,
+    recipient: Recipient,
+    message_id: str,
+    date: datetime,
+    calendar: CalendarPart | None = None,
+    auto_generated: bool = False,
+) -> EmailMessage:
+    """Build the message. ``auto_generated`` marks reminders and alerts with
+    ``Auto-Submitted: auto-generated`` (RFC 3834) so that out-of-office replies stay
+    away; invitations go without it, since they stand for a coordinator's decision and
+    expect a human answer."""
+    if date.tzinfo is None:
+        raise InvalidMessage("the Date header needs an aware time")
+    sender = checked_address(settings.sender_address)
+    to = checked_address(recipient.email)
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"] = Address(display_name=one_line(settings.sender_name, 100), addr_spec=sender.addr_spec)
+    msg["To"] = Address(display_name=one_line(recipient.display_name or "", 100), addr_spec=to.addr_spec)
+    msg["Subject"] = one_line(rendered.subject, 200)
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = checked_message_id(message_id)
+    msg["Content-Language"] = recipient.language.value
+    if auto_generated:
+        msg["Auto-Submitted"] = "auto-generated"
+        msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"
+    msg.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    if calendar is not None:
+        if len(calendar.ics) > settings.max_bytes:
+            raise InvalidMessage("calendar part is larger than the message limit")
+        check_itip(calendar, sender.addr_spec)
+        part = EmailMessage(policy=policy.SMTP)
+        part.set_content(calendar.ics, maintype="text", subtype="calendar", cte="base64")
+        part.replace_header("Content-Type", f"text/calendar; charset=utf-8; method={calendar.method.value}")
+        msg.attach(part)
+    for sub in msg.iter_parts():
+        del sub["MIME-Version"]
+    if len(msg.as_bytes()) > settings.max_bytes:
+        raise InvalidMessage("message is larger than the limit")
+    return msg
+
+
+def _normalise(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def _unfold_ics(text: str) -> str:
+    return text.replace("\r\n ", "").replace("\r\n\t", "").replace("\n ", "").replace("\\,", ",")
+
+
+def readable_texts(msg: EmailMessage) -> list[str]:
+    """What a reader of the mail can see: subject, sender name, and every body part
+    (HTML unescaped, the calendar unfolded). The To header is left out: it is the
+    reader's own name and address."""
+    texts = [str(msg.get("Subject", ""))]
+    sender = msg.get("From")
+    if sender is not None:
+        texts.extend(addr.display_name for addr in sender.addresses)
+    for part in msg.walk():
+        if part.is_multipart() or not isinstance(part, EmailMessage | MIMEPart):
+            continue
+        content = part.get_content()
+        if isinstance(content, bytes):
+            content = content.decode("utf-8", "replace")
+        if part.get_content_subtype() == "html":
+            content = html.unescape(content)
+        elif part.get_content_subtype() == "calendar":
+            content = _unfold_ics(content)
+        texts.append(str(content))
+    return texts
+
+
+def find_terms(msg: EmailMessage, *, substrings: Iterable[str] = (), words: Iterable[str] = ()) -> list[str]:
+    """The terms the mail would show. ``substrings`` match anywhere (service names in
+    any inflection); ``words`` match whole words (names), case- and width-insensitive."""
+    haystack = "\n".join(_normalise(text) for text in readable_texts(msg))
+    found = [term for term in substrings if term.strip() and _normalise(term) in haystack]
+    for term in words:
+        needle = _normalise(term)
+        if needle and re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", haystack):
+            found.append(term)
+    return found

@@ -1,0 +1,168 @@
+"""Handing a built message to the world: an SMTP relay, or a local mail folder.
+
+Transports raise only the two typed failures below, so that the dispatcher decides
+retry or give-up from the kind of failure and never from a library's exception class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+
+import aiosmtplib
+
+
+class TransportError(Exception):
+    """A failed hand-over. ``code`` is the SMTP reply code when there was one.
+    ``server_level`` means the failure was not about this message (the relay is down,
+    refuses us, or our login fails), so the next message would fail the same way."""
+
+    def __init__(self, detail: str, *, code: int | None = None, server_level: bool = False):
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
+        self.server_level = server_level
+
+
+class TemporaryFailure(TransportError):
+    """Worth retrying: connection refused or lost, time-out, a 4xx reply (greylisting)."""
+
+
+class PermanentFailure(TransportError):
+    """Retrying gives the same answer: a 5xx reply about this message or recipient."""
+
+
+class Transport(Protocol):
+    async def send(self, message: EmailMessage) -> None:
+        """Deliver one message to the next hop, or raise a :class:`TransportError`."""
+        ...
+
+
+class SmtpSecurity(enum.StrEnum):
+    STARTTLS = "starttls"
+    TLS = "tls"  # implicit TLS, usually port 465
+    NONE = "none"  # only for a relay on localhost or a test server
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    host: str
+    port: int = 587
+    security: SmtpSecurity = SmtpSecurity.STARTTLS
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 30.0
+    validate_certs: bool = True
+
+
+_ADDRESS_LIKE = re.compile(r"<?[^\s<>@]+@[^\s<>]+>?")
+
+
+def _scrub(text: str) -> str:
+    """Reply texts often quote the recipient address; errors are stored and logged."""
+    return _ADDRESS_LIKE.sub("<address>", " ".join(text.split()))[:300]
+
+
+def _by_code(code: int, text: str, *, server_level: bool) -> TransportError:
+    detail = f"SMTP {code}: {_scrub(text)}"
+    if 400 <= code < 500:
+        return TemporaryFailure(detail, code=code, server_level=server_level)
+    return PermanentFailure(detail, code=code, server_level=server_level)
+
+
+class SmtpTransport:
+    """One connection per message: the outbox sends in small bursts, and a fresh
+    connection per message keeps a broken session from affecting the next one."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self._settings = settings
+
+    async def send(self, message: EmailMessage) -> None:
+        s = self._settings
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=s.host,
+                port=s.port,
+                username=s.username,
+                password=s.password,
+                use_tls=s.security is SmtpSecurity.TLS,
+                start_tls=s.security is SmtpSecurity.STARTTLS,
+                timeout=s.timeout,
+                validate_certs=s.validate_certs,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            # One recipient per message, so "all refused" is this message's verdict;
+            # retry only if every refusal was temporary.
+            codes = [refused.code for refused in exc.recipients]
+            text = "; ".join(refused.message for refused in exc.recipients)
+            code = max(codes) if codes else 550
+            raise _by_code(code, text, server_level=False) from exc
+        except (aiosmtplib.SMTPDataError, aiosmtplib.SMTPRecipientRefused) as exc:
+            raise _by_code(exc.code, exc.message, server_level=False) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            # Greeting, EHLO, AUTH or MAIL FROM refused: the relay's or our set-up's
+            # problem, not this message's. Retried (and given up after max attempts),
+            # so that a misconfiguration does not kill every queued message at once.
+            detail = f"SMTP {exc.code}: {_scrub(exc.message)}"
+            raise TemporaryFailure(detail, code=exc.code, server_level=True) from exc
+        except aiosmtplib.SMTPException as exc:
+            raise TemporaryFailure(f"SMTP: {type(exc).__name__}", server_level=True) from exc
+        except (OSError, TimeoutError) as exc:
+            raise TemporaryFailure(f"connection: {type(exc).__name__}", server_level=True) from exc
+
+
+def eml_file_name(message_id: str) -> str:
+    """A file name that is a pure function of the Message-ID: readable, safe on any file
+    system, and with a hash so that ids differing only in unsafe characters differ."""
+    readable = re.sub(r"[^A-Za-z0-9._@-]", "_", message_id.strip().strip("<>"))[:100]
+    digest = hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:12]
+    return f"{readable}-{digest}.eml"
+
+
+class FolderTransport:
+    """Writes each message to ``<folder>/<name>.eml``: the embedded default when no SMTP
+    host is configured. Writing the same Message-ID again replaces the file (written to
+    a temporary name and renamed), so a retried row never leaves two copies."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    async def send(self, message: EmailMessage) -> None:
+        message_id = message.get("Message-ID")
+        if not message_id:
+            raise PermanentFailure("message has no Message-ID")
+        data = message.as_bytes(policy=policy.SMTP)
+        try:
+            await asyncio.to_thread(self._write, eml_file_name(str(message_id)), data)
+        except OSError as exc:
+            raise TemporaryFailure(f"mail folder: {type(exc).__name__}", server_level=True) from exc
+
+    def _write(self, name: str, data: bytes) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=self.folder, prefix=".writing-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.folder / name)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+def select_transport(smtp: SmtpSettings | None, folder: Path) -> Transport:
+    """SMTP when a host is configured, else the local mail folder."""
+    if smtp is not None and smtp.host:
+        return SmtpTransport(smtp)
+    return FolderTransport(folder)

@@ -195,7 +195,8 @@ def effective_consent(
     aimed at the child) must hold a valid grant; the effective level is the narrowest."""
     at = at.astimezone(UTC)
     if not sector.needs_consent:
-        return SectorConsent(sector, at, Level.CONTENT, SectorState.NOT_NEEDED, (), ())
+        reason = Reason("party_or_service", sector=sector)
+        return SectorConsent(sector, at, Level.CONTENT, SectorState.NOT_NEEDED, (), (reason,))
     grantors = required_grantors(case, contacts, at)
     if not grantors:
         reason = Reason("no_daily_care", sector=sector)

@@ -1,0 +1,126 @@
+"""Cases, contacts, consent, information loops and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from litestar import Controller, get, patch, post, put
+from litestar.params import FromPath, JSONBody, Parameter
+
+from coordination import audit, cases
+from coordination.access import case_for
+from coordination.api.deps import Ctx, CurrentUser
+from coordination.domain import Language
+from coordination.errors import InputError
+from coordination.schemas import (
+    AuditOut,
+    CaseIn,
+    CaseOut,
+    CasePatch,
+    ConsentIn,
+    ConsentOut,
+    ContactIn,
+    ContactOut,
+    ContactPatch,
+    InformationLoopsOut,
+)
+
+
+class CaseController(Controller):
+    path = "/cases"
+    tags = ["cases"]
+
+    @post("/")
+    async def create_case(self, ctx: Ctx, user: CurrentUser, data: JSONBody[CaseIn]) -> CaseOut:
+        async with ctx.transaction() as session:
+            return await cases.create_case(session, user, data, ctx.now())
+
+    @get("/")
+    async def list_cases(self, ctx: Ctx, user: CurrentUser) -> list[CaseOut]:
+        async with ctx.transaction() as session:
+            return await cases.list_cases(session, user, ctx.now())
+
+    @get("/{case_id:int}")
+    async def get_case(self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int]) -> CaseOut:
+        async with ctx.transaction() as session:
+            return await cases.get_case(session, user, case_id, ctx.now())
+
+    @patch("/{case_id:int}")
+    async def update_case(
+        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], data: JSONBody[CasePatch]
+    ) -> CaseOut:
+        async with ctx.transaction() as session:
+            return await cases.update_case(session, user, case_id, data, ctx.now())
+
+    @put("/{case_id:int}/coordinators")
+    async def assign_coordinators(
+        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], data: JSONBody[list[int]]
+    ) -> CaseOut:
+        async with ctx.transaction() as session:
+            return await cases.assign_coordinators(session, user, case_id, data, ctx.now())
+
+    @post("/{case_id:int}/contacts")
+    async def add_contact(
+        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], data: JSONBody[ContactIn]
+    ) -> ContactOut:
+        async with ctx.transaction() as session:
+            return await cases.add_contact(session, user, case_id, data, ctx.now())
+
+    @get("/{case_id:int}/contacts")
+    async def list_contacts(self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int]) -> list[ContactOut]:
+        async with ctx.transaction() as session:
+            return await cases.list_contacts(session, user, case_id)
+
+    @patch("/{case_id:int}/contacts/{contact_id:int}")
+    async def update_contact(
+        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], contact_id: FromPath[int],
+        data: JSONBody[ContactPatch],
+    ) -> ContactOut:
+        async with ctx.transaction() as session:
+            return await cases.update_contact(session, user, case_id, contact_id, data, ctx.now())
+
+    @post("/{case_id:int}/consents")
+    async def record_consent(
+        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], data: JSONBody[ConsentIn]
+    ) -> ConsentOut:
+        async with ctx.transaction() as session:
+            return await cases.record_consent(session, user, case_id, data, ctx.now())
+
+    @get("/{case_id:int}/consents")
+    async def list_consents(self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int]) -> list[ConsentOut]:
+        async with ctx.transaction() as session:
+            return await cases.list_consents(session, user, case_id)
+
+    @get("/{case_id:int}/information-loops")
+    async def information_loops(
+        self,
+        ctx: Ctx,
+        user: CurrentUser,
+        case_id: FromPath[int],
+        at: datetime | None = Parameter(
+            default=None, description="Also evaluate at this instant (ISO 8601 with offset)"
+        ),
+        lang: Language = Parameter(default=Language.NB, description="Language of the reasons"),
+    ) -> InformationLoopsOut:
+        if at is not None and at.tzinfo is None:
+            raise InputError("at", "give a time zone offset, e.g. 2027-03-01T09:00:00+01:00")
+        async with ctx.transaction() as session:
+            return await cases.information_loops(session, user, case_id, ctx.now(), at, lang)
+
+    @get("/{case_id:int}/audit")
+    async def audit_log(
+        self,
+        ctx: Ctx,
+        user: CurrentUser,
+        case_id: FromPath[int],
+        before_id: int | None = Parameter(default=None, ge=1),
+        limit: int = Parameter(default=200, ge=1, le=1000),
+    ) -> list[AuditOut]:
+        async with ctx.transaction() as session:
+            await case_for(session, user, case_id)
+            entries = await audit.entries_for_case(session, case_id, limit, before_id)
+            return [
+                AuditOut(id=e.id or 0, at=e.at, actor=e.actor, action=e.action, subject=e.subject,
+                         detail=e.detail)
+                for e in entries
+            ]

@@ -1,0 +1,41 @@
+"""Dependencies every controller uses: the service context and the signed-in user."""
+
+from __future__ import annotations
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.exceptions import NotAuthorizedException
+
+from coordination.access import user_for_token
+from coordination.context import ServiceContext
+from coordination.models import User
+
+
+async def provide_context(state: State) -> ServiceContext:
+    context: ServiceContext = state.service
+    return context
+
+
+def bearer_token(request: Request[object, object, State]) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+async def provide_user(
+    request: Request[object, object, State], ctx: NamedDependency[ServiceContext]
+) -> User:
+    token = bearer_token(request)
+    if token is None:
+        raise NotAuthorizedException("sign in with an API token: Authorization: Bearer <token>")
+    async with ctx.sessions() as session:
+        user = await user_for_token(session, token)
+    if user is None:
+        raise NotAuthorizedException("unknown or revoked token")
+    return user
+
+
+#: Handler parameters that Litestar fills from the dependencies above.
+Ctx = NamedDependency[ServiceContext]
+CurrentUser = NamedDependency[User]

@@ -1,0 +1,34 @@
+"""Users of the unit, and who am I."""
+
+from __future__ import annotations
+
+from litestar import Controller, delete, get, post
+from litestar.params import FromPath, JSONBody
+
+from coordination import users
+from coordination.api.deps import Ctx, CurrentUser
+from coordination.schemas import UserCreated, UserIn, UserOut
+
+
+class UserController(Controller):
+    path = "/users"
+    tags = ["users"]
+
+    @get("/me")
+    async def me(self, user: CurrentUser) -> UserOut:
+        return users.user_out(user)
+
+    @get("/")
+    async def list_users(self, ctx: Ctx, user: CurrentUser) -> list[UserOut]:
+        async with ctx.transaction() as session:
+            return await users.list_users(session, user)
+
+    @post("/")
+    async def create_user(self, ctx: Ctx, user: CurrentUser, data: JSONBody[UserIn]) -> UserCreated:
+        async with ctx.transaction() as session:
+            return await users.create_user_as(session, user, data, ctx.now())
+
+    @delete("/{user_id:int}", status_code=200)
+    async def deactivate_user(self, ctx: Ctx, user: CurrentUser, user_id: FromPath[int]) -> UserOut:
+        async with ctx.transaction() as session:
+            return await users.deactivate_user(session, user, user_id, ctx.now())

@@ -1,0 +1,110 @@
+"""The ``samhandling`` command: serve, migrate, create-user."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from coordination.domain import UserRole
+from coordination.settings import Settings
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from coordination.app import create_app
+    from coordination.context import ServiceContext
+
+    hooks = []
+    if args.demo:
+        async def seed_demo(ctx: ServiceContext) -> None:
+            from coordination import demo
+
+            async with ctx.transaction() as session:
+                info = await demo.seed(session, ctx.now())
+            base = settings.public_base_url
+            if args.port and "SAMHANDLING_PUBLIC_BASE_URL" not in os.environ:
+                base = f"http://{args.host or settings.host}:{args.port}"
+            print(
+                "\nSamhandling kjører med en demosak.\n"
+                f"  API-dokumentasjon: {base}/schema\n"
+                f"  Demosaken:         {base}/cases/{info.case_id}\n"
+                f"  Informasjonssløyfer: {base}/cases/{info.case_id}/information-loops\n"
+                f"  Token (koordinator): {info.coordinator_token}\n"
+                f"  Token (leder):       {info.leader_token}\n"
+                f"  Prøv: curl -H 'Authorization: Bearer {info.coordinator_token}' "
+                f"{base}/cases/{info.case_id}/information-loops\n",
+                flush=True,
+            )
+
+        hooks.append(seed_demo)
+    app = create_app(settings, on_startup=hooks)
+    uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port,
+                log_level=settings.log_level.lower(), access_log=False)
+    return 0
+
+
+def _migrate(_: argparse.Namespace, settings: Settings) -> int:
+    from coordination.migrate import upgrade
+
+    upgrade(settings.database_url)
+    print("database is up to date")
+    return 0
+
+
+def _create_user(args: argparse.Namespace, settings: Settings) -> int:
+    from coordination import users
+    from coordination.context import ServiceContext
+    from coordination.migrate import upgrade
+    from coordination.schemas import UserIn
+
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+
+    async def run() -> str:
+        ctx = ServiceContext.create(settings)
+        try:
+            async with ctx.transaction() as session:
+                unit = await users.get_or_create_unit(session, args.unit, ctx.now())
+                assert unit.id is not None
+                created = await users.create_user(
+                    session, unit.id, UserIn(name=args.name, role=UserRole(args.role),
+                                             email=args.email), ctx.now())
+                return f"user {created.user.id} ({args.role}) in unit {unit.id}\ntoken: {created.token}"
+        finally:
+            await ctx.engine.dispose()
+
+    print(asyncio.run(run()))
+    print("The token is shown only now; keep it safe.", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="samhandling", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the web service")
+    serve.add_argument("--demo", action="store_true", help="create the demo case and print tokens")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    sub.add_parser("migrate", help="apply database migrations")
+    create = sub.add_parser("create-user", help="create a user and print its API token once")
+    create.add_argument("--unit", required=True, help="the unit's name (created if new)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", choices=[r.value for r in UserRole], default="coordinator")
+    create.add_argument("--email", default="")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ValueError as error:
+        parser.error(str(error))
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    handlers = {"serve": _serve, "migrate": _migrate, "create-user": _create_user}
+    return handlers[args.command](args, settings)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""The demo case, from the mini-template in the practice guide (seeds/002):
+a 15-year-old with party status who does not want meetings after 19:00, an aunt as
+trusted person, mother and father with daily care, a school contact and a public health
+nurse with consent, a NAV adviser without consent, a home milieu therapist (Tue/Thu 17:00)
+and COS-P parent guidance (Wed 19:00)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from coordination import cases, users
+from coordination.domain import ConsentForm, ConsentStatus, Role, Sector, UserRole
+from coordination.levels import Level
+from coordination.models import Case, User
+from coordination.schemas import CaseIn, ConsentIn, ContactIn, UserIn, WeeklyWindow
+from coordination.security import hash_token, new_token
+
+DEMO_UNIT = "Demo barneverntjeneste"
+DEMO_REFERENCE = "DEMO-2026-001"
+
+
+@dataclass(frozen=True)
+class DemoInfo:
+    case_id: int
+    coordinator_token: str
+    leader_token: str
+
+
+def _birth_date_of_fifteen_year_old(today: date) -> date:
+    """Fifteen years and about four months old, whatever day the demo starts."""
+    year = today.year - 15
+    month = today.month - 4
+    if month < 1:
+        month, year = month + 12, year - 1
+    return date(year, month, min(today.day, 28))
+
+
+async def _rotate_token(session: AsyncSession, user: User) -> str:
+    token = new_token()
+    user.token_hash = hash_token(token)
+    session.add(user)
+    return token
+
+
+async def seed(session: AsyncSession, now: datetime) -> DemoInfo:
+    """Create the demo unit, users and case once; later starts only hand out fresh tokens."""
+    unit = await users.get_or_create_unit(session, DEMO_UNIT, now)
+    unit.phone = "+47 22 00 00 00"
+    session.add(unit)
+    assert unit.id is not None
+    found = await session.exec(select(User).where(User.unit_id == unit.id))
+    staff = {u.role: u for u in found.all()}
+    if UserRole.COORDINATOR not in staff:
+        await users.create_user(session, unit.id, UserIn(name="Kari Koordinator", role=UserRole.COORDINATOR,
+                                                         email="kari.koordinator@example.org"), now)
+        await users.create_user(session, unit.id, UserIn(name="Lars Leder", role=UserRole.LEADER), now)
+        await users.create_user(session, unit.id, UserIn(name="Ada Admin", role=UserRole.ADMIN), now)
+        found = await session.exec(select(User).where(User.unit_id == unit.id))
+        staff = {u.role: u for u in found.all()}
+    coordinator, leader = staff[UserRole.COORDINATOR], staff[UserRole.LEADER]
+    coordinator_token = await _rotate_token(session, coordinator)
+    leader_token = await _rotate_token(session, leader)
+
+    existing = (await session.exec(
+        select(Case).where(Case.unit_id == unit.id, Case.reference == DEMO_REFERENCE)
+    )).first()
+    if existing is not None:
+        assert existing.id is not None
+        return DemoInfo(existing.id, coordinator_token, leader_token)
+
+    today = cases.oslo_today(now)
+    case = await cases.create_case(session, coordinator, CaseIn(
+        reference=DEMO_REFERENCE, child_given_name="Sara", child_initials="S.H.",
+        child_birth_date=_birth_date_of_fifteen_year_old(today),
+    ), now)
+
+    async def contact(**fields: object) -> int:
+        created = await cases.add_contact(session, coordinator, case.id, ContactIn(**fields), now)  # type: ignore[arg-type]
+        return created.id
+
+    weekdays = [WeeklyWindow(weekday=d, start="08:00", end="16:00") for d in range(5)]
+    child = await contact(name="Sara Hansen", role=Role.CHILD, phone="+47 400 00 001")
+    mother = await contact(name="Mona Hansen", role=Role.PARENT, role_label="mor", daily_care=True,
+                           email="mona.hansen@example.org", phone="+47 400 00 002")
+    father = await contact(name="Per Hansen", role=Role.PARENT, role_label="far", daily_care=True,
+                           email="per.hansen@example.org", phone="+47 400 00 003",
+                           needs_interpreter=True, interpreter_language="polsk")
+    await contact(name="Tone Hansen", role=Role.TRUSTED_PERSON, role_label="tante",
+                  email="tone.hansen@example.org")
+    await contact(name="Siri Lærer", role=Role.SCHOOL_CONTACT, organisation="Eksempel skole",
+                  email="siri.laerer@skole.example.org", availability=weekdays)
+    await contact(name="Hanne Helsesykepleier", role=Role.PUBLIC_HEALTH_NURSE,
+                  organisation="Helsestasjon for ungdom", email="hanne@helse.example.org",
+                  availability=weekdays)
+    await contact(name="Nils NAV", role=Role.NAV_ADVISER, organisation="NAV Eksempel",
+                  email="nils.nav@nav.example.org")
+    await contact(name="Mia Miljøterapeut", role=Role.MILIEU_THERAPIST,
+                  email="mia@bv.example.org",
+                  availability=[WeeklyWindow(weekday=1, start="16:00", end="20:00"),
+                                WeeklyWindow(weekday=3, start="16:00", end="20:00")])
+    await contact(name="Ole COS-P", role=Role.FAMILY_THERAPIST, role_label="COS-P-veileder",
+                  sector=Sector.CHILD_WELFARE, email="ole@bv.example.org")
+    await contact(name="Kari Koordinator", role=Role.CASEWORKER, email="kari.koordinator@example.org",
+                  phone="+47 22 00 00 01", availability=weekdays)
+
+    start = now - timedelta(days=1)
+    for grantor in (mother, father, child):
+        for sector, level in ((Sector.SCHOOL, Level.PURPOSE), (Sector.HEALTH, Level.PURPOSE)):
+            await cases.record_consent(session, coordinator, case.id, ConsentIn(
+                grantor_contact_id=grantor, sector=sector, status=ConsentStatus.GRANTED,
+                form=ConsentForm.WRITTEN, level=level, valid_from=start,
+                valid_until=start + timedelta(days=365),
+                note="Samtykkeerklæring signert på oppstartsmøtet",
+            ), now)
+    return DemoInfo(case.id, coordinator_token, leader_token)

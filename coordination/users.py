@@ -1,0 +1,74 @@
+"""Units and users. A user's API token is shown once, at creation, and stored hashed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from coordination import audit
+from coordination.access import require_role
+from coordination.domain import UserRole
+from coordination.errors import NotFound
+from coordination.models import Unit, User
+from coordination.schemas import UserCreated, UserIn, UserOut
+from coordination.security import hash_token, new_token
+
+
+def user_out(user: User) -> UserOut:
+    assert user.id is not None
+    return UserOut(id=user.id, unit_id=user.unit_id, name=user.name, role=UserRole(user.role),
+                   email=user.email, active=user.active)
+
+
+async def get_or_create_unit(session: AsyncSession, name: str, now: datetime) -> Unit:
+    unit = (await session.exec(select(Unit).where(Unit.name == name))).first()
+    if unit is None:
+        unit = Unit(name=name, created_at=now)
+        session.add(unit)
+        await session.flush()
+    return unit
+
+
+async def create_user(
+    session: AsyncSession, unit_id: int, data: UserIn, now: datetime, actor: str = audit.SYSTEM
+) -> UserCreated:
+    token = new_token()
+    user = User(unit_id=unit_id, name=data.name, email=data.email, role=data.role.value,
+                token_hash=hash_token(token), created_at=now)
+    session.add(user)
+    await session.flush()
+    audit.record(session, unit_id=unit_id, case_id=None, actor=actor, action="user.created",
+                 subject=f"user:{user.id}", at=now, detail={"role": data.role.value})
+    return UserCreated(user=user_out(user), token=token)
+
+
+async def create_user_as(
+    session: AsyncSession, admin: User, data: UserIn, now: datetime
+) -> UserCreated:
+    require_role(admin, UserRole.ADMIN)
+    assert admin.id is not None
+    return await create_user(session, admin.unit_id, data, now, audit.actor_for_user(admin.id))
+
+
+async def list_users(session: AsyncSession, user: User) -> list[UserOut]:
+    require_role(user, UserRole.ADMIN, UserRole.LEADER)
+    rows = await session.exec(
+        select(User).where(User.unit_id == user.unit_id).order_by(col(User.id))
+    )
+    return [user_out(u) for u in rows.all()]
+
+
+async def deactivate_user(session: AsyncSession, admin: User, user_id: int, now: datetime) -> UserOut:
+    """Revokes the user's token at once: every later request with it answers 401."""
+    require_role(admin, UserRole.ADMIN)
+    user = await session.get(User, user_id)
+    if user is None or user.unit_id != admin.unit_id:
+        raise NotFound(f"user {user_id} not found")
+    user.active = False
+    session.add(user)
+    assert admin.id is not None
+    audit.record(session, unit_id=admin.unit_id, case_id=None, actor=audit.actor_for_user(admin.id),
+                 action="user.deactivated", subject=f"user:{user_id}", at=now)
+    return user_out(user)

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""The two commands of the quick start, needing nothing but Python 3.11+:
+
+    python3 dev.py demo    # start the service with a demo case (embedded SQLite, mail to ./var/mail)
+    python3 dev.py test    # lint, type-check and run the whole test suite (SQLite and PostgreSQL)
+
+Both create ./.venv on first use and install the project into it; they reinstall when
+pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".samhandling-installed"
+JS = ROOT / "tests" / "js"
+
+
+def run(*args: str | Path, **kwargs: object) -> None:
+    print("+", " ".join(str(a) for a in args), flush=True)
+    subprocess.run([str(a) for a in args], check=True, cwd=ROOT, **kwargs)  # type: ignore[call-overload]
+
+
+def ensure_venv(extras: str) -> None:
+    if sys.version_info < (3, 11):
+        sys.exit("Samhandling needs Python 3.11 or newer")
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not (BIN / "python").exists():
+        print(f"creating {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", f".{extras}")
+    STAMP.write_text(wanted)
+
+
+def ensure_node_modules() -> None:
+    """ical.js (Thunderbird's parser) checks our feeds; it comes from npm via the lock file."""
+    npm = shutil.which("npm")
+    if npm is None:
+        sys.exit("npm is needed for the ical.js checks: install Node.js 18+ and npm")
+    lock = JS / "package-lock.json"
+    stamp = JS / "node_modules" / ".samhandling-installed"
+    wanted = hashlib.sha256(lock.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    run(npm, "ci", "--prefix", JS, "--no-audit", "--no-fund")
+    stamp.write_text(wanted)
+
+
+def demo(args: list[str]) -> int:
+    ensure_venv("")
+    os.execv(BIN / "samhandling", [str(BIN / "samhandling"), "serve", "--demo", *args])
+
+
+def test(args: list[str]) -> int:
+    ensure_venv("[test]")
+    if JS.exists():
+        ensure_node_modules()
+    run(BIN / "ruff", "check", ".")
+    run(BIN / "mypy")
+    result = subprocess.run([str(BIN / "pytest"), *args], cwd=ROOT)
+    if result.returncode == 5:
+        print("pytest collected no tests: that is a failure here", file=sys.stderr)
+        return 1
+    return result.returncode
+
+
+def main() -> int:
+    commands = {"demo": demo, "test": test}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print(__doc__)
+        return 2
+    return commands[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -23,6 +23,10 @@ class Unit(SQLModel, table=True):
     name: str = Field(max_length=200)
     phone: str = Field(default="", max_length=40)
     show_child_name_in_feeds: bool = False
+    #: Bumped by every change that can alter a feed, so feed caches know when to refresh.
+    data_version: int = 0
+    #: The unit's closures (e.g. summer), [{"first": "2027-07-05", "last": "2027-07-30"}].
+    closures: list[dict[str, object]] = Field(default_factory=list, sa_type=SAJSON)
     created_at: datetime = Field(sa_column=_utc())
 
 
@@ -53,6 +57,7 @@ class Case(SQLModel, table=True):
     party_status_override: bool | None = None
     created_at: datetime = Field(sa_column=_utc())
     updated_at: datetime = Field(sa_column=_utc())
+    closed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
 class CaseCoordinator(SQLModel, table=True):
@@ -112,3 +117,147 @@ class AuditEntry(SQLModel, table=True):
     subject: str = Field(default="", max_length=120)
     detail: dict[str, object] = Field(default_factory=dict, sa_type=SAJSON)
     at: datetime = Field(sa_column=_utc())
+
+
+class Plan(SQLModel, table=True):
+    """The case's tiltaksplan as it stands now; every change also appends a PlanRevision."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", unique=True)
+    revision: int = 1
+    start_date: date
+    expected_end: date
+    day_care: bool = False
+    goals: str = Field(default="", sa_type=Text)
+    measures: list[dict[str, object]] = Field(default_factory=list, sa_type=SAJSON)
+    member_ids: list[int] = Field(default_factory=list, sa_type=SAJSON)
+    child_takes_part: bool = True
+    child_wishes: dict[str, object] = Field(default_factory=dict, sa_type=SAJSON)
+    closures: list[dict[str, object]] = Field(default_factory=list, sa_type=SAJSON)
+    rules: dict[str, object] = Field(default_factory=dict, sa_type=SAJSON)
+    created_at: datetime = Field(sa_column=_utc())
+    updated_at: datetime = Field(sa_column=_utc())
+
+
+class PlanRevision(SQLModel, table=True):
+    """An append-only snapshot of the plan at each revision."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    revision: int
+    snapshot: dict[str, object] = Field(default_factory=dict, sa_type=SAJSON)
+    recorded_by_user_id: int = Field(foreign_key="user.id")
+    recorded_at: datetime = Field(sa_column=_utc())
+
+
+class Meeting(SQLModel, table=True):
+    """One meeting. ``series_key`` ties a planned meeting to its place in the plan's series
+    (e.g. ``main_evaluation#2``) so that a revision re-plans it rather than adding a twin."""
+
+    __table_args__ = (
+        Index("ix_meeting_case_start", "case_id", "start"),
+        UniqueConstraint("case_id", "series_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id")
+    uid: str = Field(max_length=120, unique=True)
+    kind: str = Field(sa_type=String(30))
+    series_key: str | None = Field(default=None, max_length=80)
+    before_key: str | None = Field(default=None, max_length=80)
+    start: datetime = Field(sa_column=_utc())
+    end: datetime = Field(sa_column=_utc())
+    place: str = Field(default="", max_length=300)
+    video_link: str = Field(default="", max_length=500)
+    agenda: str = Field(default="", max_length=300)
+    status: str = Field(default="proposed", sa_type=String(20))
+    ical_sequence: int = 0
+    parents_told: bool = False
+    cancelled_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    created_at: datetime = Field(sa_column=_utc())
+    updated_at: datetime = Field(sa_column=_utc())
+
+
+class MeetingParticipant(SQLModel, table=True):
+    meeting_id: int = Field(foreign_key="meeting.id", primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", primary_key=True, index=True)
+    partstat: str = Field(default="needs_action", sa_type=String(20))
+    answered_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class FeedToken(SQLModel, table=True):
+    """A calendar subscription: a capability URL whose token is stored only as a hash."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(sa_type=String(64), unique=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    scope: str = Field(sa_type=String(20))  # coordinator, case, contact
+    user_id: int | None = Field(default=None, foreign_key="user.id")
+    case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
+    contact_id: int | None = Field(default=None, foreign_key="contact.id")
+    label: str = Field(default="", max_length=100)
+    created_by_user_id: int = Field(foreign_key="user.id")
+    created_at: datetime = Field(sa_column=_utc())
+    revoked_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    last_etag: str = Field(default="", max_length=80)
+    last_modified: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    last_seen_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class AnswerToken(SQLModel, table=True):
+    """The accept/decline link in an invitation: one per participant and meeting."""
+
+    __table_args__ = (UniqueConstraint("meeting_id", "contact_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(sa_type=String(64), unique=True)
+    meeting_id: int = Field(foreign_key="meeting.id")
+    contact_id: int = Field(foreign_key="contact.id")
+    created_at: datetime = Field(sa_column=_utc())
+    revoked_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to send, written in the same transaction as the change that causes it."""
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=200, unique=True)
+    unit_id: int = Field(foreign_key="unit.id")
+    case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
+    kind: str = Field(sa_type=String(20))
+    recipient_contact_id: int | None = Field(default=None, foreign_key="contact.id")
+    recipient_user_id: int | None = Field(default=None, foreign_key="user.id")
+    recipient_kind: str = Field(sa_type=String(20))
+    meeting_id: int | None = Field(default=None, foreign_key="meeting.id", index=True)
+    meeting_sequence: int | None = None
+    alert_id: int | None = Field(default=None, foreign_key="alert.id")
+    due_at: datetime = Field(sa_column=_utc())
+    next_attempt_at: datetime = Field(sa_column=_utc())
+    status: str = Field(default="pending", sa_type=String(20))
+    attempts: int = 0
+    lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    claimed_by: str = Field(default="", max_length=80)
+    last_error: str = Field(default="", max_length=500)
+    suppressed_code: str = Field(default="", max_length=40)
+    suppressed_reason: str = Field(default="", max_length=500)
+    level: str = Field(default="", sa_type=String(20))
+    message_id: str = Field(max_length=200)
+    created_at: datetime = Field(sa_column=_utc())
+    sent_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    updated_at: datetime = Field(sa_column=_utc())
+
+
+class Alert(SQLModel, table=True):
+    """Something the coordinator must act on; ``key`` keeps one alert per cause."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
+    kind: str = Field(sa_type=String(40))
+    key: str = Field(max_length=200, unique=True)
+    detail: dict[str, object] = Field(default_factory=dict, sa_type=SAJSON)
+    due_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    created_at: datetime = Field(sa_column=_utc())
+    resolved_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))

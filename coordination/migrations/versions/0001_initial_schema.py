@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 18:59:23.789290
+Create Date: 2026-11-23 19:04:45.061389
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sqlmodel
 from alembic import op
 
 import coordination.db
+
 
 revision: str = '0001'
 down_revision: str | None = None
@@ -28,6 +29,8 @@ def upgrade() -> None:
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('phone', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('show_child_name_in_feeds', sa.Boolean(), nullable=False),
+    sa.Column('data_version', sa.Integer(), nullable=False),
+    sa.Column('closures', sa.JSON(), nullable=False),
     sa.Column('created_at', coordination.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
@@ -45,6 +48,7 @@ def upgrade() -> None:
     sa.Column('party_status_override', sa.Boolean(), nullable=True),
     sa.Column('created_at', coordination.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', coordination.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('closed_at', coordination.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['unit_id'], ['unit.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('unit_id', 'reference')
@@ -67,6 +71,25 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('user', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_user_unit_id'), ['unit_id'], unique=False)
+
+    op.create_table('alert',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('unit_id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=True),
+    sa.Column('kind', sa.String(length=40), nullable=False),
+    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('detail', sa.JSON(), nullable=False),
+    sa.Column('due_at', coordination.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', coordination.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('resolved_at', coordination.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['case_id'], ['case.id'], ),
+    sa.ForeignKeyConstraint(['unit_id'], ['unit.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('key')
+    )
+    with op.batch_alter_table('alert', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_alert_case_id'), ['case_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_alert_unit_id'), ['unit_id'], unique=False)
 
     op.create_table('auditentry',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -119,6 +142,65 @@ def upgrade() -> None:
     with op.batch_alter_table('contact', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_contact_case_id'), ['case_id'], unique=False)
 
+    op.create_table('meeting',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=False),
+    sa.Column('uid', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+    sa.Column('kind', sa.String(length=30), nullable=False),
+    sa.Column('series_key', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
+    sa.Column('before_key', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
+    sa.Column('start', coordination.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('end', coordination.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('place', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.Column('video_link', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('agenda', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('ical_sequence', sa.Integer(), nullable=False),
+    sa.Column('parents_told', sa.Boolean(), nullable=False),
+    sa.Column('cancelled_at', coordination.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', coordination.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', coordination.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['case_id'], ['case.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('case_id', 'series_key'),
+    sa.UniqueConstraint('uid')
+    )
+    with op.batch_alter_table('meeting', schema=None) as batch_op:
+        batch_op.create_index('ix_meeting_case_start', ['case_id', 'start'], unique=False)
+
+    op.create_table('plan',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=False),
+    sa.Column('revision', sa.Integer(), nullable=False),
+    sa.Column('start_date', sa.Date(), nullable=False),
+    sa.Column('expected_end', sa.Date(), nullable=False),
+    sa.Column('day_care', sa.Boolean(), nullable=False),
+    sa.Column('goals', sa.Text(), nullable=False),
+    sa.Column('measures', sa.JSON(), nullable=False),
+    sa.Column('member_ids', sa.JSON(), nullable=False),
+    sa.Column('child_takes_part', sa.Boolean(), nullable=False),
+    sa.Column('child_wishes', sa.JSON(), nullable=False),
+    sa.Column('closures', sa.JSON(), nullable=False),
+    sa.Column('rules', sa.JSON(), nullable=False),
+    sa.Column('created_at', coordination.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', coordination.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['case_id'], ['case.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('case_id')
+    )
+    op.create_table('answertoken',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('contact_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', coordination.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', coordination.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['contact_id'], ['contact.id'], ),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meeting.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('meeting_id', 'contact_id'),
+    sa.UniqueConstraint('token_hash')
+    )
     op.create_table('consentrecord',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=False),
@@ -141,16 +223,134 @@ def upgrade() -> None:
         batch_op.create_index('ix_consent_case_sector', ['case_id', 'sector'], unique=False)
         batch_op.create_index(batch_op.f('ix_consentrecord_grantor_contact_id'), ['grantor_contact_id'], unique=False)
 
+    op.create_table('feedtoken',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('unit_id', sa.Integer(), nullable=False),
+    sa.Column('scope', sa.String(length=20), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('case_id', sa.Integer(), nullable=True),
+    sa.Column('contact_id', sa.Integer(), nullable=True),
+    sa.Column('label', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('created_by_user_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', coordination.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', coordination.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_etag', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+    sa.Column('last_modified', coordination.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_seen_at', coordination.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['case_id'], ['case.id'], ),
+    sa.ForeignKeyConstraint(['contact_id'], ['contact.id'], ),
+    sa.ForeignKeyConstraint(['created_by_user_id'], ['user.id'], ),
+    sa.ForeignKeyConstraint(['unit_id'], ['unit.id'], ),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('token_hash')
+    )
+    with op.batch_alter_table('feedtoken', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_feedtoken_case_id'), ['case_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_feedtoken_unit_id'), ['unit_id'], unique=False)
+
+    op.create_table('meetingparticipant',
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('contact_id', sa.Integer(), nullable=False),
+    sa.Column('partstat', sa.String(length=20), nullable=False),
+    sa.Column('answered_at', coordination.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['contact_id'], ['contact.id'], ),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meeting.id'], ),
+    sa.PrimaryKeyConstraint('meeting_id', 'contact_id')
+    )
+    with op.batch_alter_table('meetingparticipant', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_meetingparticipant_contact_id'), ['contact_id'], unique=False)
+
+    op.create_table('outboxmessage',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('idempotency_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('unit_id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=True),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('recipient_contact_id', sa.Integer(), nullable=True),
+    sa.Column('recipient_user_id', sa.Integer(), nullable=True),
+    sa.Column('recipient_kind', sa.String(length=20), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=True),
+    sa.Column('meeting_sequence', sa.Integer(), nullable=True),
+    sa.Column('alert_id', sa.Integer(), nullable=True),
+    sa.Column('due_at', coordination.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', coordination.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('lease_until', coordination.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_by', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+    sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('suppressed_code', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('suppressed_reason', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('level', sa.String(length=20), nullable=False),
+    sa.Column('message_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('created_at', coordination.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', coordination.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', coordination.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['alert_id'], ['alert.id'], ),
+    sa.ForeignKeyConstraint(['case_id'], ['case.id'], ),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meeting.id'], ),
+    sa.ForeignKeyConstraint(['recipient_contact_id'], ['contact.id'], ),
+    sa.ForeignKeyConstraint(['recipient_user_id'], ['user.id'], ),
+    sa.ForeignKeyConstraint(['unit_id'], ['unit.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('idempotency_key')
+    )
+    with op.batch_alter_table('outboxmessage', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outboxmessage_case_id'), ['case_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outboxmessage_meeting_id'), ['meeting_id'], unique=False)
+
+    op.create_table('planrevision',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('plan_id', sa.Integer(), nullable=False),
+    sa.Column('revision', sa.Integer(), nullable=False),
+    sa.Column('snapshot', sa.JSON(), nullable=False),
+    sa.Column('recorded_by_user_id', sa.Integer(), nullable=False),
+    sa.Column('recorded_at', coordination.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['plan_id'], ['plan.id'], ),
+    sa.ForeignKeyConstraint(['recorded_by_user_id'], ['user.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('planrevision', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_planrevision_plan_id'), ['plan_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('planrevision', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_planrevision_plan_id'))
+
+    op.drop_table('planrevision')
+    with op.batch_alter_table('outboxmessage', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_outboxmessage_meeting_id'))
+        batch_op.drop_index(batch_op.f('ix_outboxmessage_case_id'))
+        batch_op.drop_index('ix_outbox_due')
+
+    op.drop_table('outboxmessage')
+    with op.batch_alter_table('meetingparticipant', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_meetingparticipant_contact_id'))
+
+    op.drop_table('meetingparticipant')
+    with op.batch_alter_table('feedtoken', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_feedtoken_unit_id'))
+        batch_op.drop_index(batch_op.f('ix_feedtoken_case_id'))
+
+    op.drop_table('feedtoken')
     with op.batch_alter_table('consentrecord', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consentrecord_grantor_contact_id'))
         batch_op.drop_index('ix_consent_case_sector')
 
     op.drop_table('consentrecord')
+    op.drop_table('answertoken')
+    op.drop_table('plan')
+    with op.batch_alter_table('meeting', schema=None) as batch_op:
+        batch_op.drop_index('ix_meeting_case_start')
+
+    op.drop_table('meeting')
     with op.batch_alter_table('contact', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_contact_case_id'))
 
@@ -164,6 +364,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_audit_case_at')
 
     op.drop_table('auditentry')
+    with op.batch_alter_table('alert', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_alert_unit_id'))
+        batch_op.drop_index(batch_op.f('ix_alert_case_id'))
+
+    op.drop_table('alert')
     with op.batch_alter_table('user', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_user_unit_id'))
 

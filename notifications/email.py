@@ -173,7 +173,6 @@ def build_email(
     msg["Subject"] = one_line(rendered.subject, 200)
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = checked_message_id(message_id)
-    msg["Content-Language"] = recipient.language.value
     if auto_generated:
         msg["Auto-Submitted"] = "auto-generated"
         msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"
@@ -189,6 +188,8 @@ def build_email(
         msg.attach(part)
     for sub in msg.iter_parts():
         del sub["MIME-Version"]
+    # Last: making the body multipart moves every Content-* header into the first part.
+    msg["Content-Language"] = recipient.language.value
     if len(msg.as_bytes()) > settings.max_bytes:
         raise InvalidMessage("message is larger than the limit")
     return msg

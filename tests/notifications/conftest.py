@@ -1,0 +1,66 @@
+"""Fixtures for the notifications tests: a real SMTP server, the outbox and gate
+doubles, a settable clock and a dispatcher wired to all of them."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from notif_doubles import NOW, SENDER, Clock, MemoryOutbox, ScriptedGate, SmtpServer
+
+from notifications.dispatcher import Dispatcher, DispatchSettings
+from notifications.email import MailSettings
+from notifications.transport import SmtpSecurity, SmtpSettings, SmtpTransport, Transport
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    server.up()
+    try:
+        yield server
+    finally:
+        server.down()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(NOW)
+
+
+@pytest.fixture
+def outbox() -> MemoryOutbox:
+    return MemoryOutbox()
+
+
+@pytest.fixture
+def gate() -> ScriptedGate:
+    return ScriptedGate()
+
+
+DispatcherFactory = Callable[..., Dispatcher]
+
+
+@pytest.fixture
+def make_dispatcher(
+    smtp: SmtpServer, outbox: MemoryOutbox, gate: ScriptedGate, clock: Clock
+) -> DispatcherFactory:
+    """A dispatcher on the real SMTP server; keyword arguments override settings."""
+
+    def build(*, transport: Transport | None = None, **overrides: Any) -> Dispatcher:
+        settings = DispatchSettings(mail=MailSettings(sender_address=SENDER), **overrides)
+        smtp_transport = SmtpTransport(
+            SmtpSettings(host="127.0.0.1", port=smtp.port, security=SmtpSecurity.NONE, timeout=5)
+        )
+        return Dispatcher(
+            outbox,
+            gate,
+            transport or smtp_transport,
+            clock,
+            settings,
+            rng=random.Random(7),
+        )
+
+    return build

@@ -16,7 +16,7 @@ import msgspec
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from coordination import audit
+from coordination import audit, versions
 from coordination.access import case_for, require_role, visible_cases
 from coordination.domain import (
     DEFAULT_SECTOR,
@@ -192,6 +192,7 @@ async def update_case(
     audit.record(session, unit_id=case.unit_id, case_id=case_id, actor=audit.actor_for_user(user.id),
                  action="case.updated", subject=f"case:{case_id}", at=now,
                  detail={"fields": sorted(changes)})
+    await versions.bump(session, case.unit_id)
     return case_out(case, await coordinator_ids(session, case_id), now)
 
 
@@ -211,6 +212,7 @@ async def assign_coordinators(
     audit.record(session, unit_id=case.unit_id, case_id=case_id, actor=audit.actor_for_user(user.id),
                  action="case.coordinators", subject=f"case:{case_id}", at=now,
                  detail={"coordinator_ids": sorted(set(ids))})
+    await versions.bump(session, case.unit_id)
     return case_out(case, sorted(set(ids)), now)
 
 
@@ -308,6 +310,7 @@ async def add_contact(
                  action="contact.added", subject=f"contact:{contact.id}", at=now,
                  detail={"role": data.role.value, "sector": sector.value,
                          "daily_care": data.daily_care})
+    await versions.bump(session, case.unit_id)
     return contact_out(contact)
 
 
@@ -352,6 +355,7 @@ async def update_contact(
                  action="contact.updated", subject=f"contact:{contact_id}", at=now,
                  detail={"fields": sorted(changes),
                          "changed": {k: [before[k], after[k]] for k in before if before[k] != after[k]}})
+    await versions.bump(session, case.unit_id)
     return contact_out(contact)
 
 
@@ -428,6 +432,7 @@ async def record_consent(
     audit.record(session, unit_id=case.unit_id, case_id=case_id, actor=audit.actor_for_user(user.id),
                  action=f"consent.{data.status.value}", subject=f"consent:{record.id}", at=now,
                  detail={"grantor": grantor.id, "sector": data.sector.value, "level": level.value})
+    await versions.bump(session, case.unit_id)
     return consent_out(record)
 
 

@@ -239,6 +239,33 @@ def _overview(statuses: Sequence[GrantorStatus]) -> SectorState:
     return SectorState.MISSING
 
 
+def allowed_level(
+    case: CaseFacts,
+    contacts: Sequence[ContactFacts],
+    records: Sequence[ConsentFact],
+    recipient: ContactFacts,
+    at: datetime,
+    *,
+    child_talk: bool = False,
+    parents_told_of_child_talk: bool = False,
+) -> Decision:
+    """The most ``recipient`` may learn of a case's meeting at ``at``.
+
+    Families are parties (rule 5): they need no sector consent, except that a child talk
+    belongs to the child and parents learn of it only when the coordinator says so.
+    Partners get their sector's effective consent level (rules 1-3).
+    """
+    if not recipient.active:
+        return Decision(False, Level.NONE, (Reason("contact_inactive", recipient.id),))
+    if child_talk and recipient.role is Role.PARENT and not parents_told_of_child_talk:
+        return Decision(False, Level.NONE, (Reason("child_talk_private", recipient.id),))
+    if not recipient.sector.needs_consent:
+        return Decision(True, Level.CONTENT,
+                        (Reason("party_or_service", recipient.id, recipient.sector),))
+    consent = effective_consent(case, contacts, records, recipient.sector, at)
+    return Decision(consent.level > Level.NONE, consent.level, consent.reasons, consent.record_ids)
+
+
 def decide(
     case: CaseFacts,
     contacts: Sequence[ContactFacts],
@@ -250,26 +277,15 @@ def decide(
     child_talk: bool = False,
     parents_told_of_child_talk: bool = False,
 ) -> Decision:
-    """May ``recipient`` learn something that needs level ``wanted`` at ``at``?
-
-    Families are parties (rule 5): they need no sector consent, except that a child talk
-    belongs to the child and parents learn of it only when the coordinator says so.
-    Partners need effective consent for their sector covering ``wanted`` (rules 1-3).
-    """
-    if not recipient.active:
-        return Decision(False, Level.NONE, (Reason("contact_inactive", recipient.id),))
-    if child_talk and recipient.role is Role.PARENT and not parents_told_of_child_talk:
-        return Decision(False, Level.NONE, (Reason("child_talk_private", recipient.id),))
-    if not recipient.sector.needs_consent:
-        return Decision(True, wanted, (Reason("party_or_service", recipient.id,
-                                              recipient.sector),))
-    consent = effective_consent(case, contacts, records, recipient.sector, at)
-    if consent.level is Level.NONE:
-        return Decision(False, Level.NONE, consent.reasons, consent.record_ids)
-    if consent.level < wanted:
-        reason = Reason("level_too_low", recipient.id, recipient.sector, consent.level)
-        return Decision(False, consent.level, (reason, *consent.reasons), consent.record_ids)
-    return Decision(True, wanted, consent.reasons, consent.record_ids)
+    """May ``recipient`` learn something that needs level ``wanted`` at ``at``?"""
+    most = allowed_level(case, contacts, records, recipient, at, child_talk=child_talk,
+                         parents_told_of_child_talk=parents_told_of_child_talk)
+    if not most.allowed:
+        return most
+    if most.level < wanted:
+        reason = Reason("level_too_low", recipient.id, recipient.sector, most.level)
+        return Decision(False, most.level, (reason, *most.reasons), most.consent_record_ids)
+    return Decision(True, wanted, most.reasons, most.consent_record_ids)
 
 
 def visible_sectors(

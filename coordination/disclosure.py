@@ -1,0 +1,159 @@
+"""What one reader may see of one meeting, as a ``CalendarEvent`` ready to render.
+
+Used for every disclosure of a meeting — feeds and invitations alike — so that the
+level, the summary and the attendee list (DESIGN.md rules 3 and 8) are decided once.
+The consent decision itself comes from ``policy``; this module only applies it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from calendars.events import Attendee, CalendarEvent, EventStatus, PartStat
+from calendars.schedule import MeetingKind
+from coordination.cases import PolicyFacts
+from coordination.domain import Language, Sector
+from coordination.levels import Level
+from coordination.models import Case, Contact, Meeting, MeetingParticipant
+from coordination.policy import ContactFacts, Decision, allowed_level, visible_sectors
+
+KIND_NAMES: dict[Language, dict[MeetingKind, str]] = {
+    Language.NB: {
+        MeetingKind.STARTUP: "Oppstartsmøte", MeetingKind.WEEKLY_STATUS: "Statusmøte",
+        MeetingKind.MINI_EVALUATION: "Mini-evaluering", MeetingKind.MAIN_EVALUATION: "Hovedevaluering",
+        MeetingKind.CHILD_TALK: "Barnesamtale", MeetingKind.FINAL_EVALUATION: "Sluttevaluering",
+        MeetingKind.AD_HOC: "Møte",
+    },
+    Language.NN: {
+        MeetingKind.STARTUP: "Oppstartsmøte", MeetingKind.WEEKLY_STATUS: "Statusmøte",
+        MeetingKind.MINI_EVALUATION: "Mini-evaluering", MeetingKind.MAIN_EVALUATION: "Hovudevaluering",
+        MeetingKind.CHILD_TALK: "Barnesamtale", MeetingKind.FINAL_EVALUATION: "Sluttevaluering",
+        MeetingKind.AD_HOC: "Møte",
+    },
+    Language.EN: {
+        MeetingKind.STARTUP: "Start-up meeting", MeetingKind.WEEKLY_STATUS: "Status meeting",
+        MeetingKind.MINI_EVALUATION: "Mini-evaluation", MeetingKind.MAIN_EVALUATION: "Main evaluation",
+        MeetingKind.CHILD_TALK: "Talk with the child", MeetingKind.FINAL_EVALUATION: "Final evaluation",
+        MeetingKind.AD_HOC: "Meeting",
+    },
+}
+NEUTRAL = {Language.NB: "Møte", Language.NN: "Møte", Language.EN: "Meeting"}
+
+PARTSTAT = {
+    "needs_action": PartStat.NEEDS_ACTION, "accepted": PartStat.ACCEPTED,
+    "declined": PartStat.DECLINED, "tentative": PartStat.TENTATIVE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """Who is looking: a contact of the case (at their consent level), or staff of the
+    service (a coordinator or leader, who see everything of cases they may open)."""
+
+    contact: ContactFacts | None
+    language: Language
+    cap: Level = Level.CONTENT
+    show_child_name: bool = False
+
+    @property
+    def is_staff(self) -> bool:
+        return self.contact is None
+
+
+def level_for(reader: Reader, facts: PolicyFacts, meeting: Meeting, at: datetime) -> Decision:
+    """The level a reader gets for a meeting at ``at``: what the policy allows, never above
+    the reader's cap. Staff of the service get the cap."""
+    if reader.contact is None:
+        return Decision(True, reader.cap, ())
+    decision = allowed_level(
+        facts.case, facts.contacts, facts.records, reader.contact, at,
+        child_talk=meeting.kind == MeetingKind.CHILD_TALK,
+        parents_told_of_child_talk=meeting.parents_told,
+    )
+    if not decision.allowed:
+        return decision
+    return Decision(True, min(decision.level, reader.cap), decision.reasons,
+                    decision.consent_record_ids)
+
+
+def summary(case: Case, meeting: Meeting, level: Level, reader: Reader) -> str:
+    """Kind, case reference and initials at most; never a national identity number. The
+    child's given name only for staff, and only when the unit turns that on."""
+    language = reader.language
+    if level < Level.PURPOSE:
+        return NEUTRAL[language]
+    kind = KIND_NAMES[language][MeetingKind(meeting.kind)]
+    who = case.child_initials
+    if reader.is_staff and reader.show_child_name:
+        who = f"{case.child_given_name} ({case.child_initials})"
+    return f"{kind} – {case.reference} {who}"
+
+
+def to_event(
+    case: Case,
+    meeting: Meeting,
+    participants: Sequence[tuple[MeetingParticipant, Contact]],
+    level: Level,
+    reader: Reader,
+    visible: frozenset[Sector],
+    *,
+    organizer_email: str | None = None,
+    url: str | None = None,
+    plan_text: str | None = None,
+) -> CalendarEvent:
+    """The meeting as this reader may see it at ``level`` (which must be above none)."""
+    assert level > Level.NONE
+    attendees = tuple(
+        Attendee(
+            name=contact.name,
+            email=contact.email or None,
+            partstat=PARTSTAT.get(participant.partstat, PartStat.NEEDS_ACTION),
+        )
+        for participant, contact in participants
+        if Sector(contact.sector) in visible
+    ) if level >= Level.PURPOSE or reader.is_staff else tuple(
+        # At logistics a reader learns only of themselves among the attendees.
+        Attendee(name=contact.name, email=contact.email or None,
+                 partstat=PARTSTAT.get(participant.partstat, PartStat.NEEDS_ACTION))
+        for participant, contact in participants
+        if reader.contact is not None and contact.id == reader.contact.id
+    )
+    description_parts: list[str] = []
+    if level >= Level.PURPOSE and meeting.agenda:
+        description_parts.append(meeting.agenda)
+    if level >= Level.CONTENT and plan_text:
+        description_parts.append(plan_text)
+    place = meeting.place or None
+    if meeting.video_link:
+        place = f"{place} ({meeting.video_link})" if place else meeting.video_link
+    return CalendarEvent(
+        uid=meeting.uid,
+        sequence=meeting.ical_sequence,
+        last_modified=meeting.updated_at,
+        summary=summary(case, meeting, level, reader),
+        start=meeting.start,
+        end=meeting.end,
+        status=_status(meeting.status),
+        location=place,
+        description="\n\n".join(description_parts) or None,
+        url=url,
+        organizer_email=organizer_email,
+        attendees=attendees,
+    )
+
+
+def _status(status: str) -> EventStatus:
+    if status == "cancelled":
+        return EventStatus.CANCELLED
+    if status == "proposed":
+        return EventStatus.TENTATIVE
+    return EventStatus.CONFIRMED
+
+
+def visible_for(reader: Reader, facts: PolicyFacts, at: datetime) -> frozenset[Sector]:
+    """Rule 8 for this reader; staff see every sector."""
+    if reader.contact is None:
+        return frozenset(Sector)
+    return visible_sectors(facts.case, facts.contacts, facts.records, reader.contact, at)

@@ -53,6 +53,7 @@ _ATTENDEE_NAMESPACE = uuid.UUID("6f1c7f52-3b0e-5d43-9a0c-5a3c1f0e2b71")
 
 # Everything sanitize_text or TEXT escaping has to look at; most values contain none
 # of it and are passed through untouched.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _TEXT_SPECIAL = re.compile("[\\\\;,\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 # C0 (except TAB and LF, which survives as a line break), DEL and C1 controls.
@@ -64,6 +65,7 @@ _PARAM_SPECIAL = re.compile('[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff"^\\\\]
 _CARET = re.compile(r"\^(?=[n'^])")
 # RFC 3986 reserved and unreserved characters, plus "%" so that pre-encoded URIs stay.
 _URI_SAFE = "!#$%&'()*+,/:;=?@[]~"
+_URI_PLAIN = re.compile(r"[A-Za-z0-9\-._~!#$%&'()*+,/:;=?@\[\]]*")
 
 
 def sanitize_text(text: str) -> str:
@@ -74,7 +76,7 @@ def sanitize_text(text: str) -> str:
     truncates the value in C-based clients); lone surrogates, which UTF-8 cannot
     encode, become U+FFFD. Everything else, including bidi marks and emoji, is kept.
     """
-    if _TEXT_SPECIAL.search(text) is None:
+    if _UNSAFE.search(text) is None:
         return text
     text = _LINE_BREAK.sub("\n", text)
     text = _CONTROL.sub("", text)
@@ -103,6 +105,8 @@ def _param(value: str) -> str:
 
 
 def _uri(value: str) -> str:
+    if _URI_PLAIN.fullmatch(value):
+        return value
     return quote(value, safe=_URI_SAFE)
 
 

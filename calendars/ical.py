@@ -188,7 +188,7 @@ def _event_lines(event: CalendarEvent) -> list[str]:
         lines.append(_date_time("DTSTART", event.start))
         lines.append(_date_time("DTEND", event.end))
         if event.end <= event.start:
-            raise ValueError(f"event {event.uid!r} ends before it starts")
+            raise ValueError(f"event {event.uid!r} must end after it starts")
         transparent = event.status is EventStatus.CANCELLED
     lines.append("SUMMARY:" + _text(event.summary))
     if event.location:
@@ -277,11 +277,14 @@ def render_itip(method: Literal["REQUEST", "CANCEL"], event: CalendarEvent) -> b
     """The ``text/calendar`` body of an iMIP message (RFC 6047).
 
     The MIME part must name the same method (``text/calendar; method=REQUEST;
-    charset=utf-8``): Gmail ignores the invitation otherwise. ORGANIZER is the bare
-    ``mailto:`` of ``event.organizer_email``, which must be the sending address;
-    every attendee with an address gets ``RSVP=TRUE`` so that clients offer to
-    answer. CANCEL always says ``STATUS:CANCELLED``; the caller raises SEQUENCE on
-    every update and cancellation.
+    charset=utf-8``, as RFC 6047 asks; Gmail is reported to show no invitation
+    otherwise), and be sent base64 or quoted-printable: a folded line may end in a
+    space, which 7bit/8bit transports are allowed to strip.
+
+    ORGANIZER is the bare ``mailto:`` of ``event.organizer_email``, which must be
+    the sending address; every attendee with an address gets ``RSVP=TRUE`` so that
+    clients offer to answer. CANCEL always says ``STATUS:CANCELLED``; the caller
+    raises SEQUENCE on every update and cancellation.
     """
     if method not in ("REQUEST", "CANCEL"):
         raise ValueError(f"unsupported iTIP method {method!r}")

@@ -44,16 +44,20 @@ DispatcherFactory = Callable[..., Dispatcher]
 
 
 @pytest.fixture
+def smtp_transport(smtp: SmtpServer) -> SmtpTransport:
+    return SmtpTransport(
+        SmtpSettings(host="127.0.0.1", port=smtp.port, security=SmtpSecurity.NONE, timeout=5)
+    )
+
+
+@pytest.fixture
 def make_dispatcher(
-    smtp: SmtpServer, outbox: MemoryOutbox, gate: ScriptedGate, clock: Clock
+    smtp_transport: SmtpTransport, outbox: MemoryOutbox, gate: ScriptedGate, clock: Clock
 ) -> DispatcherFactory:
     """A dispatcher on the real SMTP server; keyword arguments override settings."""
 
     def build(*, transport: Transport | None = None, **overrides: Any) -> Dispatcher:
         settings = DispatchSettings(mail=MailSettings(sender_address=SENDER), **overrides)
-        smtp_transport = SmtpTransport(
-            SmtpSettings(host="127.0.0.1", port=smtp.port, security=SmtpSecurity.NONE, timeout=5)
-        )
         return Dispatcher(
             outbox,
             gate,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import random
 from datetime import UTC, datetime, time, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ from notifications.ports import (
     Suppressed,
     SuppressionCode,
 )
-from notifications.transport import FolderTransport
+from notifications.transport import FolderTransport, SmtpTransport, Transport
 
 GREYLIST = "451 4.7.1 <mor@familie.example>: Greylisted, please try again later"
 
@@ -397,3 +398,46 @@ def test_a_sender_naming_the_service_is_refused(
     settings = DispatchSettings(mail=MailSettings(sender_address="barnevernet@kommune.example"))
     with pytest.raises(ValueError, match="neutral"):
         Dispatcher(outbox, gate, FolderTransport(tmp_path), clock, settings)
+
+
+class SlowTransport:
+    """Each hand-over takes two minutes of (test) time, as a slow relay would."""
+
+    def __init__(self, inner: Transport, clock: Clock) -> None:
+        self.inner, self.clock = inner, clock
+
+    async def send(self, message: EmailMessage) -> None:
+        await self.inner.send(message)
+        self.clock.advance(timedelta(minutes=2))
+
+
+async def test_rows_whose_claim_grew_old_are_left_for_the_lease_to_release(
+    smtp: SmtpServer,
+    outbox: MemoryOutbox,
+    gate: ScriptedGate,
+    clock: Clock,
+    make_dispatcher: DispatcherFactory,
+    smtp_transport: SmtpTransport,
+) -> None:
+    for outbox_id in ("o1", "o2", "o3", "o4"):
+        queue(outbox, gate, outbox_id)
+    dispatcher = make_dispatcher(
+        transport=SlowTransport(smtp_transport, clock),
+        lease=timedelta(minutes=5),
+        lease_margin=timedelta(minutes=1),
+    )
+
+    first = await dispatcher.drain_once()
+    # Another instance would re-claim these once the lease runs out; so may we.
+    clock.now = NOW + timedelta(minutes=5)
+    second = await dispatcher.drain_once()
+
+    assert [outcome for _, outcome in first.outcomes] == [
+        Outcome.SENT,
+        Outcome.SENT,
+        Outcome.LEFT,
+        Outcome.LEFT,
+    ]
+    assert second.count(Outcome.SENT) == 2
+    ids = sorted(str(arrival.message["Message-ID"]) for arrival in smtp.arrivals)
+    assert ids == [f"<o{i}.outbox@samhandling.example>" for i in (1, 2, 3, 4)]

@@ -362,3 +362,35 @@ async def test_coordinator_alert_says_only_open_samhandling_at_logistics(
     assert "Du har et nytt varsel i Samhandling." in text
     assert "https://samhandling.example/varsler" in text
     assert "2027-0042" not in text and "Per Hansen" not in text and "Samtykke" not in text
+
+
+async def test_an_itip_object_from_calendars_goes_out_unchanged(
+    smtp: SmtpServer, outbox: MemoryOutbox, gate: ScriptedGate, make_dispatcher: DispatcherFactory
+) -> None:
+    from calendars.events import Attendee, CalendarEvent
+    from calendars.ical import render_itip
+
+    details = meeting(sequence=2)
+    event = CalendarEvent(
+        uid=details.uid,
+        sequence=2,
+        last_modified=NOW,
+        summary="Møte",
+        start=details.start,
+        end=details.end,
+        location=details.place,
+        organizer_email=SENDER,
+        organizer_name="Samhandling",
+        attendees=(Attendee(name="Mor", email="mor@familie.example"),),
+    )
+    ics = render_itip("REQUEST", event)
+    queue(outbox, gate, "o1", prepared(details=details, calendar=ics))
+
+    await make_dispatcher().drain_once()
+
+    [arrival] = smtp.arrivals
+    calendar = parts_of(arrival.message)[2]
+    assert calendar.get_content().encode("utf-8") == ics
+    [event_seen] = Calendar.from_ical(calendar.get_content()).walk("VEVENT")
+    assert "RSVP=TRUE" in calendar.get_content().replace("\r\n ", "")
+    assert int(str(event_seen["SEQUENCE"])) == 2

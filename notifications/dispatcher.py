@@ -14,7 +14,6 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any
 
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -147,7 +146,7 @@ class Dispatcher:
         self._settings = settings
         self._rng = rng if rng is not None else random.Random()
         self._lock = asyncio.Lock()
-        self._scheduler: Any = None
+        self._scheduler: AsyncIOScheduler | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake_pending = False
         self._running = False

@@ -19,8 +19,10 @@ from litestar.types import ControllerRouterHandler
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
+from calendars.workdays import CalendarInputError
 from coordination.api.cases import CaseController
 from coordination.api.deps import Ctx, provide_context, provide_user
+from coordination.api.meetings import MeetingController
 from coordination.api.users import UserController
 from coordination.clock import Clock
 from coordination.context import ServiceContext
@@ -41,6 +43,10 @@ def _error(status: int, detail: str, field: str | None = None,
 
 def _input_error(_: Request[Any, Any, Any], exc: InputError) -> Response[dict[str, Any]]:
     return _error(400, exc.message, exc.field)
+
+
+def _calendar_input_error(_: Request[Any, Any, Any], exc: CalendarInputError) -> Response[dict[str, Any]]:
+    return _error(400, exc.detail, exc.field)
 
 
 def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
@@ -101,7 +107,7 @@ async def health(ctx: Ctx) -> Response[dict[str, str]]:
     return Response({"status": "ok"})
 
 
-ROUTES: list[ControllerRouterHandler] = [health, CaseController, UserController]
+ROUTES: list[ControllerRouterHandler] = [health, CaseController, UserController, MeetingController]
 
 
 def create_app(
@@ -137,6 +143,7 @@ def create_app(
         },
         exception_handlers={
             InputError: _input_error,
+            CalendarInputError: _calendar_input_error,
             ValidationException: _validation_error,
             NotFound: _not_found,
             Forbidden: _forbidden,

@@ -18,27 +18,8 @@ from coordination.domain import Language, Sector
 from coordination.levels import Level
 from coordination.models import Case, Contact, Meeting, MeetingParticipant
 from coordination.policy import ContactFacts, Decision, allowed_level, visible_sectors
+from notifications.messages import meeting_kind_name
 
-KIND_NAMES: dict[Language, dict[MeetingKind, str]] = {
-    Language.NB: {
-        MeetingKind.STARTUP: "Oppstartsmøte", MeetingKind.WEEKLY_STATUS: "Statusmøte",
-        MeetingKind.MINI_EVALUATION: "Mini-evaluering", MeetingKind.MAIN_EVALUATION: "Hovedevaluering",
-        MeetingKind.CHILD_TALK: "Barnesamtale", MeetingKind.FINAL_EVALUATION: "Sluttevaluering",
-        MeetingKind.AD_HOC: "Møte",
-    },
-    Language.NN: {
-        MeetingKind.STARTUP: "Oppstartsmøte", MeetingKind.WEEKLY_STATUS: "Statusmøte",
-        MeetingKind.MINI_EVALUATION: "Mini-evaluering", MeetingKind.MAIN_EVALUATION: "Hovudevaluering",
-        MeetingKind.CHILD_TALK: "Barnesamtale", MeetingKind.FINAL_EVALUATION: "Sluttevaluering",
-        MeetingKind.AD_HOC: "Møte",
-    },
-    Language.EN: {
-        MeetingKind.STARTUP: "Start-up meeting", MeetingKind.WEEKLY_STATUS: "Status meeting",
-        MeetingKind.MINI_EVALUATION: "Mini-evaluation", MeetingKind.MAIN_EVALUATION: "Main evaluation",
-        MeetingKind.CHILD_TALK: "Talk with the child", MeetingKind.FINAL_EVALUATION: "Final evaluation",
-        MeetingKind.AD_HOC: "Meeting",
-    },
-}
 NEUTRAL = {Language.NB: "Møte", Language.NN: "Møte", Language.EN: "Meeting"}
 
 PARTSTAT = {
@@ -84,7 +65,7 @@ def summary(case: Case, meeting: Meeting, level: Level, reader: Reader) -> str:
     language = reader.language
     if level < Level.PURPOSE:
         return NEUTRAL[language]
-    kind = KIND_NAMES[language][MeetingKind(meeting.kind)]
+    kind = meeting_kind_name(MeetingKind(meeting.kind), language)
     who = case.child_initials
     if reader.is_staff and reader.show_child_name:
         who = f"{case.child_given_name} ({case.child_initials})"

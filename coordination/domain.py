@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import enum
 
+from notifications.ports import Language as MessageLanguage
+
 
 class Sector(enum.StrEnum):
     FAMILY = "family"
@@ -83,10 +85,8 @@ class ConsentForm(enum.StrEnum):
     ORAL = "oral"
 
 
-class Language(enum.StrEnum):
-    NB = "nb"
-    NN = "nn"
-    EN = "en"
+#: Bokmål (the default), nynorsk, English; one enum shared with the message texts.
+Language = MessageLanguage
 
 
 class UserRole(enum.StrEnum):

@@ -164,6 +164,7 @@ class Meeting(SQLModel, table=True):
     uid: str = Field(max_length=120, unique=True)
     kind: str = Field(sa_type=String(30))
     series_key: str | None = Field(default=None, max_length=80)
+    series_no: int = 0
     before_key: str | None = Field(default=None, max_length=80)
     start: datetime = Field(sa_column=_utc())
     end: datetime = Field(sa_column=_utc())
@@ -173,6 +174,8 @@ class Meeting(SQLModel, table=True):
     status: str = Field(default="proposed", sa_type=String(20))
     ical_sequence: int = 0
     parents_told: bool = False
+    #: Moved or confirmed by a coordinator: a plan revision keeps it where it is.
+    pinned: bool = False
     cancelled_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     created_at: datetime = Field(sa_column=_utc())
     updated_at: datetime = Field(sa_column=_utc())

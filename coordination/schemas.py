@@ -232,3 +232,201 @@ class ErrorOut(Struct):
     status_code: int
     detail: str
     field: str | None = None
+
+
+# --- plans and meetings ----------------------------------------------------------------
+
+KIND_PATTERN = (
+    r"^(startup|weekly_status|mini_evaluation|main_evaluation|child_talk|final_evaluation|ad_hoc)$"
+)
+MeetingKindName = Annotated[str, Meta(pattern=KIND_PATTERN)]
+Hours = Annotated[int, Meta(ge=1, le=336)]
+Minutes = Annotated[int, Meta(ge=5, le=720)]
+Url = Annotated[str, Meta(max_length=500, pattern=r"^$|^https://[^\s\x00-\x1f\x7f\"<>]+$")]
+
+
+class MeasureIn(Struct, forbid_unknown_fields=True):
+    """A measure of the plan, e.g. "milieu therapist at home 2×/week, 60 min, Tue/Thu 17:00".
+    ``contact_ids`` are the people busy while it runs (the schedule keeps clear of it)."""
+
+    what: Name
+    how_often: ShortLine = ""
+    weekly: Annotated[list[WeeklyWindow], Meta(max_length=14)] = msgspec.field(default_factory=list)
+    contact_ids: list[int] = msgspec.field(default_factory=list)
+
+
+class ChildWishesIn(Struct, forbid_unknown_fields=True):
+    """The child's wishes for meetings they attend: "not after 19:00" means over by 19:00."""
+
+    not_before: ClockTime | None = None
+    not_after: ClockTime | None = None
+    after_school: ClockTime | None = None
+
+
+class ClosureIn(Struct, forbid_unknown_fields=True):
+    first: date
+    last: date
+    label: ShortLine = ""
+
+
+class RulesIn(Struct, forbid_unknown_fields=True):
+    """Overrides of the schedule's defaults (DESIGN.md); anything left out keeps its default."""
+
+    startup_within_days: Annotated[int, Meta(ge=0, le=90)] | UnsetType = UNSET
+    weekly_status: bool | UnsetType = UNSET
+    mini_evaluation_weeks: tuple[int, int] | UnsetType = UNSET
+    main_evaluation_months: Annotated[int, Meta(ge=1, le=12)] | UnsetType = UNSET
+    child_talks: bool | UnsetType = UNSET
+    child_talk_days_before: tuple[int, int] | UnsetType = UNSET
+    durations: dict[MeetingKindName, Minutes] | UnsetType = UNSET
+    reminder_offsets_hours: Annotated[list[Hours], Meta(max_length=5)] | UnsetType = UNSET
+
+
+class PlanIn(Struct, forbid_unknown_fields=True):
+    start_date: date
+    expected_end: date
+    day_care: bool = False
+    goals: Note = ""
+    measures: Annotated[list[MeasureIn], Meta(max_length=20)] = msgspec.field(default_factory=list)
+    member_ids: list[int] | None = None
+    child_takes_part: bool = True
+    child_wishes: ChildWishesIn | None = None
+    closures: Annotated[list[ClosureIn], Meta(max_length=20)] = msgspec.field(default_factory=list)
+    rules: RulesIn = msgspec.field(default_factory=RulesIn)
+
+
+class ParticipantOut(Struct):
+    contact_id: int
+    name: str
+    role: Role
+    sector: Sector
+    answer: str
+
+
+class MeetingOut(Struct):
+    id: int
+    uid: str
+    kind: str
+    series_key: str | None
+    start: datetime
+    end: datetime
+    place: str
+    video_link: str
+    agenda: str
+    status: str
+    sequence: int
+    parents_told: bool
+    pinned: bool
+    participants: list[ParticipantOut]
+
+
+class UnschedulableOut(Struct):
+    kind: str
+    series_key: str
+    window_start: datetime
+    window_end: datetime
+    reason: str
+    explanation: dict[str, object] | None
+
+
+class PlanOut(Struct):
+    id: int
+    case_id: int
+    revision: int
+    start_date: date
+    expected_end: date
+    day_care: bool
+    goals: str
+    measures: list[MeasureIn]
+    member_ids: list[int]
+    child_takes_part: bool
+    child_wishes: ChildWishesIn | None
+    closures: list[ClosureIn]
+    rules: RulesIn
+    meetings: list[MeetingOut]
+    unschedulable: list[UnschedulableOut]
+
+
+class MeetingIn(Struct, forbid_unknown_fields=True):
+    """An ad hoc meeting, or one the coordinator places by hand."""
+
+    start: datetime
+    end: datetime
+    participant_ids: Annotated[list[int], Meta(min_length=1, max_length=60)]
+    kind: MeetingKindName = "ad_hoc"
+    place: ShortLine = ""
+    video_link: Url = ""
+    agenda: ShortLine = ""
+    confirm: bool = True
+
+
+class MeetingPatch(Struct, forbid_unknown_fields=True):
+    start: datetime | UnsetType = UNSET
+    end: datetime | UnsetType = UNSET
+    place: ShortLine | UnsetType = UNSET
+    video_link: Url | UnsetType = UNSET
+    agenda: ShortLine | UnsetType = UNSET
+    parents_told: bool | UnsetType = UNSET
+    participant_ids: Annotated[list[int], Meta(min_length=1, max_length=60)] | UnsetType = UNSET
+
+
+class AnswerIn(Struct, forbid_unknown_fields=True):
+    answer: Annotated[str, Meta(pattern=r"^(accepted|declined|tentative|needs_action)$")]
+
+
+class SlotSearchIn(Struct, forbid_unknown_fields=True):
+    window_start: datetime
+    window_end: datetime
+    duration_minutes: Minutes
+    participant_ids: Annotated[list[int], Meta(min_length=1, max_length=60)]
+
+
+class SlotSearchOut(Struct):
+    feasible: bool
+    slot: dict[str, object] | None
+    absent: list[int]
+    explanation: dict[str, object] | None
+    explanation_text: list[str]
+
+
+# --- calendar feeds --------------------------------------------------------------------
+
+FeedLabel = Annotated[str, Meta(max_length=100, pattern=LINE_PATTERN)]
+
+
+class CaseFeedIn(Struct, forbid_unknown_fields=True):
+    """A subscription for the case team (``case``), or for one contact (``contact``: only the
+    meetings they take part in, at their consent level)."""
+
+    scope: Annotated[str, Meta(pattern=r"^(case|contact)$")]
+    contact_id: int | None = None
+    label: FeedLabel = ""
+
+
+class MyFeedIn(Struct, forbid_unknown_fields=True):
+    """A subscription to the meetings of every case the signed-in user may open."""
+
+    label: FeedLabel = ""
+
+
+class FeedOut(Struct):
+    """A subscription as listed: never its token, which is shown only once."""
+
+    id: int
+    scope: str
+    label: str
+    case_id: int | None
+    contact_id: int | None
+    user_id: int | None
+    created_by_user_id: int
+    created_at: datetime
+    revoked_at: datetime | None
+    last_seen_at: datetime | None
+
+
+class FeedCreated(FeedOut):
+    """The new subscription with its address; the token cannot be shown again."""
+
+    url: str
+    webcal_url: str
+    token: str

@@ -155,11 +155,12 @@ _TEXTS: dict[Language, _Texts] = {
         automatic="Denne e-posten er sendt automatisk.",
         meeting_kinds={
             MeetingKind.STARTUP: "Oppstartsmøte",
-            MeetingKind.STATUS: "Statusmøte",
+            MeetingKind.WEEKLY_STATUS: "Statusmøte",
             MeetingKind.MINI_EVALUATION: "Første evaluering",
             MeetingKind.MAIN_EVALUATION: "Evalueringsmøte",
-            MeetingKind.CHILD_CONVERSATION: "Samtale med barnet",
-            MeetingKind.OTHER: "Møte",
+            MeetingKind.FINAL_EVALUATION: "Sluttevaluering",
+            MeetingKind.CHILD_TALK: "Samtale med barnet",
+            MeetingKind.AD_HOC: "Møte",
         },
         child_conversation_to_child="Samtale med deg",
         alert_kinds={
@@ -211,11 +212,12 @@ _TEXTS: dict[Language, _Texts] = {
         automatic="Denne e-posten er send automatisk.",
         meeting_kinds={
             MeetingKind.STARTUP: "Oppstartsmøte",
-            MeetingKind.STATUS: "Statusmøte",
+            MeetingKind.WEEKLY_STATUS: "Statusmøte",
             MeetingKind.MINI_EVALUATION: "Første evaluering",
             MeetingKind.MAIN_EVALUATION: "Evalueringsmøte",
-            MeetingKind.CHILD_CONVERSATION: "Samtale med barnet",
-            MeetingKind.OTHER: "Møte",
+            MeetingKind.FINAL_EVALUATION: "Sluttevaluering",
+            MeetingKind.CHILD_TALK: "Samtale med barnet",
+            MeetingKind.AD_HOC: "Møte",
         },
         child_conversation_to_child="Samtale med deg",
         alert_kinds={
@@ -267,11 +269,12 @@ _TEXTS: dict[Language, _Texts] = {
         automatic="This e-mail was sent automatically.",
         meeting_kinds={
             MeetingKind.STARTUP: "Start-up meeting",
-            MeetingKind.STATUS: "Status meeting",
+            MeetingKind.WEEKLY_STATUS: "Status meeting",
             MeetingKind.MINI_EVALUATION: "First evaluation",
             MeetingKind.MAIN_EVALUATION: "Evaluation meeting",
-            MeetingKind.CHILD_CONVERSATION: "Conversation with the child",
-            MeetingKind.OTHER: "Meeting",
+            MeetingKind.FINAL_EVALUATION: "Final evaluation",
+            MeetingKind.CHILD_TALK: "Conversation with the child",
+            MeetingKind.AD_HOC: "Meeting",
         },
         child_conversation_to_child="A conversation with you",
         alert_kinds={
@@ -390,6 +393,11 @@ class _Long:
 _Block = _Para | _Field | _Link | _Long
 
 
+def meeting_kind_name(kind: MeetingKind, language: Language) -> str:
+    """The meeting kind in words; shared with feeds so a meeting has one name everywhere."""
+    return _TEXTS[language].meeting_kinds[kind]
+
+
 def _to_text(blocks: list[_Block]) -> str:
     out: list[str] = []
     for block in blocks:
@@ -506,7 +514,7 @@ def _meeting_blocks(
     if level >= DisclosureLevel.PURPOSE:
         shown = DisclosureLevel.PURPOSE
         label = texts.meeting_kinds[meeting.kind]
-        if meeting.kind is MeetingKind.CHILD_CONVERSATION and is_child:
+        if meeting.kind is MeetingKind.CHILD_TALK and is_child:
             label = texts.child_conversation_to_child
         blocks.append(_Field(texts.meeting_kind, label))
         if meeting.agenda_headline:

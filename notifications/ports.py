@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from calendars.schedule import MeetingKind as MeetingKind
+
 
 class MessageKind(enum.StrEnum):
     INVITATION = "invitation"
@@ -89,15 +91,6 @@ def lowest(*levels: DisclosureLevel) -> DisclosureLevel:
     return min(levels, key=lambda level: level.rank)
 
 
-class MeetingKind(enum.StrEnum):
-    STARTUP = "startup"
-    STATUS = "status"
-    MINI_EVALUATION = "mini_evaluation"
-    MAIN_EVALUATION = "main_evaluation"
-    CHILD_CONVERSATION = "child_conversation"
-    OTHER = "other"
-
-
 class AlertKind(enum.StrEnum):
     CONSENT_EXPIRING = "consent_expiring"
     CHILD_TURNING_15 = "child_turning_15"
@@ -168,7 +161,7 @@ class MeetingDetails:
     organiser_phone: str | None = None  # logistics
     previous_start: datetime | None = None  # updates: the time it was moved from
     previous_end: datetime | None = None
-    kind: MeetingKind = MeetingKind.OTHER  # purpose
+    kind: MeetingKind = MeetingKind.AD_HOC  # purpose
     agenda_headline: str | None = None  # purpose
     case_reference: str | None = None  # purpose, shown to coordinators only
     content_text: str | None = None  # content: goals and measures

@@ -187,7 +187,7 @@ async def test_logistics_level_leaves_out_purpose_and_content(
 ) -> None:
     # The gate hands over richer data than the level allows; the mail must not use it.
     details = meeting(
-        kind=MeetingKind.CHILD_CONVERSATION,
+        kind=MeetingKind.CHILD_TALK,
         agenda_headline="Oppfølging av hjelpetiltak",
         content_text=f"{MEASURE} hver uke for {CHILD}",
         case_reference="2027-0042",

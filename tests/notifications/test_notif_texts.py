@@ -68,7 +68,7 @@ def test_a_moved_meeting_shows_the_new_time_first(language: Language, new: str, 
 
 
 def test_the_childs_own_conversation_is_named_for_the_child() -> None:
-    data = prepared(details=meeting(kind=MeetingKind.CHILD_CONVERSATION), level=DisclosureLevel.PURPOSE)
+    data = prepared(details=meeting(kind=MeetingKind.CHILD_TALK), level=DisclosureLevel.PURPOSE)
 
     to_child = render(MessageKind.INVITATION, RecipientKind.CHILD, data, sender_name="S")
     to_partner = render(MessageKind.INVITATION, RecipientKind.PARTNER, data, sender_name="S")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 19:04:45.061389
+Create Date: 2026-11-23 19:09:20.448870
 """
 
 from __future__ import annotations
@@ -148,6 +148,7 @@ def upgrade() -> None:
     sa.Column('uid', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
     sa.Column('kind', sa.String(length=30), nullable=False),
     sa.Column('series_key', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
+    sa.Column('series_no', sa.Integer(), nullable=False),
     sa.Column('before_key', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
     sa.Column('start', coordination.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('end', coordination.db.UTCDateTime(timezone=True), nullable=False),
@@ -157,6 +158,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('ical_sequence', sa.Integer(), nullable=False),
     sa.Column('parents_told', sa.Boolean(), nullable=False),
+    sa.Column('pinned', sa.Boolean(), nullable=False),
     sa.Column('cancelled_at', coordination.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', coordination.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', coordination.db.UTCDateTime(timezone=True), nullable=False),

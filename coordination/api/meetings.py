@@ -1,0 +1,106 @@
+"""The plan, its meetings, answers recorded by the coordinator, and the slot search."""
+
+from __future__ import annotations
+
+from litestar import Controller, get, post, put
+from litestar.params import FromPath, JSONBody
+
+from coordination import meetings, plans
+from coordination.api.deps import Ctx, CurrentUser
+from coordination.schemas import (
+    AnswerIn,
+    MeetingIn,
+    MeetingOut,
+    MeetingPatch,
+    PlanIn,
+    PlanOut,
+    SlotSearchIn,
+    SlotSearchOut,
+)
+
+
+class MeetingController(Controller):
+    path = "/cases/{case_id:int}"
+    tags = ["plans and meetings"]
+
+    @put("/plan")
+    async def upsert_plan(
+        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], data: JSONBody[PlanIn]
+    ) -> PlanOut:
+        """Create the plan, or revise it: the schedule is re-planned from now on; held and
+        confirmed meetings stay where they are."""
+        async with ctx.transaction() as session:
+            return await plans.upsert_plan(session, user, case_id, data, ctx.now())
+
+    @get("/plan")
+    async def get_plan(self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int]) -> PlanOut:
+        async with ctx.transaction() as session:
+            return await plans.get_plan(session, user, case_id)
+
+    @get("/meetings")
+    async def list_meetings(self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int]) -> list[MeetingOut]:
+        async with ctx.transaction() as session:
+            return await meetings.list_meetings(session, user, case_id)
+
+    @post("/meetings")
+    async def create_meeting(
+        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], data: JSONBody[MeetingIn]
+    ) -> MeetingOut:
+        async with ctx.transaction() as session:
+            return await meetings.create_meeting(session, user, case_id, data, ctx.now())
+
+    @put("/meetings/{meeting_id:int}")
+    async def update_meeting(
+        self,
+        ctx: Ctx,
+        user: CurrentUser,
+        case_id: FromPath[int],
+        meeting_id: FromPath[int],
+        data: JSONBody[MeetingPatch],
+    ) -> MeetingOut:
+        """Move or change a meeting; everyone invited gets an update with a raised SEQUENCE."""
+        async with ctx.transaction() as session:
+            return await meetings.update_meeting(session, user, case_id, meeting_id, data, ctx.now())
+
+    @post("/meetings/{meeting_id:int}/confirm", status_code=200)
+    async def confirm(
+        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], meeting_id: FromPath[int]
+    ) -> MeetingOut:
+        async with ctx.transaction() as session:
+            return await meetings.set_status(session, user, case_id, meeting_id, "confirmed", ctx.now())
+
+    @post("/meetings/{meeting_id:int}/cancel", status_code=200)
+    async def cancel(
+        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], meeting_id: FromPath[int]
+    ) -> MeetingOut:
+        async with ctx.transaction() as session:
+            return await meetings.set_status(session, user, case_id, meeting_id, "cancelled", ctx.now())
+
+    @post("/meetings/{meeting_id:int}/held", status_code=200)
+    async def held(
+        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], meeting_id: FromPath[int]
+    ) -> MeetingOut:
+        async with ctx.transaction() as session:
+            return await meetings.set_status(session, user, case_id, meeting_id, "held", ctx.now())
+
+    @put("/meetings/{meeting_id:int}/answers/{contact_id:int}")
+    async def record_answer(
+        self,
+        ctx: Ctx,
+        user: CurrentUser,
+        case_id: FromPath[int],
+        meeting_id: FromPath[int],
+        contact_id: FromPath[int],
+        data: JSONBody[AnswerIn],
+    ) -> MeetingOut:
+        """An answer the coordinator heard by phone or in person."""
+        async with ctx.transaction() as session:
+            return await meetings.answer_for(session, user, case_id, meeting_id, contact_id, data, ctx.now())
+
+    @post("/slots", status_code=200)
+    async def search_slot(
+        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], data: JSONBody[SlotSearchIn]
+    ) -> SlotSearchOut:
+        """The earliest time that suits everyone, or why none does and the nearest alternatives."""
+        async with ctx.transaction() as session:
+            return await meetings.search_slot(session, user, case_id, data, ctx.now())

@@ -1,0 +1,187 @@
+"""Writing to the outbox: the messages a change causes, queued in the same transaction as
+the change (DESIGN.md rule 6). Whether each may be sent is decided later, at send time,
+by the gate in ``coordination.dispatch`` — queuing decides nothing about consent.
+
+Idempotency keys make a message unique per cause, so no change can queue it twice:
+invitations and updates per meeting, SEQUENCE and recipient; reminders per meeting,
+start time, recipient and offset (a moved meeting gets new reminders, and the old ones
+are withdrawn here and, as a last guard, refused by the gate).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from coordination.domain import Role, Sector
+from coordination.models import Case, Contact, Meeting, MeetingParticipant, OutboxMessage, Plan
+from notifications.ports import MessageKind, RecipientKind, SuppressionCode
+
+#: Reminders before each confirmed meeting unless the plan says otherwise (hours).
+DEFAULT_REMINDER_OFFSETS_HOURS = (48, 3)
+
+#: Set on a session that queued something, so the dispatcher is woken after commit.
+ENQUEUED = "samhandling.outbox_enqueued"
+
+
+def recipient_kind(contact: Contact) -> RecipientKind:
+    role = Role(contact.role)
+    if role is Role.PARENT:
+        return RecipientKind.PARENT
+    if role is Role.CHILD:
+        return RecipientKind.CHILD
+    if role is Role.TRUSTED_PERSON:
+        return RecipientKind.TRUSTED_PERSON
+    return RecipientKind.PARTNER if Sector(contact.sector) is not Sector.FAMILY else RecipientKind.PARENT
+
+
+def new_message_id() -> str:
+    return f"<{uuid.uuid4().hex}@samhandling>"
+
+
+async def _insert(session: AsyncSession, row: OutboxMessage) -> None:
+    """Insert unless the idempotency key is already queued."""
+    found = await session.exec(
+        select(OutboxMessage.id).where(OutboxMessage.idempotency_key == row.idempotency_key)
+    )
+    if found.first() is None:
+        session.add(row)
+        session.info[ENQUEUED] = True
+
+
+async def _participants(session: AsyncSession, meeting: Meeting) -> list[Contact]:
+    rows = await session.exec(
+        select(Contact)
+        .join(MeetingParticipant, col(MeetingParticipant.contact_id) == Contact.id)
+        .where(MeetingParticipant.meeting_id == meeting.id)
+        .order_by(col(Contact.id))
+    )
+    return list(rows.all())
+
+
+async def _queue(
+    session: AsyncSession,
+    case: Case,
+    meeting: Meeting,
+    kind: MessageKind,
+    recipients: Sequence[Contact],
+    now: datetime,
+) -> None:
+    for contact in recipients:
+        await _insert(
+            session,
+            OutboxMessage(
+                idempotency_key=f"meeting:{meeting.id}:seq:{meeting.ical_sequence}:contact:{contact.id}:{kind.value}",
+                unit_id=case.unit_id,
+                case_id=case.id,
+                kind=kind.value,
+                recipient_contact_id=contact.id,
+                recipient_kind=recipient_kind(contact).value,
+                meeting_id=meeting.id,
+                meeting_sequence=meeting.ical_sequence,
+                due_at=now,
+                next_attempt_at=now,
+                message_id=new_message_id(),
+                created_at=now,
+                updated_at=now,
+            ),
+        )
+
+
+async def reminder_offsets(session: AsyncSession, case_id: int) -> tuple[timedelta, ...]:
+    """The plan's reminder offsets, or the defaults."""
+    plan = (await session.exec(select(Plan).where(Plan.case_id == case_id))).first()
+    raw = plan.rules.get("reminder_offsets_hours") if plan else None
+    hours = raw if isinstance(raw, list) and raw else DEFAULT_REMINDER_OFFSETS_HOURS
+    return tuple(timedelta(hours=int(h)) for h in hours)
+
+
+async def _queue_reminders(
+    session: AsyncSession, case: Case, meeting: Meeting, recipients: Sequence[Contact], now: datetime
+) -> None:
+    for offset in await reminder_offsets(session, case.id or 0):
+        due = meeting.start - offset
+        if due <= now:
+            continue
+        hours = int(offset.total_seconds() // 3600)
+        for contact in recipients:
+            await _insert(
+                session,
+                OutboxMessage(
+                    idempotency_key=(
+                        f"meeting:{meeting.id}:start:{meeting.start.isoformat()}:contact:{contact.id}"
+                        f":reminder:{hours}h"
+                    ),
+                    unit_id=case.unit_id,
+                    case_id=case.id,
+                    kind=MessageKind.REMINDER.value,
+                    recipient_contact_id=contact.id,
+                    recipient_kind=recipient_kind(contact).value,
+                    meeting_id=meeting.id,
+                    meeting_sequence=meeting.ical_sequence,
+                    due_at=due,
+                    next_attempt_at=due,
+                    message_id=new_message_id(),
+                    created_at=now,
+                    updated_at=now,
+                ),
+            )
+
+
+async def withdraw_pending(
+    session: AsyncSession,
+    meeting: Meeting,
+    now: datetime,
+    reason: str,
+    kinds: Sequence[MessageKind] | None = None,
+) -> None:
+    """Pending messages about a meeting that a change has made obsolete never go out."""
+    query = update(OutboxMessage).where(
+        col(OutboxMessage.meeting_id) == meeting.id, col(OutboxMessage.status) == "pending"
+    )
+    if kinds is not None:
+        query = query.where(col(OutboxMessage.kind).in_([k.value for k in kinds]))
+    await session.exec(
+        query.values(
+            status="suppressed",
+            suppressed_code=SuppressionCode.OBSOLETE.value,
+            suppressed_reason=reason,
+            updated_at=now,
+        )
+    )
+
+
+async def meeting_announced(session: AsyncSession, case: Case, meeting: Meeting, now: datetime) -> None:
+    """A confirmed meeting: invitations to everyone invited, and their reminders."""
+    recipients = await _participants(session, meeting)
+    await _queue(session, case, meeting, MessageKind.INVITATION, recipients, now)
+    await _queue_reminders(session, case, meeting, recipients, now)
+
+
+async def meeting_updated(
+    session: AsyncSession, case: Case, meeting: Meeting, now: datetime, previous_start: datetime
+) -> None:
+    """Moved or changed: an update (REQUEST with a higher SEQUENCE); reminders follow the new time."""
+    await withdraw_pending(
+        session,
+        meeting,
+        now,
+        "superseded by a later change",
+        kinds=(MessageKind.INVITATION, MessageKind.UPDATE, MessageKind.REMINDER),
+    )
+    recipients = await _participants(session, meeting)
+    await _queue(session, case, meeting, MessageKind.UPDATE, recipients, now)
+    await _queue_reminders(session, case, meeting, recipients, now)
+
+
+async def meeting_cancelled(session: AsyncSession, case: Case, meeting: Meeting, now: datetime) -> None:
+    await withdraw_pending(session, meeting, now, "the meeting was cancelled")
+    await _queue(session, case, meeting, MessageKind.CANCELLATION, await _participants(session, meeting), now)
+
+
+async def drop_pending(session: AsyncSession, meeting: Meeting, now: datetime, reason: str) -> None:
+    await withdraw_pending(session, meeting, now, reason)

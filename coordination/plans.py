@@ -1,0 +1,363 @@
+"""The plan (tiltaksplan) and the schedule it implies.
+
+Creating or revising a plan asks ``calendars`` for the schedule, then writes it:
+held, pinned and past meetings stay as they were; future unheld ones are moved,
+added or cancelled to match. Meetings a revision moves after they were announced get
+an update with a raised SEQUENCE; meetings it drops get a cancellation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta
+
+import msgspec
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from calendars.schedule import (
+    Meeting as PlannedMeeting,
+)
+from calendars.schedule import (
+    MeetingKind,
+    MeetingRef,
+    PlanMember,
+    PlanSpec,
+    Schedule,
+    ScheduleRules,
+    plan_schedule,
+)
+from calendars.slots import Interval, weekly_intervals
+from calendars.workdays import CalendarInputError
+from coordination import alerts, audit, outbox, versions
+from coordination.access import case_for
+from coordination.domain import MeasureType, Role
+from coordination.errors import InputError
+from coordination.meetings import (
+    busy_of,
+    cancel,
+    case_meetings,
+    child_wishes_of,
+    closures_of,
+    meetings_out,
+    new_uid,
+    participant_for,
+    participants_of,
+    plan_of,
+    set_participants,
+)
+from coordination.models import Case, Contact, Meeting, MeetingParticipant, Plan, PlanRevision, Unit, User
+from coordination.schemas import (
+    ChildWishesIn,
+    ClosureIn,
+    MeasureIn,
+    PlanIn,
+    PlanOut,
+    RulesIn,
+    UnschedulableOut,
+)
+
+
+def rules_from(data: RulesIn) -> ScheduleRules:
+    rules = ScheduleRules()
+    changes: dict[str, object] = {}
+    for name in ("startup_within_days", "weekly_status", "main_evaluation_months", "child_talks"):
+        value = getattr(data, name)
+        if value is not msgspec.UNSET:
+            changes[name] = value
+    for name in ("mini_evaluation_weeks", "child_talk_days_before"):
+        value = getattr(data, name)
+        if value is not msgspec.UNSET:
+            changes[name] = tuple(value)
+    if data.durations is not msgspec.UNSET:
+        for kind, minutes in data.durations.items():
+            changes[f"{kind}_duration"] = timedelta(minutes=minutes)
+    return replace(rules, **changes)  # type: ignore[arg-type]
+
+
+def _ref(text: str | None) -> MeetingRef | None:
+    if not text or "#" not in text:
+        return None
+    kind, number = text.split("#", 1)
+    return MeetingRef(MeetingKind(kind), int(number))
+
+
+async def _members(session: AsyncSession, case_id: int, member_ids: Sequence[int] | None) -> list[Contact]:
+    rows = await session.exec(select(Contact).where(Contact.case_id == case_id, Contact.active == True))  # noqa: E712
+    active = {c.id: c for c in rows.all()}
+    if member_ids is None:
+        return list(active.values())
+    members = []
+    for contact_id in dict.fromkeys(member_ids):
+        if contact_id not in active:
+            raise InputError("member_ids", f"contact {contact_id} is not an active contact of this case")
+        members.append(active[contact_id])
+    return members
+
+
+def _measure_busy(measures: Sequence[MeasureIn], first: date, last: date) -> dict[int, list[Interval]]:
+    busy: dict[int, list[Interval]] = {}
+    for measure in measures:
+        for window in measure.weekly:
+            hours, minutes = (int(p) for p in window.start.split(":"))
+            end_hours, end_minutes = (int(p) for p in window.end.split(":"))
+
+            intervals = weekly_intervals(
+                window.weekday,
+                time(hours, minutes),
+                time(min(end_hours, 23), end_minutes if end_hours < 24 else 59),
+                first,
+                last,
+            )
+            for contact_id in measure.contact_ids:
+                busy.setdefault(contact_id, []).extend(intervals)
+    return busy
+
+
+def _existing(
+    meetings: Sequence[Meeting], people: dict[int, list[tuple[MeetingParticipant, Contact]]]
+) -> list[PlannedMeeting]:
+    result = []
+    for meeting in meetings:
+        if meeting.series_key is None or meeting.status == "cancelled":
+            continue
+        result.append(
+            PlannedMeeting(
+                kind=MeetingKind(meeting.kind),
+                sequence=meeting.series_no,
+                start=meeting.start,
+                end=meeting.end,
+                participants=tuple(str(c.id) for _, c in people.get(meeting.id or 0, [])),
+                before=_ref(meeting.before_key),
+                held=meeting.status == "held",
+                pinned=meeting.pinned,
+            )
+        )
+    return result
+
+
+async def upsert_plan(
+    session: AsyncSession, user: User, case_id: int, data: PlanIn, now: datetime
+) -> PlanOut:
+    """Create the plan, or revise it: a new revision, and the schedule re-planned from now."""
+    case = await case_for(session, user, case_id)
+    unit = await session.get(Unit, case.unit_id)
+    assert unit is not None and user.id is not None
+    members = await _members(session, case_id, data.member_ids)
+    for index, measure in enumerate(data.measures):
+        for contact_id in measure.contact_ids:
+            if contact_id not in {m.id for m in await _members(session, case_id, None)}:
+                raise InputError(
+                    f"measures[{index}].contact_ids",
+                    f"contact {contact_id} is not an active contact of this case",
+                )
+    for index, closure in enumerate(data.closures):
+        if closure.last < closure.first:
+            raise InputError(f"closures[{index}].last", "a closure must end on or after its first day")
+    plan = await plan_of(session, case_id)
+    fields = {
+        "start_date": data.start_date,
+        "expected_end": data.expected_end,
+        "day_care": data.day_care,
+        "goals": data.goals,
+        "measures": msgspec.to_builtins(data.measures),
+        "member_ids": [m.id for m in members],
+        "child_takes_part": data.child_takes_part,
+        "child_wishes": msgspec.to_builtins(data.child_wishes) if data.child_wishes else {},
+        "closures": msgspec.to_builtins(data.closures),
+        "rules": msgspec.to_builtins(data.rules),
+    }
+    if plan is None:
+        plan = Plan(case_id=case_id, revision=1, created_at=now, updated_at=now, **fields)
+    else:
+        for key, value in fields.items():
+            setattr(plan, key, value)
+        plan.revision += 1
+        plan.updated_at = now
+    session.add(plan)
+    await session.flush()
+    assert plan.id is not None
+
+    spec = await _spec(session, case, unit, plan, members, data, now)
+    existing_rows = await case_meetings(session, case_id)
+    people = await participants_of(session, [m.id for m in existing_rows if m.id is not None])
+    try:
+        schedule = plan_schedule(spec, now=now, existing=_existing(existing_rows, people))
+    except CalendarInputError as error:
+        raise InputError(error.field, error.detail) from error
+    await _write_schedule(session, case, schedule, existing_rows, now)
+    session.add(
+        PlanRevision(
+            plan_id=plan.id,
+            revision=plan.revision,
+            snapshot=msgspec.to_builtins({**fields, "revision": plan.revision}),
+            recorded_by_user_id=user.id,
+            recorded_at=now,
+        )
+    )
+    audit.record(
+        session,
+        unit_id=case.unit_id,
+        case_id=case_id,
+        actor=audit.actor_for_user(user.id),
+        action="plan.created" if plan.revision == 1 else "plan.revised",
+        subject=f"plan:{plan.id}",
+        at=now,
+        detail={
+            "revision": plan.revision,
+            "meetings": len(schedule.planned),
+            "unschedulable": len(schedule.unschedulable),
+        },
+    )
+    for missing in schedule.unschedulable:
+        await alerts.raise_alert(
+            session,
+            case,
+            "no_feasible_slot",
+            f"case:{case_id}:slot:{missing.key}",
+            now,
+            detail={"meeting": missing.key, "reason": missing.reason.value},
+            due_at=missing.window_start,
+        )
+    await versions.bump(session, case.unit_id)
+    return await plan_out(session, plan, schedule)
+
+
+async def _spec(
+    session: AsyncSession,
+    case: Case,
+    unit: Unit,
+    plan: Plan,
+    members: Sequence[Contact],
+    data: PlanIn,
+    now: datetime,
+) -> PlanSpec:
+    first = data.start_date
+    last = data.expected_end + timedelta(days=1)
+    measure_busy = _measure_busy(data.measures, first, last)
+    window_start = datetime.combine(first, datetime.min.time()).replace(tzinfo=now.tzinfo)
+    window_end = datetime.combine(last, datetime.min.time()).replace(tzinfo=now.tzinfo)
+    plan_meeting_ids = [
+        m.id
+        for m in await case_meetings(session, case.id or 0)
+        if m.series_key is not None and m.id is not None
+    ]
+    other_busy = await busy_of(
+        session,
+        members,
+        window_start - timedelta(days=1),
+        window_end + timedelta(days=1),
+        exclude_meeting_ids=plan_meeting_ids,
+    )
+    spec_members = tuple(
+        PlanMember(
+            participant=participant_for(
+                c, [*measure_busy.get(c.id or 0, []), *other_busy.get(c.id or 0, [])]
+            ),
+            role=c.role,
+        )
+        for c in members
+    )
+    return PlanSpec(
+        start=data.start_date,
+        expected_end=data.expected_end,
+        members=spec_members,
+        ordered=case.measure_type == MeasureType.ORDERED,
+        order_date=case.order_date,
+        day_care=data.day_care,
+        child_takes_part=data.child_takes_part and any(c.role == Role.CHILD for c in members),
+        child_wishes=child_wishes_of(plan),
+        closures=closures_of(unit, plan),
+        rules=rules_from(data.rules),
+    )
+
+
+async def _write_schedule(
+    session: AsyncSession, case: Case, schedule: Schedule, rows: Sequence[Meeting], now: datetime
+) -> None:
+    by_key = {m.series_key: m for m in rows if m.series_key is not None and m.status != "cancelled"}
+    contacts = {
+        c.id: c for c in (await session.exec(select(Contact).where(Contact.case_id == case.id))).all()
+    }
+    wanted = {m.key for m in schedule.meetings}
+    for planned in schedule.planned:
+        row = by_key.get(planned.key)
+        participants = [contacts[int(p)] for p in planned.participants if int(p) in contacts]
+        if row is None:
+            row = Meeting(
+                case_id=case.id or 0,
+                uid=new_uid(),
+                kind=planned.kind.value,
+                series_key=planned.key,
+                series_no=planned.sequence,
+                before_key=str(planned.before) if planned.before else None,
+                start=planned.start,
+                end=planned.end,
+                status="proposed",
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            await session.flush()
+            await set_participants(session, row, participants)
+            continue
+        if (row.start, row.end) != (planned.start, planned.end):
+            previous_start = row.start
+            row.start, row.end = planned.start, planned.end
+            row.ical_sequence += 1
+            row.updated_at = now
+            session.add(row)
+            await set_participants(session, row, participants)
+            if row.status == "confirmed":
+                await outbox.meeting_updated(session, case, row, now, previous_start=previous_start)
+    for key, row in by_key.items():
+        if key in wanted or row.status == "held" or row.start <= now:
+            continue
+        was_confirmed = row.status == "confirmed"
+        cancel(row, now)
+        session.add(row)
+        if was_confirmed:
+            await outbox.meeting_cancelled(session, case, row, now)
+
+
+async def plan_out(session: AsyncSession, plan: Plan, schedule: Schedule | None = None) -> PlanOut:
+    assert plan.id is not None
+    meetings = await case_meetings(session, plan.case_id)
+    return PlanOut(
+        id=plan.id,
+        case_id=plan.case_id,
+        revision=plan.revision,
+        start_date=plan.start_date,
+        expected_end=plan.expected_end,
+        day_care=plan.day_care,
+        goals=plan.goals,
+        measures=msgspec.convert(plan.measures, list[MeasureIn]),
+        member_ids=list(plan.member_ids),
+        child_takes_part=plan.child_takes_part,
+        child_wishes=msgspec.convert(plan.child_wishes, ChildWishesIn) if plan.child_wishes else None,
+        closures=msgspec.convert(plan.closures, list[ClosureIn]),
+        rules=msgspec.convert(plan.rules, RulesIn),
+        meetings=await meetings_out(session, meetings),
+        unschedulable=[
+            UnschedulableOut(
+                kind=u.kind.value,
+                series_key=u.key,
+                window_start=u.window_start,
+                window_end=u.window_end,
+                reason=u.reason.value,
+                explanation=u.explanation.as_dict() if u.explanation else None,
+            )
+            for u in (schedule.unschedulable if schedule else ())
+        ],
+    )
+
+
+async def get_plan(session: AsyncSession, user: User, case_id: int) -> PlanOut:
+    await case_for(session, user, case_id)
+    plan = await plan_of(session, case_id)
+    if plan is None:
+        from coordination.errors import NotFound
+
+        raise NotFound("this case has no plan yet")
+    return await plan_out(session, plan)

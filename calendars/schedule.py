@@ -315,7 +315,8 @@ def _validate_rules(rules: ScheduleRules) -> None:
         if value < 1:
             raise ScheduleInputError(f"rules.{name}", "must be at least 1")
 
-    positive("startup_within_days", rules.startup_within_days + 1)
+    if rules.startup_within_days < 0:
+        raise ScheduleInputError("rules.startup_within_days", "must not be negative")
     positive("main_evaluation_months", rules.main_evaluation_months)
     positive("main_evaluation_window_days", rules.main_evaluation_window_days)
     positive("final_evaluation_window_days", rules.final_evaluation_window_days)
@@ -354,10 +355,13 @@ class _Planner:
         }
         self.family_days: set[date] = set()
         self.extra_busy: dict[str, list[Interval]] = {pid: [] for pid in self.members}
+        # By key, to anchor what follows; the list keeps every one, even if keys repeat.
         self.kept: dict[str, Meeting] = {}
+        self.kept_list: list[Meeting] = []
         for meeting in sorted(existing, key=_meeting_order):
             if meeting.held or meeting.pinned or meeting.kind is MeetingKind.AD_HOC or meeting.start < now:
                 self.kept.setdefault(meeting.key, meeting)
+                self.kept_list.append(meeting)
                 self._occupy(meeting)
         self.planned: list[Meeting] = []
         self.unschedulable: list[Unschedulable] = []
@@ -513,9 +517,7 @@ class _Planner:
             if kept.start < self.now:
                 return kept  # a talk to prepare a meeting that has begun is moot
             talk_first, talk_last = self._talk_window(local_date(kept.start))
-            self._commit(
-                self._place(MeetingKind.CHILD_TALK, talk_sequence, talk_first, talk_last, before=ref)
-            )
+            self._commit(self._place(MeetingKind.CHILD_TALK, talk_sequence, talk_first, talk_last, before=ref))
             return kept
 
         first_try: tuple[_Placed, _Placed] | None = None
@@ -525,9 +527,7 @@ class _Planner:
             if evaluation.meeting is None:
                 if first_try is None:
                     self._commit(evaluation)
-                    self._depends(
-                        MeetingKind.CHILD_TALK, talk_sequence, *self._talk_window(last), on=ref, before=ref
-                    )
+                    self._depends(MeetingKind.CHILD_TALK, talk_sequence, *self._talk_window(last), on=ref, before=ref)
                     return None
                 break
             day = local_date(evaluation.meeting.start)
@@ -547,7 +547,8 @@ class _Planner:
             if first_try is None:
                 first_try = (evaluation, talk)
             cursor = day + timedelta(days=1)
-        assert first_try is not None
+        if first_try is None:  # an empty window: let the search say so
+            return self._commit(self._place(kind, sequence, first, last))
         meeting = self._commit(first_try[0])
         self._commit(first_try[1])
         return meeting
@@ -573,9 +574,7 @@ class _Planner:
         if startup is None and _key(MeetingKind.MINI_EVALUATION, 1, None) not in self.kept:
             self._depends(MeetingKind.MINI_EVALUATION, 1, mini_first, mini_last, on=startup_ref)
         else:
-            mini = self._evaluation(
-                MeetingKind.MINI_EVALUATION, 1, mini_first, mini_last, talk_numbers[mini_ref]
-            )
+            mini = self._evaluation(MeetingKind.MINI_EVALUATION, 1, mini_first, mini_last, talk_numbers[mini_ref])
 
         if rules.weekly_status:
             self._weekly_statuses(startup, anchor, mini, mini_last, startup_ref)
@@ -586,7 +585,7 @@ class _Planner:
             self._evaluation(ref.kind, ref.sequence, first, last, talk_numbers[ref])
 
         return Schedule(
-            kept=tuple(sorted(self.kept.values(), key=_meeting_order)),
+            kept=tuple(self.kept_list),
             planned=tuple(sorted(self.planned, key=_meeting_order)),
             unschedulable=tuple(sorted(self.unschedulable, key=lambda u: (u.window_start, u.key))),
         )
@@ -628,7 +627,5 @@ class _Planner:
                 break
             windows.append((MeetingRef(MeetingKind.MAIN_EVALUATION, sequence), due, last))
             sequence += 1
-        windows.append(
-            (MeetingRef(MeetingKind.FINAL_EVALUATION, 1), max(final_first, plan.start), plan.expected_end)
-        )
+        windows.append((MeetingRef(MeetingKind.FINAL_EVALUATION, 1), max(final_first, plan.start), plan.expected_end))
         return windows

@@ -107,9 +107,7 @@ class WeeklyWindow:
     end: time
 
 
-DEFAULT_OFFICE_HOURS: tuple[WeeklyWindow, ...] = tuple(
-    WeeklyWindow(weekday, time(8), time(16)) for weekday in range(5)
-)
+DEFAULT_OFFICE_HOURS: tuple[WeeklyWindow, ...] = tuple(WeeklyWindow(weekday, time(8), time(16)) for weekday in range(5))
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,11 +392,7 @@ def validate_request(request: SlotRequest, now: datetime | None = None) -> None:
         _check_time(wishes.not_before, "child_wishes.not_before")
         _check_time(wishes.not_after, "child_wishes.not_after")
         _check_time(wishes.after_school, "child_wishes.after_school")
-        if (
-            wishes.not_before is not None
-            and wishes.not_after is not None
-            and not wishes.not_before < wishes.not_after
-        ):
+        if wishes.not_before is not None and wishes.not_after is not None and not wishes.not_before < wishes.not_after:
             raise SlotInputError("child_wishes", "not_before must be before not_after")
         _check_closures(wishes.school_holidays, "child_wishes.school_holidays")
     _check_closures(request.closures, "closures")
@@ -482,9 +476,7 @@ class _Finder:
         self.window_last = min(self.count - 1, (self.window_end - self.duration - self.origin) // self.step)
         self.first_day = local_date(_instant(self.low)) - _DAY
         self.last_day = local_date(_instant(self.high)) + _DAY
-        self.days = [
-            self.first_day + timedelta(days=i) for i in range((self.last_day - self.first_day).days + 1)
-        ]
+        self.days = [self.first_day + timedelta(days=i) for i in range((self.last_day - self.first_day).days + 1)]
         self.built: list[_Built] = []
 
     # -- compiling rules ------------------------------------------------------------
@@ -528,9 +520,7 @@ class _Finder:
             by_day.setdefault(window.weekday, []).append(window)
         allowed: list[tuple[int, int]] = []
         for day in self.days:
-            spans = sorted(
-                (_local_secs(day, w.start), _local_secs(day, w.end)) for w in by_day.get(day.weekday(), ())
-            )
+            spans = sorted((_local_secs(day, w.start), _local_secs(day, w.end)) for w in by_day.get(day.weekday(), ()))
             allowed.extend(spans)
         blocked: list[tuple[int, int]] = []
         cursor = _midnight(self.first_day)
@@ -709,8 +699,7 @@ class _Finder:
         blockers: list[Blocker] = []
         for cid, b in enumerate(self.built):
             excluded = sum(
-                max(0, min(hi, window_last) - max(lo, window_first) + 1)
-                for lo, hi in zip(b.los, b.his, strict=True)
+                max(0, min(hi, window_last) - max(lo, window_first) + 1) for lo, hi in zip(b.los, b.his, strict=True)
             )
             if excluded:
                 blockers.append(Blocker(b.key, excluded, alone[cid], hard=b.weight >= _HARD))
@@ -734,8 +723,7 @@ class _Finder:
                 break
             day = self._local_day(probe)
             if all(
-                c != rank and not (probed[c][1] == gives_up and self._local_day(probed[c][0]) == day)
-                for c in chosen
+                c != rank and not (probed[c][1] == gives_up and self._local_day(probed[c][0]) == day) for c in chosen
             ):
                 chosen.append(rank)
         return tuple(self._slot(probed[c][0], self._violated(probed[c][0])) for c in sorted(chosen))

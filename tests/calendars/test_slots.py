@@ -146,9 +146,7 @@ def test_child_wish_not_after_bounds_the_end() -> None:
 def test_child_wishes_only_apply_when_the_child_takes_part() -> None:
     wishes = ChildWishes(not_before=time(10))
     without_child = find_slot(request(date(2027, 1, 4), date(2027, 1, 4), child_wishes=wishes))
-    with_child = find_slot(
-        request(date(2027, 1, 4), date(2027, 1, 4), CASEWORKER, CHILD, child_wishes=wishes)
-    )
+    with_child = find_slot(request(date(2027, 1, 4), date(2027, 1, 4), CASEWORKER, CHILD, child_wishes=wishes))
     assert without_child.slot is not None and with_child.slot is not None
     assert local(without_child.slot.start).hour == 8
     assert local(with_child.slot.start).hour == 10
@@ -157,9 +155,7 @@ def test_child_wishes_only_apply_when_the_child_takes_part() -> None:
 def test_after_school_holds_on_school_days_only() -> None:
     winter_break = Closure(date(2027, 2, 22), date(2027, 2, 26), "winter break")
     wishes = ChildWishes(after_school=time(15), school_holidays=(winter_break,))
-    school_day = find_slot(
-        request(date(2027, 2, 15), date(2027, 2, 15), CASEWORKER, CHILD, child_wishes=wishes)
-    )
+    school_day = find_slot(request(date(2027, 2, 15), date(2027, 2, 15), CASEWORKER, CHILD, child_wishes=wishes))
     holiday = find_slot(request(date(2027, 2, 22), date(2027, 2, 22), CASEWORKER, CHILD, child_wishes=wishes))
     assert school_day.slot is not None and holiday.slot is not None
     assert local(school_day.slot.start).hour == 15

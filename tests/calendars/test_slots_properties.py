@@ -58,9 +58,7 @@ def inside_weekly(start: datetime, end: datetime, windows: tuple[WeeklyWindow, .
     """Inside the union of the weekly windows (adjacent windows join)."""
     for day in touched_days(start - timedelta(days=1), end + timedelta(days=1)):
         spans = sorted(
-            (local_instant(day, w.start), local_instant(day, w.end))
-            for w in windows
-            if w.weekday == day.weekday()
+            (local_instant(day, w.start), local_instant(day, w.end)) for w in windows if w.weekday == day.weekday()
         )
         merged: list[list[datetime]] = []
         for lo, hi in spans:

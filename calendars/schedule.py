@@ -359,7 +359,12 @@ class _Planner:
         self.kept: dict[str, Meeting] = {}
         self.kept_list: list[Meeting] = []
         for meeting in sorted(existing, key=_meeting_order):
-            if meeting.held or meeting.pinned or meeting.kind is MeetingKind.AD_HOC or meeting.start < now:
+            if (
+                meeting.held
+                or meeting.pinned
+                or meeting.kind is MeetingKind.AD_HOC
+                or meeting.start < now
+            ):
                 self.kept.setdefault(meeting.key, meeting)
                 self.kept_list.append(meeting)
                 self._occupy(meeting)
@@ -412,7 +417,9 @@ class _Planner:
         def fail(reason: Reason, explanation: Explanation | None = None) -> _Placed:
             return _Placed(
                 None,
-                Unschedulable(kind, sequence, window_start, window_end, ids, reason, explanation, before),
+                Unschedulable(
+                    kind, sequence, window_start, window_end, ids, reason, explanation, before
+                ),
             )
 
         if not participants:
@@ -512,12 +519,18 @@ class _Planner:
         kept = self.kept.get(_key(kind, sequence, None))
         talk_key = _key(MeetingKind.CHILD_TALK, talk_sequence, ref)
         if not self._wants_talk(kind) or talk_key in self.kept:
-            return kept if kept is not None else self._commit(self._place(kind, sequence, first, last))
+            return (
+                kept if kept is not None else self._commit(self._place(kind, sequence, first, last))
+            )
         if kept is not None:
             if kept.start < self.now:
                 return kept  # a talk to prepare a meeting that has begun is moot
             talk_first, talk_last = self._talk_window(local_date(kept.start))
-            self._commit(self._place(MeetingKind.CHILD_TALK, talk_sequence, talk_first, talk_last, before=ref))
+            self._commit(
+                self._place(
+                    MeetingKind.CHILD_TALK, talk_sequence, talk_first, talk_last, before=ref
+                )
+            )
             return kept
 
         first_try: tuple[_Placed, _Placed] | None = None
@@ -527,7 +540,13 @@ class _Planner:
             if evaluation.meeting is None:
                 if first_try is None:
                     self._commit(evaluation)
-                    self._depends(MeetingKind.CHILD_TALK, talk_sequence, *self._talk_window(last), on=ref, before=ref)
+                    self._depends(
+                        MeetingKind.CHILD_TALK,
+                        talk_sequence,
+                        *self._talk_window(last),
+                        on=ref,
+                        before=ref,
+                    )
                     return None
                 break
             day = local_date(evaluation.meeting.start)
@@ -574,7 +593,9 @@ class _Planner:
         if startup is None and _key(MeetingKind.MINI_EVALUATION, 1, None) not in self.kept:
             self._depends(MeetingKind.MINI_EVALUATION, 1, mini_first, mini_last, on=startup_ref)
         else:
-            mini = self._evaluation(MeetingKind.MINI_EVALUATION, 1, mini_first, mini_last, talk_numbers[mini_ref])
+            mini = self._evaluation(
+                MeetingKind.MINI_EVALUATION, 1, mini_first, mini_last, talk_numbers[mini_ref]
+            )
 
         if rules.weekly_status:
             self._weekly_statuses(startup, anchor, mini, mini_last, startup_ref)
@@ -627,5 +648,11 @@ class _Planner:
                 break
             windows.append((MeetingRef(MeetingKind.MAIN_EVALUATION, sequence), due, last))
             sequence += 1
-        windows.append((MeetingRef(MeetingKind.FINAL_EVALUATION, 1), max(final_first, plan.start), plan.expected_end))
+        windows.append(
+            (
+                MeetingRef(MeetingKind.FINAL_EVALUATION, 1),
+                max(final_first, plan.start),
+                plan.expected_end,
+            )
+        )
         return windows

@@ -107,7 +107,9 @@ class WeeklyWindow:
     end: time
 
 
-DEFAULT_OFFICE_HOURS: tuple[WeeklyWindow, ...] = tuple(WeeklyWindow(weekday, time(8), time(16)) for weekday in range(5))
+DEFAULT_OFFICE_HOURS: tuple[WeeklyWindow, ...] = tuple(
+    WeeklyWindow(weekday, time(8), time(16)) for weekday in range(5)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +271,9 @@ class SlotResult:
         return self.slot is not None
 
 
-def weekly_intervals(weekday: int, start: time, end: time, first: date, last: date) -> tuple[Interval, ...]:
+def weekly_intervals(
+    weekday: int, start: time, end: time, first: date, last: date
+) -> tuple[Interval, ...]:
     """A recurring local appointment (e.g. "Tue 17:00–18:00") as busy intervals from
     ``first`` to ``last`` inclusive, each converted with that day's UTC offset."""
     _check_weekly(WeeklyWindow(weekday, start, end), "weekly")
@@ -392,7 +396,11 @@ def validate_request(request: SlotRequest, now: datetime | None = None) -> None:
         _check_time(wishes.not_before, "child_wishes.not_before")
         _check_time(wishes.not_after, "child_wishes.not_after")
         _check_time(wishes.after_school, "child_wishes.after_school")
-        if wishes.not_before is not None and wishes.not_after is not None and not wishes.not_before < wishes.not_after:
+        if (
+            wishes.not_before is not None
+            and wishes.not_after is not None
+            and not wishes.not_before < wishes.not_after
+        ):
             raise SlotInputError("child_wishes", "not_before must be before not_after")
         _check_closures(wishes.school_holidays, "child_wishes.school_holidays")
     _check_closures(request.closures, "closures")
@@ -473,10 +481,15 @@ class _Finder:
         self.origin = -(-self.low // self.step) * self.step
         self.count = max(0, (self.high - self.duration - self.origin) // self.step + 1)
         self.window_first = max(0, -(-(window_start - self.origin) // self.step))
-        self.window_last = min(self.count - 1, (self.window_end - self.duration - self.origin) // self.step)
+        self.window_last = min(
+            self.count - 1, (self.window_end - self.duration - self.origin) // self.step
+        )
         self.first_day = local_date(_instant(self.low)) - _DAY
         self.last_day = local_date(_instant(self.high)) + _DAY
-        self.days = [self.first_day + timedelta(days=i) for i in range((self.last_day - self.first_day).days + 1)]
+        self.days = [
+            self.first_day + timedelta(days=i)
+            for i in range((self.last_day - self.first_day).days + 1)
+        ]
         self.built: list[_Built] = []
 
     # -- compiling rules ------------------------------------------------------------
@@ -520,7 +533,10 @@ class _Finder:
             by_day.setdefault(window.weekday, []).append(window)
         allowed: list[tuple[int, int]] = []
         for day in self.days:
-            spans = sorted((_local_secs(day, w.start), _local_secs(day, w.end)) for w in by_day.get(day.weekday(), ()))
+            spans = sorted(
+                (_local_secs(day, w.start), _local_secs(day, w.end))
+                for w in by_day.get(day.weekday(), ())
+            )
             allowed.extend(spans)
         blocked: list[tuple[int, int]] = []
         cursor = _midnight(self.first_day)
@@ -554,7 +570,9 @@ class _Finder:
         )
         for closure in request.closures:
             spans = [self._day_span(day) for day in self.days if closure.covers(day)]
-            self._add(Constraint(Rule.CLOSURE, date=closure.start, detail=closure.label or None), spans)
+            self._add(
+                Constraint(Rule.CLOSURE, date=closure.start, detail=closure.label or None), spans
+            )
         for day in sorted(request.avoid_dates):
             if first <= day <= last:
                 self._add(Constraint(Rule.AVOID_DATE, date=day), [self._day_span(day)])
@@ -615,7 +633,9 @@ class _Finder:
             school_days = [
                 d
                 for d in self.days
-                if d.weekday() < 5 and not is_public_holiday(d) and not any(c.covers(d) for c in holidays)
+                if d.weekday() < 5
+                and not is_public_holiday(d)
+                and not any(c.covers(d) for c in holidays)
             ]
             add(Wish.AFTER_SCHOOL, [(_midnight(d), _local_secs(d, at)) for d in school_days])
 
@@ -699,7 +719,8 @@ class _Finder:
         blockers: list[Blocker] = []
         for cid, b in enumerate(self.built):
             excluded = sum(
-                max(0, min(hi, window_last) - max(lo, window_first) + 1) for lo, hi in zip(b.los, b.his, strict=True)
+                max(0, min(hi, window_last) - max(lo, window_first) + 1)
+                for lo, hi in zip(b.los, b.his, strict=True)
             )
             if excluded:
                 blockers.append(Blocker(b.key, excluded, alone[cid], hard=b.weight >= _HARD))
@@ -712,7 +733,9 @@ class _Finder:
         segments.sort(key=lambda s: (s.weight, s.distance, s.probe))
         probed: list[tuple[int, tuple[Constraint, ...]]] = []
         for segment in segments[:_MAX_ALTERNATIVE_PROBES]:
-            gives_up = tuple(sorted((b.key for b in self._violated(segment.probe)), key=Constraint.sort_key))
+            gives_up = tuple(
+                sorted((b.key for b in self._violated(segment.probe)), key=Constraint.sort_key)
+            )
             probed.append((segment.probe, gives_up))
         chosen: list[int] = []
         for rank, (_, gives_up) in enumerate(probed):
@@ -723,7 +746,9 @@ class _Finder:
                 break
             day = self._local_day(probe)
             if all(
-                c != rank and not (probed[c][1] == gives_up and self._local_day(probed[c][0]) == day) for c in chosen
+                c != rank
+                and not (probed[c][1] == gives_up and self._local_day(probed[c][0]) == day)
+                for c in chosen
             ):
                 chosen.append(rank)
         return tuple(self._slot(probed[c][0], self._violated(probed[c][0])) for c in sorted(chosen))

@@ -69,7 +69,9 @@ class DayStatus:
 @lru_cache(maxsize=64)
 def _holidays_of_year(year: int) -> Mapping[date, str]:
     """Cached per year because the package computes Easter and friends on every construction."""
-    table = holidays_package.country_holidays("NO", years=year, language=HOLIDAY_LANGUAGE, include_sundays=False)
+    table = holidays_package.country_holidays(
+        "NO", years=year, language=HOLIDAY_LANGUAGE, include_sundays=False
+    )
     return MappingProxyType({day: str(name) for day, name in sorted(table.items())})
 
 

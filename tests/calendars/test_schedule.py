@@ -52,9 +52,15 @@ def demo_plan(**changes: object) -> PlanSpec:
     """The demo case: a 15-year-old who does not want meetings after 19:00."""
     members = (
         PlanMember(Participant("child", "Child", ParticipantKind.CHILD, busy=FAMILY_BUSY), "child"),
-        PlanMember(Participant("mother", "Mother", ParticipantKind.FAMILY, busy=FAMILY_BUSY), "parent"),
-        PlanMember(Participant("father", "Father", ParticipantKind.FAMILY, busy=FAMILY_BUSY), "parent"),
-        PlanMember(Participant("aunt", "Aunt", ParticipantKind.FAMILY, required=False), "trusted_person"),
+        PlanMember(
+            Participant("mother", "Mother", ParticipantKind.FAMILY, busy=FAMILY_BUSY), "parent"
+        ),
+        PlanMember(
+            Participant("father", "Father", ParticipantKind.FAMILY, busy=FAMILY_BUSY), "parent"
+        ),
+        PlanMember(
+            Participant("aunt", "Aunt", ParticipantKind.FAMILY, required=False), "trusted_person"
+        ),
         PlanMember(Participant("cw", "Caseworker", ParticipantKind.PROFESSIONAL), "caseworker"),
         PlanMember(
             Participant("teacher", "Teacher", ParticipantKind.PROFESSIONAL, required=False),
@@ -169,11 +175,15 @@ def test_the_childs_evening_limit_moves_meetings_to_another_day() -> None:
     # With late office hours, Monday's first free time is 18:30: a meeting there would
     # end after 19:00. Tuesday and Thursday have the milieu therapist until 18:00, so
     # the child's wish leaves Wednesday and Friday evenings.
-    busy = caseworker_busy_until({0: time(18, 30), 1: time(17), 2: time(17), 3: time(17), 4: time(17)})
-    unlimited = plan_schedule(with_caseworker_busy(demo_plan(child_wishes=None), busy), now=NOW)
-    assert any(m.end.astimezone(OSLO).time() > time(19) for m in unlimited.meetings if "child" in m.participants), (
-        "without the wish some meeting ends after 19:00"
+    busy = caseworker_busy_until(
+        {0: time(18, 30), 1: time(17), 2: time(17), 3: time(17), 4: time(17)}
     )
+    unlimited = plan_schedule(with_caseworker_busy(demo_plan(child_wishes=None), busy), now=NOW)
+    assert any(
+        m.end.astimezone(OSLO).time() > time(19)
+        for m in unlimited.meetings
+        if "child" in m.participants
+    ), "without the wish some meeting ends after 19:00"
 
     schedule = plan_schedule(with_caseworker_busy(demo_plan(), busy), now=NOW)
     assert schedule.unschedulable == ()
@@ -264,7 +274,9 @@ def test_revision_keeps_held_and_past_meetings_and_replans_the_future() -> None:
     )
     plan = demo_plan()
     members = tuple(
-        replace(m, participant=replace(m.participant, busy=(away,))) if m.participant.id == "cw" else m
+        replace(m, participant=replace(m.participant, busy=(away,)))
+        if m.participant.id == "cw"
+        else m
         for m in plan.members
     )
     existing = [*held, weekly[1], *later]
@@ -283,7 +295,9 @@ def test_revision_keeps_held_and_past_meetings_and_replans_the_future() -> None:
 def test_revision_keeps_pinned_and_ad_hoc_meetings_and_works_around_them() -> None:
     original = plan_schedule(demo_plan(), now=NOW)
     mini = of_kind(original, MeetingKind.MINI_EVALUATION)[0]
-    pinned = replace(mini, start=mini.start + timedelta(days=1), end=mini.end + timedelta(days=1), pinned=True)
+    pinned = replace(
+        mini, start=mini.start + timedelta(days=1), end=mini.end + timedelta(days=1), pinned=True
+    )
     ad_hoc_day = date(2027, 4, 6)
     ad_hoc = Meeting(
         MeetingKind.AD_HOC,
@@ -373,7 +387,9 @@ def test_bad_plans_are_refused_naming_the_field(changes: dict[str, object], fiel
 def test_an_ordered_measure_may_run_one_year_and_day_care_longer() -> None:
     ordered = demo_plan(ordered=True, order_date=date(2027, 1, 4), expected_end=date(2028, 1, 4))
     assert of_kind(plan_schedule(ordered, now=NOW), MeetingKind.FINAL_EVALUATION)
-    day_care = demo_plan(ordered=True, order_date=date(2026, 6, 1), expected_end=date(2028, 1, 4), day_care=True)
+    day_care = demo_plan(
+        ordered=True, order_date=date(2026, 6, 1), expected_end=date(2028, 1, 4), day_care=True
+    )
     assert of_kind(plan_schedule(day_care, now=NOW), MeetingKind.FINAL_EVALUATION)
 
 
@@ -385,7 +401,13 @@ def test_add_months_clamps_to_the_end_of_the_month() -> None:
 
 def test_every_kept_meeting_is_returned_even_with_repeated_numbers() -> None:
     def ad_hoc(day: date) -> Meeting:
-        return Meeting(MeetingKind.AD_HOC, 1, local_instant(day, time(9)), local_instant(day, time(10)), ("cw",))
+        return Meeting(
+            MeetingKind.AD_HOC,
+            1,
+            local_instant(day, time(9)),
+            local_instant(day, time(10)),
+            ("cw",),
+        )
 
     first, second = ad_hoc(date(2027, 2, 9)), ad_hoc(date(2027, 2, 10))
     revised = revise_schedule(demo_plan(), [second, first], now=NOW)

@@ -84,7 +84,9 @@ def test_availability_is_respected() -> None:
 def test_17_may_is_never_chosen() -> None:
     # Friday 14 May after office hours: the next working day is Tuesday 18 May 2027,
     # since 17 May is both Constitution Day and Whit Monday.
-    req = replace(request(date(2027, 5, 14), date(2027, 5, 21)), window_start=at(date(2027, 5, 14), 15, 30))
+    req = replace(
+        request(date(2027, 5, 14), date(2027, 5, 21)), window_start=at(date(2027, 5, 14), 15, 30)
+    )
     result = find_slot(req)
     assert result.slot is not None
     assert local(result.slot.start) == datetime(2027, 5, 18, 8, tzinfo=OSLO)
@@ -131,7 +133,9 @@ def test_child_wish_not_after_bounds_the_end() -> None:
     evening = tuple(WeeklyWindow(d, time(8), time(21)) for d in range(5))
     day = date(2027, 1, 5)
     cw = replace(CASEWORKER, busy=(Interval(at(day, 8), at(day, 18, 30)),))
-    req = request(day, day, cw, CHILD, office_hours=evening, child_wishes=ChildWishes(not_after=time(19)))
+    req = request(
+        day, day, cw, CHILD, office_hours=evening, child_wishes=ChildWishes(not_after=time(19))
+    )
     result = find_slot(req)
     assert result.slot is None and result.explanation is not None
     rules = [b.constraint.as_dict() for b in result.explanation.blockers]
@@ -146,7 +150,9 @@ def test_child_wish_not_after_bounds_the_end() -> None:
 def test_child_wishes_only_apply_when_the_child_takes_part() -> None:
     wishes = ChildWishes(not_before=time(10))
     without_child = find_slot(request(date(2027, 1, 4), date(2027, 1, 4), child_wishes=wishes))
-    with_child = find_slot(request(date(2027, 1, 4), date(2027, 1, 4), CASEWORKER, CHILD, child_wishes=wishes))
+    with_child = find_slot(
+        request(date(2027, 1, 4), date(2027, 1, 4), CASEWORKER, CHILD, child_wishes=wishes)
+    )
     assert without_child.slot is not None and with_child.slot is not None
     assert local(without_child.slot.start).hour == 8
     assert local(with_child.slot.start).hour == 10
@@ -155,8 +161,12 @@ def test_child_wishes_only_apply_when_the_child_takes_part() -> None:
 def test_after_school_holds_on_school_days_only() -> None:
     winter_break = Closure(date(2027, 2, 22), date(2027, 2, 26), "winter break")
     wishes = ChildWishes(after_school=time(15), school_holidays=(winter_break,))
-    school_day = find_slot(request(date(2027, 2, 15), date(2027, 2, 15), CASEWORKER, CHILD, child_wishes=wishes))
-    holiday = find_slot(request(date(2027, 2, 22), date(2027, 2, 22), CASEWORKER, CHILD, child_wishes=wishes))
+    school_day = find_slot(
+        request(date(2027, 2, 15), date(2027, 2, 15), CASEWORKER, CHILD, child_wishes=wishes)
+    )
+    holiday = find_slot(
+        request(date(2027, 2, 22), date(2027, 2, 22), CASEWORKER, CHILD, child_wishes=wishes)
+    )
     assert school_day.slot is not None and holiday.slot is not None
     assert local(school_day.slot.start).hour == 15
     assert local(holiday.slot.start).hour == 8
@@ -314,11 +324,15 @@ def _bad(**changes: object) -> SlotRequest:
         (_bad(participants=()), "participants"),
         (_bad(participants=(CASEWORKER, CASEWORKER)), "participants[1].id"),
         (
-            _bad(participants=(replace(MOTHER, availability=(WeeklyWindow(1, time(12), time(9)),)),)),
+            _bad(
+                participants=(replace(MOTHER, availability=(WeeklyWindow(1, time(12), time(9)),)),)
+            ),
             "participants[0].availability[0]",
         ),
         (
-            _bad(participants=(replace(MOTHER, availability=(WeeklyWindow(7, time(9), time(12)),)),)),
+            _bad(
+                participants=(replace(MOTHER, availability=(WeeklyWindow(7, time(9), time(12)),)),)
+            ),
             "participants[0].availability[0].weekday",
         ),
         (

@@ -58,7 +58,9 @@ def inside_weekly(start: datetime, end: datetime, windows: tuple[WeeklyWindow, .
     """Inside the union of the weekly windows (adjacent windows join)."""
     for day in touched_days(start - timedelta(days=1), end + timedelta(days=1)):
         spans = sorted(
-            (local_instant(day, w.start), local_instant(day, w.end)) for w in windows if w.weekday == day.weekday()
+            (local_instant(day, w.start), local_instant(day, w.end))
+            for w in windows
+            if w.weekday == day.weekday()
         )
         merged: list[list[datetime]] = []
         for lo, hi in spans:
@@ -89,7 +91,9 @@ def violations(req: SlotRequest, start: datetime, now: datetime | None) -> dict[
             found[Constraint(Rule.WEEKEND)] = True
         for closure in req.closures:
             if closure.covers(day):
-                found[Constraint(Rule.CLOSURE, date=closure.start, detail=closure.label or None)] = True
+                found[
+                    Constraint(Rule.CLOSURE, date=closure.start, detail=closure.label or None)
+                ] = True
         if day in req.avoid_dates:
             found[Constraint(Rule.AVOID_DATE, date=day)] = True
     day_hours = tuple(WeeklyWindow(d, *req.day_hours) for d in range(7))
@@ -107,9 +111,13 @@ def violations(req: SlotRequest, start: datetime, now: datetime | None) -> dict[
         required = any(p.required for p in children)
         for day in days:
             midnight, next_midnight = local_midnight(day), local_midnight(day + timedelta(days=1))
-            if wishes.not_before and overlaps(start, end, midnight, local_instant(day, wishes.not_before)):
+            if wishes.not_before and overlaps(
+                start, end, midnight, local_instant(day, wishes.not_before)
+            ):
                 found[Constraint(Rule.CHILD_WISH, wish=Wish.NOT_BEFORE)] = required
-            if wishes.not_after and overlaps(start, end, local_instant(day, wishes.not_after), next_midnight):
+            if wishes.not_after and overlaps(
+                start, end, local_instant(day, wishes.not_after), next_midnight
+            ):
                 found[Constraint(Rule.CHILD_WISH, wish=Wish.NOT_AFTER)] = required
             school_day = (
                 day.weekday() < 5
@@ -158,7 +166,9 @@ def weekly_windows(draw: st.DrawFn) -> WeeklyWindow:
 @st.composite
 def slot_requests(draw: st.DrawFn) -> tuple[SlotRequest, datetime | None]:
     anchor = draw(st.sampled_from(ANCHORS)) + timedelta(days=draw(st.integers(0, 6)))
-    window_start = local_instant(anchor, draw(quarter_times)) + timedelta(minutes=draw(st.integers(0, 14)))
+    window_start = local_instant(anchor, draw(quarter_times)) + timedelta(
+        minutes=draw(st.integers(0, 14))
+    )
     window_end = window_start + timedelta(hours=draw(st.integers(2, 72)))
     duration = timedelta(minutes=draw(st.sampled_from([15, 30, 45, 60, 90, 120])))
     step = timedelta(minutes=draw(st.sampled_from([15, 30, 60])))
@@ -170,7 +180,9 @@ def slot_requests(draw: st.DrawFn) -> tuple[SlotRequest, datetime | None]:
     participants = []
     for i in range(draw(st.integers(1, 4))):
         kind = draw(st.sampled_from(list(ParticipantKind)))
-        availability = draw(st.none() | st.lists(weekly_windows(), min_size=1, max_size=4).map(tuple))
+        availability = draw(
+            st.none() | st.lists(weekly_windows(), min_size=1, max_size=4).map(tuple)
+        )
         participants.append(
             Participant(
                 f"p{i}",
@@ -199,7 +211,9 @@ def slot_requests(draw: st.DrawFn) -> tuple[SlotRequest, datetime | None]:
             ]
         )
     )
-    closures = draw(st.sampled_from([(), (Closure(anchor + timedelta(days=1), anchor + timedelta(days=1)),)]))
+    closures = draw(
+        st.sampled_from([(), (Closure(anchor + timedelta(days=1), anchor + timedelta(days=1)),)])
+    )
     avoid = draw(st.sets(st.sampled_from([anchor + timedelta(days=i) for i in range(4)])))
     keep_apart = tuple(busy() for _ in range(draw(st.integers(0, 2))))
     now = draw(st.none() | st.integers(-48, 24).map(lambda h: window_start + timedelta(hours=h)))

@@ -349,11 +349,6 @@ def validate_participant(participant: Participant, name: str = "participant") ->
         _check_interval(interval, f"{name}.busy[{j}]")
 
 
-def validate_weekly(window: WeeklyWindow, name: str) -> None:
-    """Public for the schedule's office-hours overrides."""
-    _check_weekly(window, name)
-
-
 def validate_request(request: SlotRequest, now: datetime | None = None) -> None:
     """Raises ``SlotInputError`` naming the first bad field; ``find_slot`` calls it first."""
     _aware(request.window_start, "window_start")

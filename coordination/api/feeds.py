@@ -1,0 +1,104 @@
+"""Calendar feeds: creating, listing and revoking subscriptions, and serving them.
+
+The feed itself (``GET /feeds/{token}.ics``) needs no sign-in: the token in the address
+is the capability. Any failure there answers 503 with Retry-After, never a 200 with an
+empty calendar, which a client would take as "all meetings were cancelled".
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from litestar import Controller, Response, delete, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, HeaderParameter, JSONBody
+
+from coordination import feeds
+from coordination.api.deps import Ctx, CurrentUser
+from coordination.feeds import FeedAnswer, FeedRuntime
+from coordination.schemas import CaseFeedIn, FeedCreated, FeedOut, MyFeedIn
+
+log = logging.getLogger("samhandling.feeds")
+
+
+async def provide_feeds(state: State) -> FeedRuntime:
+    runtime: FeedRuntime = state.feeds
+    return runtime
+
+
+Feeds = NamedDependency[FeedRuntime]
+
+
+def _response(answer: FeedAnswer) -> Response[bytes]:
+    return Response(answer.body, status_code=answer.status, media_type=answer.media_type,
+                    headers=answer.headers)
+
+
+class FeedController(Controller):
+    path = ""
+    tags = ["feeds"]
+    dependencies = {"feeds_runtime": Provide(provide_feeds)}
+
+    @post("/cases/{case_id:int}/feeds")
+    async def create_case_feed(
+        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], data: JSONBody[CaseFeedIn]
+    ) -> FeedCreated:
+        """A case feed (the team) or a contact feed (their own meetings, at their consent
+        level). The token is shown in this answer only."""
+        async with ctx.transaction() as session:
+            return await feeds.create_case_feed(session, user, case_id, data, ctx.now(),
+                                                ctx.settings.public_base_url)
+
+    @get("/cases/{case_id:int}/feeds")
+    async def list_case_feeds(
+        self, ctx: Ctx, user: CurrentUser, feeds_runtime: Feeds, case_id: FromPath[int]
+    ) -> list[FeedOut]:
+        async with ctx.transaction() as session:
+            return await feeds.list_case_feeds(session, user, case_id, feeds_runtime.pending_seen)
+
+    @post("/users/me/feeds")
+    async def create_my_feed(
+        self, ctx: Ctx, user: CurrentUser,
+        data: JSONBody[MyFeedIn | None] = None,
+    ) -> FeedCreated:
+        """The signed-in coordinator's feed of all their cases (a leader's: the unit's)."""
+        async with ctx.transaction() as session:
+            return await feeds.create_my_feed(session, user, data or MyFeedIn(), ctx.now(),
+                                              ctx.settings.public_base_url)
+
+    @get("/users/me/feeds")
+    async def list_my_feeds(self, ctx: Ctx, user: CurrentUser, feeds_runtime: Feeds) -> list[FeedOut]:
+        async with ctx.transaction() as session:
+            return await feeds.list_my_feeds(session, user, feeds_runtime.pending_seen)
+
+    @delete("/feeds/{feed_id:int}", status_code=200)
+    async def revoke_feed(
+        self, ctx: Ctx, user: CurrentUser, feeds_runtime: Feeds, feed_id: FromPath[int]
+    ) -> FeedOut:
+        """From now on the address answers 410 Gone."""
+        async with ctx.transaction() as session:
+            return await feeds.revoke_feed(session, user, feed_id, ctx.now(),
+                                           feeds_runtime.pending_seen)
+
+    @get("/feeds/{filename:str}", media_type="text/calendar", security=[])
+    async def serve_feed(
+        self,
+        ctx: Ctx,
+        feeds_runtime: Feeds,
+        filename: FromPath[str],
+        if_none_match: Annotated[str | None, HeaderParameter(name="If-None-Match")] = None,
+        if_modified_since: Annotated[str | None, HeaderParameter(name="If-Modified-Since")] = None,
+    ) -> Response[bytes]:
+        """The calendar at ``/feeds/{token}.ics``: 404 unknown, 410 revoked, 304 unchanged."""
+        token, dot, extension = filename.rpartition(".")
+        if not dot or extension != "ics":
+            return _response(feeds.FeedAnswer(404, feeds.TEXT_NOT_FOUND.encode(),
+                                              "text/plain", {"Cache-Control": "no-store"}))
+        try:
+            answer = await feeds_runtime.serve(ctx, token, if_none_match, if_modified_since)
+        except Exception as error:
+            log.warning("feed unavailable: %s", type(error).__name__)
+            answer = feeds.unavailable()
+        return _response(answer)

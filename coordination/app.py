@@ -22,11 +22,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from calendars.workdays import CalendarInputError
 from coordination.api.cases import CaseController
 from coordination.api.deps import Ctx, provide_context, provide_user
+from coordination.api.feeds import FeedController
 from coordination.api.meetings import MeetingController
 from coordination.api.users import UserController
 from coordination.clock import Clock
 from coordination.context import ServiceContext
 from coordination.errors import Forbidden, Gone, InputError, NotFound
+from coordination.feeds import FeedRuntime
 from coordination.migrate import upgrade_async
 from coordination.settings import Settings
 
@@ -107,7 +109,9 @@ async def health(ctx: Ctx) -> Response[dict[str, str]]:
     return Response({"status": "ok"})
 
 
-ROUTES: list[ControllerRouterHandler] = [health, CaseController, UserController, MeetingController]
+ROUTES: list[ControllerRouterHandler] = [
+    health, CaseController, UserController, MeetingController, FeedController
+]
 
 
 def create_app(
@@ -120,6 +124,7 @@ def create_app(
     """Build the app. SQLite databases are migrated at start; PostgreSQL by ``samhandling migrate``."""
     settings = settings or Settings.from_env()
     ctx = ServiceContext.create(settings, clock)
+    feeds = FeedRuntime()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -129,14 +134,16 @@ def create_app(
             result = hook(ctx)
             if hasattr(result, "__await__"):
                 await result
+        feeds.start(ctx)
         try:
             yield
         finally:
+            await feeds.stop(ctx)
             await ctx.engine.dispose()
 
     return Litestar(
         route_handlers=[*ROUTES, *extra_routes],
-        state=State({"service": ctx}),
+        state=State({"service": ctx, "feeds": feeds}),
         dependencies={
             "ctx": Provide(provide_context),
             "user": Provide(provide_user),

@@ -7,14 +7,20 @@ not pile up duplicates.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from calendars.schedule import add_months
+from calendars.workdays import local_date, local_midnight
 from coordination import audit
-from coordination.models import Alert, Case, CaseCoordinator, OutboxMessage
-from coordination.outbox import ENQUEUED, new_message_id
+from coordination.access import case_for, visible_cases
+from coordination.context import WAKE_DISPATCHER
+from coordination.errors import NotFound
+from coordination.models import Alert, Case, CaseCoordinator, ConsentRecord, Contact, Meeting, OutboxMessage, User
+from coordination.outbox import new_message_id
+from coordination.schemas import AlertOut
 from notifications.ports import MessageKind, RecipientKind
 
 
@@ -63,7 +69,7 @@ async def raise_alert(
                 updated_at=now,
             )
         )
-        session.info[ENQUEUED] = True
+        session.info[WAKE_DISPATCHER] = True
     audit.record(
         session,
         unit_id=case.unit_id,
@@ -75,3 +81,133 @@ async def raise_alert(
         detail={"kind": kind},
     )
     return alert
+
+
+async def scan(session: AsyncSession, now: datetime) -> int:
+    """The periodic look for deadlines (DESIGN.md "Coordinator alerts"); returns how many were raised.
+
+    Consent expiring within 14 days; the child turning 15 within 30 days (a sector may lose
+    effective consent that day); an evaluation not held two days after its time; an ordered
+    measure ending within 30 days.
+    """
+    raised = 0
+    cases = (await session.exec(select(Case).where(col(Case.closed_at).is_(None)))).all()
+    today = local_date(now)
+    for case in cases:
+        assert case.id is not None
+        records = (await session.exec(select(ConsentRecord).where(
+            ConsentRecord.case_id == case.id, ConsentRecord.status == "granted",
+            col(ConsentRecord.valid_until).is_not(None)))).all()
+        for record in records:
+            until = record.valid_until
+            assert until is not None
+            if now < until <= now + timedelta(days=14):
+                alert = await raise_alert(session, case, "consent_expiring", f"consent:{record.id}:expiring", now,
+                                          detail={"consent": record.id, "sector": record.sector,
+                                                  "grantor": record.grantor_contact_id}, due_at=until)
+                raised += alert is not None
+        birthday = _fifteenth(case.child_birth_date)
+        if case.aimed_at_child and case.party_status_override is None and today <= birthday <= today + timedelta(30):
+            alert = await raise_alert(session, case, "child_turning_15", f"case:{case.id}:turns15", now,
+                                      detail={"birthday": birthday.isoformat()},
+                                      due_at=local_midnight(birthday))
+            raised += alert is not None
+        overdue = (await session.exec(select(Meeting).where(
+            Meeting.case_id == case.id, col(Meeting.kind).in_(EVALUATION_KINDS),
+            col(Meeting.status).in_(["proposed", "confirmed"]), col(Meeting.end) < now - timedelta(days=2)))).all()
+        for meeting in overdue:
+            alert = await raise_alert(session, case, "evaluation_overdue", f"meeting:{meeting.id}:overdue", now,
+                                      detail={"meeting": meeting.id, "kind": meeting.kind}, due_at=meeting.end)
+            raised += alert is not None
+        if case.measure_type == "ordered" and case.order_date is not None:
+            limit = add_months(case.order_date, 12)
+            if today <= limit <= today + timedelta(days=30):
+                alert = await raise_alert(session, case, "ordered_measure_ending", f"case:{case.id}:order-ends", now,
+                                          detail={"ends": limit.isoformat()}, due_at=local_midnight(limit))
+                raised += alert is not None
+    return raised
+
+
+def _fifteenth(birth: date) -> date:
+    try:
+        return birth.replace(year=birth.year + 15)
+    except ValueError:  # born 29 February
+        return date(birth.year + 15, 3, 1)
+
+
+EVALUATION_KINDS = ["mini_evaluation", "main_evaluation", "final_evaluation"]
+
+
+async def consent_withdrawn(session: AsyncSession, case: Case, sector: str, record_id: int, now: datetime) -> None:
+    """Rule 7: partners of the sector who hold invitations to future meetings are named to the
+    coordinator, to be told in person; the partners themselves get nothing more."""
+    rows = await session.exec(
+        select(OutboxMessage.recipient_contact_id, OutboxMessage.meeting_id)
+        .join(Meeting, col(Meeting.id) == OutboxMessage.meeting_id)
+        .join(Contact, col(Contact.id) == OutboxMessage.recipient_contact_id)
+        .where(OutboxMessage.case_id == case.id, col(OutboxMessage.kind).in_(["invitation", "update"]),
+               OutboxMessage.status == "sent", Contact.sector == sector, col(Meeting.start) > now,
+               col(Meeting.status).in_(["proposed", "confirmed"]))
+    )
+    holders: dict[int, set[int]] = {}
+    for contact_id, meeting_id in rows.all():
+        if contact_id is not None and meeting_id is not None:
+            holders.setdefault(contact_id, set()).add(meeting_id)
+    if holders:
+        await raise_alert(session, case, "consent_withdrawn", f"consent:{record_id}:withdrawn", now,
+                          detail={"sector": sector, "consent": record_id,
+                                  "holders": {str(k): sorted(v) for k, v in sorted(holders.items())}})
+
+
+ALERT_TEXTS = {
+    "consent_expiring": "Et samtykke utløper innen 14 dager",
+    "child_turning_15": "Barnet fyller 15 år innen 30 dager og må da samtykke selv",
+    "consent_withdrawn": "Samtykke trukket tilbake: disse har fortsatt invitasjoner og må få beskjed personlig",
+    "no_feasible_slot": "Fant ikke noe tidspunkt som passer for et møte",
+    "evaluation_overdue": "En evaluering er ikke markert som holdt",
+    "ordered_measure_ending": "Et pålagt tiltak når ettårsgrensen innen 30 dager",
+    "notification_failed": "En melding kunne ikke leveres",
+}
+
+
+async def alert_out(session: AsyncSession, alert: Alert) -> AlertOut:
+    """Alerts are for the coordinator, who may read names: holders are named in the text."""
+    text = ALERT_TEXTS.get(alert.kind, alert.kind)
+    holders = alert.detail.get("holders")
+    if isinstance(holders, dict) and holders:
+        names = []
+        for contact_id in holders:
+            contact = await session.get(Contact, int(contact_id))
+            if contact is not None:
+                names.append(contact.name)
+        text += ": " + ", ".join(sorted(names))
+    assert alert.id is not None
+    return AlertOut(id=alert.id, case_id=alert.case_id, kind=alert.kind, text=text, detail=alert.detail,
+                    due_at=alert.due_at, created_at=alert.created_at, resolved_at=alert.resolved_at)
+
+
+async def list_alerts(session: AsyncSession, user: User, case_id: int | None, include_resolved: bool
+                      ) -> list[AlertOut]:
+    visible = visible_cases(user).with_only_columns(col(Case.id))
+    query = select(Alert).where(col(Alert.case_id).in_(visible))
+    if case_id is not None:
+        await case_for(session, user, case_id)
+        query = query.where(Alert.case_id == case_id)
+    if not include_resolved:
+        query = query.where(col(Alert.resolved_at).is_(None))
+    rows = await session.exec(query.order_by(col(Alert.created_at).desc(), col(Alert.id).desc()).limit(500))
+    return [await alert_out(session, a) for a in rows.all()]
+
+
+async def resolve(session: AsyncSession, user: User, alert_id: int, now: datetime) -> AlertOut:
+    alert = await session.get(Alert, alert_id)
+    if alert is None or alert.case_id is None:
+        raise NotFound(f"alert {alert_id} not found")
+    case = await case_for(session, user, alert.case_id)
+    if alert.resolved_at is None:
+        alert.resolved_at = now
+        session.add(alert)
+        assert user.id is not None
+        audit.record(session, unit_id=case.unit_id, case_id=case.id, actor=audit.actor_for_user(user.id),
+                     action="alert.resolved", subject=f"alert:{alert.id}", at=now)
+    return await alert_out(session, alert)

@@ -20,11 +20,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from calendars.workdays import CalendarInputError
+from coordination.api.alerts import AlertController
+from coordination.api.answers import AnswerController
 from coordination.api.cases import CaseController
 from coordination.api.deps import Ctx, provide_context, provide_user
 from coordination.api.feeds import FeedController
 from coordination.api.meetings import MeetingController
 from coordination.api.users import UserController
+from coordination.background import Background
 from coordination.clock import Clock
 from coordination.context import ServiceContext
 from coordination.errors import Forbidden, Gone, InputError, NotFound
@@ -110,7 +113,7 @@ async def health(ctx: Ctx) -> Response[dict[str, str]]:
 
 
 ROUTES: list[ControllerRouterHandler] = [
-    health, CaseController, UserController, MeetingController, FeedController
+    health, CaseController, UserController, MeetingController, FeedController, AnswerController, AlertController
 ]
 
 
@@ -135,9 +138,12 @@ def create_app(
             if hasattr(result, "__await__"):
                 await result
         feeds.start(ctx)
+        background = Background(ctx)
+        await background.start()
         try:
             yield
         finally:
+            await background.stop()
             await feeds.stop(ctx)
             await ctx.engine.dispose()
 

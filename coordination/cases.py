@@ -16,7 +16,7 @@ import msgspec
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from coordination import audit, versions
+from coordination import alerts, audit, outbox, versions
 from coordination.access import case_for, require_role, visible_cases
 from coordination.domain import (
     DEFAULT_SECTOR,
@@ -432,6 +432,12 @@ async def record_consent(
     audit.record(session, unit_id=case.unit_id, case_id=case_id, actor=audit.actor_for_user(user.id),
                  action=f"consent.{data.status.value}", subject=f"consent:{record.id}", at=now,
                  detail={"grantor": grantor.id, "sector": data.sector.value, "level": level.value})
+    assert record.id is not None
+    facts = await load_policy_facts(session, case)
+    if data.status is ConsentStatus.GRANTED and facts.sector(data.sector, now).level > Level.NONE:
+        await outbox.requeue_after_consent(session, case, data.sector.value, record.id, now)
+    elif data.status is not ConsentStatus.GRANTED:
+        await alerts.consent_withdrawn(session, case, data.sector.value, record.id, now)
     await versions.bump(session, case.unit_id)
     return consent_out(record)
 

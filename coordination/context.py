@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +14,14 @@ from coordination.clock import Clock
 from coordination.db import make_engine, make_sessionmaker
 from coordination.settings import Settings
 
+#: Set in ``session.info`` by whatever queues an outbox row, so the dispatcher is woken
+#: right after the commit instead of at its next tick.
+WAKE_DISPATCHER = "samhandling.wake_dispatcher"
+
+
+def _no_dispatcher() -> None:
+    """Nothing to wake when this instance runs no dispatcher."""
+
 
 @dataclass
 class ServiceContext:
@@ -21,6 +29,7 @@ class ServiceContext:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     clock: Clock
+    wake_dispatcher: Callable[[], None] = _no_dispatcher
 
     @classmethod
     def create(cls, settings: Settings, clock: Clock | None = None) -> ServiceContext:
@@ -33,5 +42,8 @@ class ServiceContext:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: commit on success, roll back on any error."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            if session.info.pop(WAKE_DISPATCHER, False):
+                self.wake_dispatcher()

@@ -17,15 +17,15 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from coordination.context import WAKE_DISPATCHER
 from coordination.domain import Role, Sector
 from coordination.models import Case, Contact, Meeting, MeetingParticipant, OutboxMessage, Plan
+from coordination.schemas import OutboxOut
 from notifications.ports import MessageKind, RecipientKind, SuppressionCode
 
 #: Reminders before each confirmed meeting unless the plan says otherwise (hours).
 DEFAULT_REMINDER_OFFSETS_HOURS = (48, 3)
 
-#: Set on a session that queued something, so the dispatcher is woken after commit.
-ENQUEUED = "samhandling.outbox_enqueued"
 
 
 def recipient_kind(contact: Contact) -> RecipientKind:
@@ -50,7 +50,7 @@ async def _insert(session: AsyncSession, row: OutboxMessage) -> None:
     )
     if found.first() is None:
         session.add(row)
-        session.info[ENQUEUED] = True
+        session.info[WAKE_DISPATCHER] = True
 
 
 async def _participants(session: AsyncSession, meeting: Meeting) -> list[Contact]:
@@ -185,3 +185,54 @@ async def meeting_cancelled(session: AsyncSession, case: Case, meeting: Meeting,
 
 async def drop_pending(session: AsyncSession, meeting: Meeting, now: datetime, reason: str) -> None:
     await withdraw_pending(session, meeting, now, reason)
+
+
+async def requeue_after_consent(session: AsyncSession, case: Case, sector: str, record_id: int,
+                                now: datetime) -> int:
+    """A sector's consent now in force: invitations held back for want of it go out after all.
+
+    Suppressions stay as they were (they were right when decided); a new row per held-back
+    invitation carries the current SEQUENCE, and the gate decides again when it is sent.
+    """
+    rows = await session.exec(
+        select(OutboxMessage, Meeting, Contact)
+        .join(Meeting, col(Meeting.id) == OutboxMessage.meeting_id)
+        .join(Contact, col(Contact.id) == OutboxMessage.recipient_contact_id)
+        .where(OutboxMessage.case_id == case.id, col(OutboxMessage.kind).in_(["invitation", "update"]),
+               OutboxMessage.status == "suppressed",
+               col(OutboxMessage.suppressed_code).in_([SuppressionCode.NO_CONSENT.value,
+                                                       SuppressionCode.CONSENT_WITHDRAWN.value]),
+               Contact.sector == sector, Contact.active == True,  # noqa: E712
+               Meeting.status == "confirmed", col(Meeting.start) > now)
+    )
+    queued = 0
+    seen: set[tuple[int, int]] = set()
+    for _, meeting, contact in rows.all():
+        key = (meeting.id or 0, contact.id or 0)
+        if key in seen:
+            continue
+        seen.add(key)
+        await _insert(session, OutboxMessage(
+            idempotency_key=(f"meeting:{meeting.id}:seq:{meeting.ical_sequence}:contact:{contact.id}"
+                             f":invitation:after-consent:{record_id}"),
+            unit_id=case.unit_id, case_id=case.id, kind=MessageKind.INVITATION.value,
+            recipient_contact_id=contact.id, recipient_kind=recipient_kind(contact).value,
+            meeting_id=meeting.id, meeting_sequence=meeting.ical_sequence, due_at=now, next_attempt_at=now,
+            message_id=new_message_id(), created_at=now, updated_at=now,
+        ))
+        queued += 1
+    return queued
+
+
+async def list_outbox(session: AsyncSession, case_id: int, limit: int = 500) -> list[OutboxOut]:
+    rows = await session.exec(
+        select(OutboxMessage).where(OutboxMessage.case_id == case_id)
+        .order_by(col(OutboxMessage.due_at).desc(), col(OutboxMessage.id).desc()).limit(limit)
+    )
+    return [
+        OutboxOut(id=r.id or 0, kind=r.kind, recipient_contact_id=r.recipient_contact_id,
+                  recipient_user_id=r.recipient_user_id, meeting_id=r.meeting_id, due_at=r.due_at,
+                  status=r.status, attempts=r.attempts, level=r.level, suppressed_code=r.suppressed_code,
+                  suppressed_reason=r.suppressed_reason, last_error=r.last_error, sent_at=r.sent_at)
+        for r in rows.all()
+    ]

@@ -430,3 +430,30 @@ class FeedCreated(FeedOut):
     url: str
     webcal_url: str
     token: str
+
+
+class AlertOut(Struct):
+    id: int
+    case_id: int | None
+    kind: str
+    text: str
+    detail: dict[str, object]
+    due_at: datetime | None
+    created_at: datetime
+    resolved_at: datetime | None
+
+
+class OutboxOut(Struct):
+    id: int
+    kind: str
+    recipient_contact_id: int | None
+    recipient_user_id: int | None
+    meeting_id: int | None
+    due_at: datetime
+    status: str
+    attempts: int
+    level: str
+    suppressed_code: str
+    suppressed_reason: str
+    last_error: str
+    sent_at: datetime | None

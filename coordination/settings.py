@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from coordination.levels import Level
+from notifications.transport import SmtpSecurity, SmtpSettings
 
 PREFIX = "SAMHANDLING_"
 
@@ -54,16 +54,6 @@ def _bool(text: str, name: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class SmtpSettings:
-    host: str
-    port: int
-    security: Literal["none", "starttls", "tls"]
-    username: str
-    password: str
-    timeout_seconds: float
-
-
-@dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = ENVIRONMENT["DATABASE_URL"]
     public_base_url: str = ENVIRONMENT["PUBLIC_BASE_URL"]
@@ -96,10 +86,10 @@ class Settings:
             SmtpSettings(
                 host=smtp_host,
                 port=int(_read("SMTP_PORT", source)),
-                security=security,  # type: ignore[arg-type]
-                username=_read("SMTP_USERNAME", source),
-                password=_read("SMTP_PASSWORD", source),
-                timeout_seconds=float(_read("SMTP_TIMEOUT_SECONDS", source)),
+                security=SmtpSecurity(security),
+                username=_read("SMTP_USERNAME", source) or None,
+                password=_read("SMTP_PASSWORD", source) or None,
+                timeout=float(_read("SMTP_TIMEOUT_SECONDS", source)),
             )
             if smtp_host
             else None

@@ -1,0 +1,39 @@
+"""Coordinator alerts across the user's cases, and each case's outbox."""
+
+from __future__ import annotations
+
+from litestar import Controller, get, post
+from litestar.params import FromPath, Parameter
+
+from coordination import alerts, outbox
+from coordination.access import case_for
+from coordination.api.deps import Ctx, CurrentUser
+from coordination.schemas import AlertOut, OutboxOut
+
+
+class AlertController(Controller):
+    tags = ["alerts"]
+
+    @get("/alerts")
+    async def list_alerts(self, ctx: Ctx, user: CurrentUser,
+                          include_resolved: bool = Parameter(default=False)) -> list[AlertOut]:
+        async with ctx.transaction() as session:
+            return await alerts.list_alerts(session, user, None, include_resolved)
+
+    @get("/cases/{case_id:int}/alerts")
+    async def case_alerts(self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int],
+                          include_resolved: bool = Parameter(default=False)) -> list[AlertOut]:
+        async with ctx.transaction() as session:
+            return await alerts.list_alerts(session, user, case_id, include_resolved)
+
+    @post("/alerts/{alert_id:int}/resolve", status_code=200)
+    async def resolve(self, ctx: Ctx, user: CurrentUser, alert_id: FromPath[int]) -> AlertOut:
+        async with ctx.transaction() as session:
+            return await alerts.resolve(session, user, alert_id, ctx.now())
+
+    @get("/cases/{case_id:int}/outbox")
+    async def case_outbox(self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int]) -> list[OutboxOut]:
+        """What was sent, suppressed (with the reason), retried or given up, newest first."""
+        async with ctx.transaction() as session:
+            await case_for(session, user, case_id)
+            return await outbox.list_outbox(session, case_id)

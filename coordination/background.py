@@ -1,0 +1,55 @@
+"""What an instance does besides answering requests: the outbox dispatcher (when enabled)
+and the periodic scan for coordinator alerts. Both are started and stopped by the app's
+lifespan; neither keeps state of its own beyond the database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from coordination import alerts
+from coordination.context import ServiceContext
+from coordination.dispatch import build_dispatcher, instance_name, release_claims
+from notifications.dispatcher import Dispatcher
+
+log = logging.getLogger(__name__)
+
+#: How often to look for deadlines (consent expiring, evaluations overdue, ...).
+ALERT_SCAN_SECONDS = 600
+
+
+class Background:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+        self.dispatcher: Dispatcher | None = None
+        self._scan: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if not self._ctx.settings.dispatcher_enabled:
+            return
+        self.dispatcher = build_dispatcher(self._ctx)
+        self._ctx.wake_dispatcher = self.dispatcher.wake
+        await self.dispatcher.start()
+        self._scan = asyncio.get_running_loop().create_task(self._scan_forever())
+
+    async def stop(self) -> None:
+        if self._scan is not None:
+            self._scan.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scan
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+            with contextlib.suppress(Exception):
+                await release_claims(self._ctx, instance_name())
+
+    async def _scan_forever(self) -> None:
+        while True:
+            try:
+                async with self._ctx.transaction() as session:
+                    raised = await alerts.scan(session, self._ctx.now())
+                if raised:
+                    log.info("alert scan raised %d alert(s)", raised)
+            except Exception as error:  # the database may be down; try again next round
+                log.warning("alert scan failed: %s", type(error).__name__)
+            await asyncio.sleep(ALERT_SCAN_SECONDS)

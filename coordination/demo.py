@@ -12,11 +12,21 @@ from datetime import date, datetime, timedelta
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from coordination import cases, users
+from coordination import cases, meetings, plans, users
 from coordination.domain import ConsentForm, ConsentStatus, Role, Sector, UserRole
 from coordination.levels import Level
 from coordination.models import Case, User
-from coordination.schemas import CaseIn, ConsentIn, ContactIn, UserIn, WeeklyWindow
+from coordination.schemas import (
+    CaseIn,
+    ChildWishesIn,
+    ConsentIn,
+    ContactIn,
+    MeasureIn,
+    PlanIn,
+    RulesIn,
+    UserIn,
+    WeeklyWindow,
+)
 from coordination.security import hash_token, new_token
 
 DEMO_UNIT = "Demo barneverntjeneste"
@@ -82,7 +92,8 @@ async def seed(session: AsyncSession, now: datetime) -> DemoInfo:
         created = await cases.add_contact(session, coordinator, case.id, ContactIn(**fields), now)  # type: ignore[arg-type]
         return created.id
 
-    weekdays = [WeeklyWindow(weekday=d, start="08:00", end="16:00") for d in range(5)]
+    school_day = [WeeklyWindow(weekday=d, start="08:00", end="17:00") for d in range(5)]
+    long_days = [WeeklyWindow(weekday=d, start="08:00", end="20:00" if d < 4 else "16:00") for d in range(5)]
     child = await contact(name="Sara Hansen", role=Role.CHILD, phone="+47 400 00 001")
     mother = await contact(name="Mona Hansen", role=Role.PARENT, role_label="mor", daily_care=True,
                            email="mona.hansen@example.org", phone="+47 400 00 002")
@@ -92,28 +103,52 @@ async def seed(session: AsyncSession, now: datetime) -> DemoInfo:
     await contact(name="Tone Hansen", role=Role.TRUSTED_PERSON, role_label="tante",
                   email="tone.hansen@example.org")
     await contact(name="Siri Lærer", role=Role.SCHOOL_CONTACT, organisation="Eksempel skole",
-                  email="siri.laerer@skole.example.org", availability=weekdays)
+                  email="siri.laerer@skole.example.org", availability=school_day)
     await contact(name="Hanne Helsesykepleier", role=Role.PUBLIC_HEALTH_NURSE,
                   organisation="Helsestasjon for ungdom", email="hanne@helse.example.org",
-                  availability=weekdays)
+                  availability=school_day)
     await contact(name="Nils NAV", role=Role.NAV_ADVISER, organisation="NAV Eksempel",
                   email="nils.nav@nav.example.org")
-    await contact(name="Mia Miljøterapeut", role=Role.MILIEU_THERAPIST,
+    therapist = await contact(name="Mia Miljøterapeut", role=Role.MILIEU_THERAPIST,
                   email="mia@bv.example.org",
                   availability=[WeeklyWindow(weekday=1, start="16:00", end="20:00"),
                                 WeeklyWindow(weekday=3, start="16:00", end="20:00")])
-    await contact(name="Ole COS-P", role=Role.FAMILY_THERAPIST, role_label="COS-P-veileder",
+    guide = await contact(name="Ole COS-P", role=Role.FAMILY_THERAPIST, role_label="COS-P-veileder",
                   sector=Sector.CHILD_WELFARE, email="ole@bv.example.org")
     await contact(name="Kari Koordinator", role=Role.CASEWORKER, email="kari.koordinator@example.org",
-                  phone="+47 22 00 00 01", availability=weekdays)
+                  phone="+47 22 00 00 01", availability=long_days)
 
-    start = now - timedelta(days=1)
+    consent_from = now - timedelta(days=1)
     for grantor in (mother, father, child):
         for sector, level in ((Sector.SCHOOL, Level.PURPOSE), (Sector.HEALTH, Level.PURPOSE)):
             await cases.record_consent(session, coordinator, case.id, ConsentIn(
                 grantor_contact_id=grantor, sector=sector, status=ConsentStatus.GRANTED,
-                form=ConsentForm.WRITTEN, level=level, valid_from=start,
-                valid_until=start + timedelta(days=365),
+                form=ConsentForm.WRITTEN, level=level, valid_from=consent_from,
+                valid_until=consent_from + timedelta(days=400),
                 note="Samtykkeerklæring signert på oppstartsmøtet",
             ), now)
+
+    plan_start = today + timedelta(days=7 - today.weekday())  # next Monday
+    evenings = [WeeklyWindow(weekday=d, start="08:00", end="20:00") for d in range(5)]
+    plan = await plans.upsert_plan(session, coordinator, case.id, PlanIn(
+        start_date=plan_start,
+        expected_end=plan_start + timedelta(days=364),
+        goals="Oppmøte på skolen minst 90 % de neste 12 ukene; en fast trygg voksen ved leggetid.",
+        measures=[
+            MeasureIn(what="Miljøterapeut hjemme", how_often="2x/uke, 60 min (tir/tor kl. 17)",
+                      weekly=[WeeklyWindow(weekday=1, start="17:00", end="18:00"),
+                              WeeklyWindow(weekday=3, start="17:00", end="18:00")],
+                      contact_ids=[mother, father, child, therapist]),
+            MeasureIn(what="Foreldreveiledning COS-P", how_often="8 ganger, onsdager kl. 19",
+                      weekly=[WeeklyWindow(weekday=2, start="19:00", end="20:00")],
+                      contact_ids=[mother, father, guide]),
+        ],
+        child_wishes=ChildWishesIn(not_after="19:00", after_school="15:00"),
+        rules=RulesIn(office_hours=evenings),
+    ), now)
+    # The coordinator confirms the first weeks at once; later meetings stay proposed until then.
+    first_weeks = plan_start + timedelta(days=49)
+    for meeting in plan.meetings:
+        if meeting.status == "proposed" and cases.oslo_today(meeting.start) <= first_weeks:
+            await meetings.set_status(session, coordinator, case.id, meeting.id, "confirmed", now)
     return DemoInfo(case.id, coordinator_token, leader_token)

@@ -13,7 +13,15 @@ from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calendars.schedule import MeetingKind
-from calendars.slots import ChildWishes, Interval, Participant, ParticipantKind, SlotRequest, find_slot
+from calendars.slots import (
+    DEFAULT_OFFICE_HOURS,
+    ChildWishes,
+    Interval,
+    Participant,
+    ParticipantKind,
+    SlotRequest,
+    find_slot,
+)
 from calendars.slots import WeeklyWindow as SlotWindow
 from calendars.workdays import CalendarInputError, Closure
 from coordination import audit, outbox, versions
@@ -42,7 +50,8 @@ def new_uid() -> str:
     return f"{uuid.uuid4()}@samhandling"
 
 
-def _clock(text: str) -> time:
+def clock_time(text: str) -> time:
+    """Parse "HH:MM"; "24:00" is the end of the day."""
     hours, minutes = (int(part) for part in text.split(":"))
     return time(23, 59) if hours == 24 else time(hours, minutes)
 
@@ -57,7 +66,7 @@ def participant_for(contact: Contact, busy: Sequence[Interval] = ()) -> Particip
     else:
         kind = ParticipantKind.PROFESSIONAL
     windows = tuple(
-        SlotWindow(int(str(w["weekday"])), _clock(str(w["start"])), _clock(str(w["end"])))
+        SlotWindow(int(str(w["weekday"])), clock_time(str(w["start"])), clock_time(str(w["end"])))
         for w in contact.availability
     )
     return Participant(
@@ -77,10 +86,20 @@ def child_wishes_of(plan: Plan | None) -> ChildWishes | None:
 
     def get(name: str) -> time | None:
         value = wishes.get(name)
-        return _clock(str(value)) if value else None
+        return clock_time(str(value)) if value else None
 
     return ChildWishes(
         not_before=get("not_before"), not_after=get("not_after"), after_school=get("after_school")
+    )
+
+
+def office_hours_of(plan: Plan | None) -> tuple[SlotWindow, ...]:
+    """The plan's own office hours when it sets them (e.g. evening hours for working families)."""
+    windows = (plan.rules.get("office_hours") if plan else None) or []
+    if not isinstance(windows, list) or not windows:
+        return DEFAULT_OFFICE_HOURS
+    return tuple(
+        SlotWindow(int(w["weekday"]), clock_time(str(w["start"])), clock_time(str(w["end"]))) for w in windows
     )
 
 
@@ -466,6 +485,7 @@ async def search_slot(
         participants=tuple(participant_for(c, busy.get(c.id or 0, [])) for c in contacts),
         child_wishes=child_wishes_of(plan) if child_in else None,
         closures=closures_of(unit, plan),
+        office_hours=office_hours_of(plan),
     )
     try:
         result = find_slot(request, now=now)

@@ -29,6 +29,7 @@ from calendars.schedule import (
     plan_schedule,
 )
 from calendars.slots import Interval, weekly_intervals
+from calendars.slots import WeeklyWindow as SlotWindow
 from calendars.workdays import CalendarInputError
 from coordination import alerts, audit, outbox, versions
 from coordination.access import case_for
@@ -39,6 +40,7 @@ from coordination.meetings import (
     cancel,
     case_meetings,
     child_wishes_of,
+    clock_time,
     closures_of,
     meetings_out,
     new_uid,
@@ -70,6 +72,10 @@ def rules_from(data: RulesIn) -> ScheduleRules:
         value = getattr(data, name)
         if value is not msgspec.UNSET:
             changes[name] = tuple(value)
+    if data.office_hours is not msgspec.UNSET:
+        changes["office_hours"] = tuple(
+            SlotWindow(w.weekday, clock_time(w.start), clock_time(w.end)) for w in data.office_hours
+        )
     if data.durations is not msgspec.UNSET:
         for kind, minutes in data.durations.items():
             changes[f"{kind}_duration"] = timedelta(minutes=minutes)

@@ -279,6 +279,7 @@ class RulesIn(Struct, forbid_unknown_fields=True):
     child_talks: bool | UnsetType = UNSET
     child_talk_days_before: tuple[int, int] | UnsetType = UNSET
     durations: dict[MeetingKindName, Minutes] | UnsetType = UNSET
+    office_hours: Annotated[list[WeeklyWindow], Meta(max_length=14)] | UnsetType = UNSET
     reminder_offsets_hours: Annotated[list[Hours], Meta(max_length=5)] | UnsetType = UNSET
 
 

@@ -23,6 +23,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from coordination import users
 from coordination.app import create_app
 from coordination.clock import Clock
 from coordination.context import ServiceContext
@@ -30,7 +31,6 @@ from coordination.domain import UserRole
 from coordination.migrate import upgrade
 from coordination.schemas import UserIn
 from coordination.settings import Settings
-from coordination import users
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "SAMHANDLING_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

@@ -635,7 +635,6 @@ class FeedRuntime:
         self._seen: dict[int, datetime] = {}
         self._flush_interval = flush_interval
         self._flusher: asyncio.Task[None] | None = None
-        self.renders = 0
 
     # cache
 
@@ -725,7 +724,6 @@ class FeedRuntime:
             if not state.usable:
                 raise Gone("feed")
             rendered = await render(session, state, now, self.fragments)
-        self.renders += 1
         previous = self._get(key)
         known = previous.digests if previous is not None and previous.etag == state.last_etag else None
         digests = {a.case_id: a.digest for a in rendered.accounts}

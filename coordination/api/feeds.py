@@ -82,7 +82,7 @@ class FeedController(Controller):
             return await feeds.revoke_feed(session, user, feed_id, ctx.now(),
                                            feeds_runtime.pending_seen)
 
-    @get("/feeds/{filename:str}", media_type="text/calendar", security=[])
+    @get("/feeds/{filename:str}", media_type="text/calendar", security=[{}])
     async def serve_feed(
         self,
         ctx: Ctx,

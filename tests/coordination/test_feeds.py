@@ -25,6 +25,7 @@ import pytest
 import vobject
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import event
 from sqlmodel import col, delete, select
 
 from calendars.schedule import MeetingKind
@@ -771,3 +772,82 @@ def test_dates_used_here_are_the_ones_the_issue_names() -> None:
     assert (date(2027, 3, 28) + timedelta(days=7)).month == 4
     assert date(2027, 11, 1).weekday() == 0 and (date(2027, 10, 31) + timedelta(days=7)).month == 11
     assert oslo(2027, 3, 29, 9).hour == 7 and oslo(2027, 11, 1, 9).hour == 8
+
+
+async def test_a_warm_poll_is_one_query_and_a_change_renders_again(
+    client: Client, people: Any, team: Any, schedule: Schedule, app: Litestar, service: ServiceContext,
+) -> None:
+    feed = await new_feed(client, people.coordinator, team.case_id)
+    first, _ = await fetch(client, feed)
+    statements: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    engine = app.state.service.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        for headers in ({}, {"If-None-Match": first.headers["etag"]}):
+            statements.clear()
+            answer = await get_feed(client, feed, **headers)
+            assert answer.status_code in (200, 304)
+            assert len(statements) == 1 and "feedtoken" in statements[0].lower()
+            assert "update" not in statements[0].lower()
+        await change_meeting(service, schedule.startup, place="Helsestasjonen")
+        statements.clear()
+        changed, _ = await fetch(client, feed)
+        assert len(statements) > 1 and changed.content != first.content
+        assert b"Helsestasjonen" in changed.content
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+async def test_a_leaders_feed_accounts_only_the_cases_that_changed(
+    client: Client, people: Any, team: Any, schedule: Schedule, service: ServiceContext,
+    case_body: Any,
+) -> None:
+    other = await client.post("/cases", json=case_body(reference="BV-2027-18"),
+                              headers=people.coordinator.headers)
+    other_id = other.json()["id"]
+    contact = await client.post(f"/cases/{other_id}/contacts", json={"name": "Eva", "role": "parent"},
+                                headers=people.coordinator.headers)
+    theirs = await add_meeting(service, other_id, oslo(2027, 2, 1, 10), [contact.json()["id"]])
+    feed = (await client.post("/users/me/feeds", headers=people.leader.headers)).json()
+    await fetch(client, feed)
+    entries = await served_entries(service)
+    assert sorted((e.case_id, tuple(e.detail["meeting_ids"])) for e in entries) == sorted([
+        (team.case_id, tuple(sorted(m.id or 0 for m in schedule.all))), (other_id, (theirs.id,))])
+    assert all(e.detail["scope"] == "coordinator" and e.detail["user"] == people.leader.id
+               for e in entries)
+    await change_meeting(service, theirs, place="Kontoret")
+    await fetch(client, feed)
+    new = (await served_entries(service))[len(entries):]
+    assert [(e.case_id, e.detail["meeting_ids"]) for e in new] == [(other_id, [theirs.id])]
+    await delete_meeting(service, theirs)
+    await fetch(client, feed)
+    gone = (await served_entries(service))[len(entries) + 1:]
+    assert [(e.case_id, e.detail["meeting_ids"]) for e in gone] == [(other_id, [])]
+
+
+async def test_a_failing_render_answers_503_not_stale_and_not_empty(
+    client: Client, people: Any, team: Any, schedule: Schedule, app: Litestar, service: ServiceContext,
+) -> None:
+    """The token query works but the render's queries fail: the new version cannot be
+    known, so neither the cached old one nor an empty calendar may be served."""
+    feed = await new_feed(client, people.coordinator, team.case_id)
+    good, _ = await fetch(client, feed)
+    await change_meeting(service, schedule.startup, status="cancelled", cancelled_at=START)
+    ctx: ServiceContext = app.state.service
+    working = ctx.sessions
+    dead = make_engine("postgresql+asyncpg://postgres@127.0.0.1:9/none")
+    ctx.sessions = make_sessionmaker(dead)
+    try:
+        answer = await get_feed(client, feed)
+        assert answer.status_code == 503 and "retry-after" in answer.headers
+        assert b"BEGIN:VCALENDAR" not in answer.content
+    finally:
+        ctx.sessions = working
+        await dead.dispose()
+    after, read = await fetch(client, feed)
+    assert after.headers["etag"] != good.headers["etag"]
+    assert {e.uid: e.status for e in read.events}[schedule.startup.uid] == "CANCELLED"

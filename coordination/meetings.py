@@ -403,6 +403,10 @@ async def record_answer(
     participant.partstat = answer
     participant.answered_at = now
     session.add(participant)
+    # An answer changes what calendars show (the attendee's PARTSTAT) without a new SEQUENCE
+    # (RFC 5546: a reply is not a reschedule); DTSTAMP/LAST-MODIFIED follow updated_at.
+    meeting.updated_at = now
+    session.add(meeting)
     case = await session.get(Case, meeting.case_id)
     assert case is not None
     audit.record(

@@ -8,9 +8,10 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from coordination.domain import UserRole
-from coordination.settings import Settings
+from coordination.settings import PREFIX, Settings
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -19,6 +20,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from coordination.app import create_app
     from coordination.context import ServiceContext
 
+    if args.port and PREFIX + "PUBLIC_BASE_URL" not in os.environ:
+        # Links in feeds and mail must point where this instance actually listens.
+        settings = replace(settings, public_base_url=f"http://{args.host or settings.host}:{args.port}")
     hooks = []
     if args.demo:
         async def seed_demo(ctx: ServiceContext) -> None:
@@ -27,8 +31,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             async with ctx.transaction() as session:
                 info = await demo.seed(session, ctx.now())
             base = settings.public_base_url
-            if args.port and "SAMHANDLING_PUBLIC_BASE_URL" not in os.environ:
-                base = f"http://{args.host or settings.host}:{args.port}"
             print(
                 "\nSamhandling kjører med en demosak.\n"
                 f"  API-dokumentasjon: {base}/schema\n"
@@ -102,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         parser.error(str(error))
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # The scheduler's own chatter (a line per tick) drowns what matters; its errors still show.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
     handlers = {"serve": _serve, "migrate": _migrate, "create-user": _create_user}
     return handlers[args.command](args, settings)
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from calendars.events import Attendee, CalendarEvent, EventStatus, PartStat
 from calendars.schedule import MeetingKind
 from coordination.cases import PolicyFacts
-from coordination.domain import Language, Sector
+from coordination.domain import Language, Role, Sector
 from coordination.levels import Level
 from coordination.models import Case, Contact, Meeting, MeetingParticipant
 from coordination.policy import ContactFacts, Decision, allowed_level, visible_sectors
@@ -86,21 +86,12 @@ def to_event(
 ) -> CalendarEvent:
     """The meeting as this reader may see it at ``level`` (which must be above none)."""
     assert level > Level.NONE
-    attendees = tuple(
-        Attendee(
-            name=contact.name,
-            email=contact.email or None,
-            partstat=PARTSTAT.get(participant.partstat, PartStat.NEEDS_ACTION),
-        )
-        for participant, contact in participants
-        if Sector(contact.sector) in visible
-    ) if level >= Level.PURPOSE or reader.is_staff else tuple(
+    if level >= Level.PURPOSE or reader.is_staff:
+        shown = [(p, c) for p, c in participants if Sector(c.sector) in visible]
+    else:
         # At logistics a reader learns only of themselves among the attendees.
-        Attendee(name=contact.name, email=contact.email or None,
-                 partstat=PARTSTAT.get(participant.partstat, PartStat.NEEDS_ACTION))
-        for participant, contact in participants
-        if reader.contact is not None and contact.id == reader.contact.id
-    )
+        shown = [(p, c) for p, c in participants if reader.contact is not None and c.id == reader.contact.id]
+    attendees = tuple(_attendee(case, participant, contact, reader) for participant, contact in shown)
     description_parts: list[str] = []
     if level >= Level.PURPOSE and meeting.agenda:
         description_parts.append(meeting.agenda)
@@ -123,6 +114,16 @@ def to_event(
         organizer_email=organizer_email,
         attendees=attendees,
     )
+
+
+def _attendee(case: Case, participant: MeetingParticipant, contact: Contact, reader: Reader) -> Attendee:
+    """The child is named only to the family and the service; partners see the initials, as in
+    the summary, and never the child's address."""
+    partstat = PARTSTAT.get(participant.partstat, PartStat.NEEDS_ACTION)
+    reader_is_outside = reader.contact is not None and reader.contact.sector.needs_consent
+    if contact.role == Role.CHILD and reader_is_outside:
+        return Attendee(name=case.child_initials, email=None, partstat=partstat)
+    return Attendee(name=contact.name, email=contact.email or None, partstat=partstat)
 
 
 def _status(status: str) -> EventStatus:

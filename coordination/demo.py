@@ -94,7 +94,8 @@ async def seed(session: AsyncSession, now: datetime) -> DemoInfo:
 
     school_day = [WeeklyWindow(weekday=d, start="08:00", end="17:00") for d in range(5)]
     long_days = [WeeklyWindow(weekday=d, start="08:00", end="20:00" if d < 4 else "16:00") for d in range(5)]
-    child = await contact(name="Sara Hansen", role=Role.CHILD, phone="+47 400 00 001")
+    child = await contact(name="Sara Hansen", role=Role.CHILD, phone="+47 400 00 001",
+                          email="sara.hansen@example.org")
     mother = await contact(name="Mona Hansen", role=Role.PARENT, role_label="mor", daily_care=True,
                            email="mona.hansen@example.org", phone="+47 400 00 002")
     father = await contact(name="Per Hansen", role=Role.PARENT, role_label="far", daily_care=True,
@@ -133,6 +134,7 @@ async def seed(session: AsyncSession, now: datetime) -> DemoInfo:
     plan = await plans.upsert_plan(session, coordinator, case.id, PlanIn(
         start_date=plan_start,
         expected_end=plan_start + timedelta(days=364),
+        default_place="Rådhuset, Storgata 1, møterom 2",
         goals="Oppmøte på skolen minst 90 % de neste 12 ukene; en fast trygg voksen ved leggetid.",
         measures=[
             MeasureIn(what="Miljøterapeut hjemme", how_often="2x/uke, 60 min (tir/tor kl. 17)",

@@ -129,6 +129,8 @@ class Plan(SQLModel, table=True):
     expected_end: date
     day_care: bool = False
     goals: str = Field(default="", sa_type=Text)
+    #: Where planned meetings are held unless moved; a neutral address (it is sent by e-mail).
+    default_place: str = Field(default="", max_length=200)
     measures: list[dict[str, object]] = Field(default_factory=list, sa_type=SAJSON)
     member_ids: list[int] = Field(default_factory=list, sa_type=SAJSON)
     child_takes_part: bool = True

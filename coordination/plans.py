@@ -167,6 +167,7 @@ async def upsert_plan(
         "expected_end": data.expected_end,
         "day_care": data.day_care,
         "goals": data.goals,
+        "default_place": data.default_place,
         "measures": msgspec.to_builtins(data.measures),
         "member_ids": [m.id for m in members],
         "child_takes_part": data.child_takes_part,
@@ -192,7 +193,7 @@ async def upsert_plan(
         schedule = plan_schedule(spec, now=now, existing=_existing(existing_rows, people))
     except CalendarInputError as error:
         raise InputError(error.field, error.detail) from error
-    await _write_schedule(session, case, schedule, existing_rows, now)
+    await _write_schedule(session, case, schedule, existing_rows, plan.default_place, now)
     session.add(
         PlanRevision(
             plan_id=plan.id,
@@ -280,7 +281,7 @@ async def _spec(
 
 
 async def _write_schedule(
-    session: AsyncSession, case: Case, schedule: Schedule, rows: Sequence[Meeting], now: datetime
+    session: AsyncSession, case: Case, schedule: Schedule, rows: Sequence[Meeting], place: str, now: datetime
 ) -> None:
     by_key = {m.series_key: m for m in rows if m.series_key is not None and m.status != "cancelled"}
     contacts = {
@@ -301,6 +302,7 @@ async def _write_schedule(
                 start=planned.start,
                 end=planned.end,
                 status="proposed",
+                place=place,
                 created_at=now,
                 updated_at=now,
             )
@@ -338,6 +340,7 @@ async def plan_out(session: AsyncSession, plan: Plan, schedule: Schedule | None 
         expected_end=plan.expected_end,
         day_care=plan.day_care,
         goals=plan.goals,
+        default_place=plan.default_place,
         measures=msgspec.convert(plan.measures, list[MeasureIn]),
         member_ids=list(plan.member_ids),
         child_takes_part=plan.child_takes_part,

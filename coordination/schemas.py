@@ -288,6 +288,7 @@ class PlanIn(Struct, forbid_unknown_fields=True):
     expected_end: date
     day_care: bool = False
     goals: Note = ""
+    default_place: ShortLine = ""
     measures: Annotated[list[MeasureIn], Meta(max_length=20)] = msgspec.field(default_factory=list)
     member_ids: list[int] | None = None
     child_takes_part: bool = True
@@ -338,6 +339,7 @@ class PlanOut(Struct):
     expected_end: date
     day_care: bool
     goals: str
+    default_place: str
     measures: list[MeasureIn]
     member_ids: list[int]
     child_takes_part: bool

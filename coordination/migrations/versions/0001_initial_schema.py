@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 19:09:20.448870
+Create Date: 2026-11-23 19:26:47.001167
 """
 
 from __future__ import annotations
@@ -178,6 +178,7 @@ def upgrade() -> None:
     sa.Column('expected_end', sa.Date(), nullable=False),
     sa.Column('day_care', sa.Boolean(), nullable=False),
     sa.Column('goals', sa.Text(), nullable=False),
+    sa.Column('default_place', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('measures', sa.JSON(), nullable=False),
     sa.Column('member_ids', sa.JSON(), nullable=False),
     sa.Column('child_takes_part', sa.Boolean(), nullable=False),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,6 +22,7 @@ from calendars.slots import (
     ParticipantKind,
     SlotRequest,
     find_slot,
+    weekly_intervals,
 )
 from calendars.slots import WeeklyWindow as SlotWindow
 from calendars.workdays import CalendarInputError, Closure
@@ -469,6 +471,19 @@ async def busy_of(
     return busy
 
 
+def busy_during_measures(measures: Sequence[dict[str, Any]], first: date, last: date) -> dict[int, list[Interval]]:
+    """The plan's recurring measures (e.g. "milieu therapist Tue/Thu 17:00") as busy time for
+    the people taking part, so no meeting is put on top of them."""
+    busy: dict[int, list[Interval]] = {}
+    for measure in measures:
+        for window in measure.get("weekly", []):
+            intervals = weekly_intervals(int(window["weekday"]), clock_time(str(window["start"])),
+                                         clock_time(str(window["end"])), first, last)
+            for contact_id in measure.get("contact_ids", []):
+                busy.setdefault(int(contact_id), []).extend(intervals)
+    return busy
+
+
 async def search_slot(
     session: AsyncSession, user: User, case_id: int, data: SlotSearchIn, now: datetime
 ) -> SlotSearchOut:
@@ -481,6 +496,11 @@ async def search_slot(
         if value.tzinfo is None:
             raise InputError(name, "give a time zone offset")
     busy = await busy_of(session, contacts, data.window_start, data.window_end)
+    if plan is not None:
+        first, last = oslo_today(data.window_start), oslo_today(data.window_end)
+        for contact_id, intervals in busy_during_measures(plan.measures, first, last).items():
+            if contact_id in busy:
+                busy[contact_id].extend(intervals)
     child_in = any(c.role == Role.CHILD for c in contacts)
     request = SlotRequest(
         window_start=data.window_start,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 import msgspec
 from sqlmodel import select
@@ -28,7 +28,6 @@ from calendars.schedule import (
     ScheduleRules,
     plan_schedule,
 )
-from calendars.slots import Interval, weekly_intervals
 from calendars.slots import WeeklyWindow as SlotWindow
 from calendars.workdays import CalendarInputError
 from coordination import alerts, audit, outbox, versions
@@ -36,6 +35,7 @@ from coordination.access import case_for
 from coordination.domain import MeasureType, Role
 from coordination.errors import InputError
 from coordination.meetings import (
+    busy_during_measures,
     busy_of,
     cancel,
     case_meetings,
@@ -100,25 +100,6 @@ async def _members(session: AsyncSession, case_id: int, member_ids: Sequence[int
             raise InputError("member_ids", f"contact {contact_id} is not an active contact of this case")
         members.append(active[contact_id])
     return members
-
-
-def _measure_busy(measures: Sequence[MeasureIn], first: date, last: date) -> dict[int, list[Interval]]:
-    busy: dict[int, list[Interval]] = {}
-    for measure in measures:
-        for window in measure.weekly:
-            hours, minutes = (int(p) for p in window.start.split(":"))
-            end_hours, end_minutes = (int(p) for p in window.end.split(":"))
-
-            intervals = weekly_intervals(
-                window.weekday,
-                time(hours, minutes),
-                time(min(end_hours, 23), end_minutes if end_hours < 24 else 59),
-                first,
-                last,
-            )
-            for contact_id in measure.contact_ids:
-                busy.setdefault(contact_id, []).extend(intervals)
-    return busy
 
 
 def _existing(
@@ -242,7 +223,7 @@ async def _spec(
 ) -> PlanSpec:
     first = data.start_date
     last = data.expected_end + timedelta(days=1)
-    measure_busy = _measure_busy(data.measures, first, last)
+    measure_busy = busy_during_measures(msgspec.to_builtins(data.measures), first, last)
     window_start = datetime.combine(first, datetime.min.time()).replace(tzinfo=now.tzinfo)
     window_end = datetime.combine(last, datetime.min.time()).replace(tzinfo=now.tzinfo)
     plan_meeting_ids = [

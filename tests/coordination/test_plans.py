@@ -205,3 +205,21 @@ async def test_bad_plans_and_meetings_are_refused(client: Client, people: Any, t
     assert (await client.post(f"/cases/{team.case_id}/slots", json=past, headers=headers)).status_code == 400
     long = {**past, "window_start": "2027-02-01T07:00:00+00:00", "window_end": "2028-06-01T07:00:00+00:00"}
     assert (await client.post(f"/cases/{team.case_id}/slots", json=long, headers=headers)).status_code == 400
+
+
+async def test_slot_search_keeps_clear_of_the_plans_measures(client: Client, people: Any, team: Any) -> None:
+    headers = people.coordinator.headers
+    worker = await _caseworker(client, people, team)
+    plan = await client.put(f"/cases/{team.case_id}/plan", json=plan_body(
+        team, rules={"office_hours": [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(5)]}),
+        headers=headers)
+    assert plan.status_code == 200, plan.text
+    # Tuesday 2 February 2027, 15:00–19:00: the home milieu therapy (17–18) is in the way.
+    body = {"window_start": "2027-02-02T15:00:00+01:00", "window_end": "2027-02-02T19:00:00+01:00",
+            "duration_minutes": 180, "participant_ids": [worker, team.mother, team.child]}
+    result = (await client.post(f"/cases/{team.case_id}/slots", json=body, headers=headers)).json()
+    assert result["feasible"] is False
+    rules = {(b["rule"], b.get("participant")) for b in result["explanation"]["blockers"]}
+    assert ("busy", str(team.mother)) in rules and ("busy", str(team.child)) in rules
+    assert len(result["explanation"]["alternatives"]) == 3
+    assert any("opptatt" in line for line in result["explanation_text"])

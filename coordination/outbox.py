@@ -43,6 +43,17 @@ def new_message_id() -> str:
     return f"<{uuid.uuid4().hex}@samhandling>"
 
 
+def meeting_message(case: Case, meeting: Meeting, contact: Contact, kind: MessageKind, key: str,
+                    due: datetime, now: datetime) -> OutboxMessage:
+    """One message about a meeting to one contact, due at ``due``."""
+    return OutboxMessage(
+        idempotency_key=key, unit_id=case.unit_id, case_id=case.id, kind=kind.value,
+        recipient_contact_id=contact.id, recipient_kind=recipient_kind(contact).value,
+        meeting_id=meeting.id, meeting_sequence=meeting.ical_sequence, due_at=due, next_attempt_at=due,
+        message_id=new_message_id(), created_at=now, updated_at=now,
+    )
+
+
 async def _insert(session: AsyncSession, row: OutboxMessage) -> None:
     """Insert unless the idempotency key is already queued."""
     found = await session.exec(
@@ -74,21 +85,9 @@ async def _queue(
     for contact in recipients:
         await _insert(
             session,
-            OutboxMessage(
-                idempotency_key=f"meeting:{meeting.id}:seq:{meeting.ical_sequence}:contact:{contact.id}:{kind.value}",
-                unit_id=case.unit_id,
-                case_id=case.id,
-                kind=kind.value,
-                recipient_contact_id=contact.id,
-                recipient_kind=recipient_kind(contact).value,
-                meeting_id=meeting.id,
-                meeting_sequence=meeting.ical_sequence,
-                due_at=now,
-                next_attempt_at=now,
-                message_id=new_message_id(),
-                created_at=now,
-                updated_at=now,
-            ),
+            meeting_message(case, meeting, contact, kind,
+                            f"meeting:{meeting.id}:seq:{meeting.ical_sequence}:contact:{contact.id}:{kind.value}",
+                            now, now),
         )
 
 
@@ -111,24 +110,9 @@ async def _queue_reminders(
         for contact in recipients:
             await _insert(
                 session,
-                OutboxMessage(
-                    idempotency_key=(
-                        f"meeting:{meeting.id}:start:{meeting.start.isoformat()}:contact:{contact.id}"
-                        f":reminder:{hours}h"
-                    ),
-                    unit_id=case.unit_id,
-                    case_id=case.id,
-                    kind=MessageKind.REMINDER.value,
-                    recipient_contact_id=contact.id,
-                    recipient_kind=recipient_kind(contact).value,
-                    meeting_id=meeting.id,
-                    meeting_sequence=meeting.ical_sequence,
-                    due_at=due,
-                    next_attempt_at=due,
-                    message_id=new_message_id(),
-                    created_at=now,
-                    updated_at=now,
-                ),
+                meeting_message(case, meeting, contact, MessageKind.REMINDER,
+                                f"meeting:{meeting.id}:start:{meeting.start.isoformat()}:contact:{contact.id}"
+                                f":reminder:{hours}h", due, now),
             )
 
 
@@ -212,14 +196,10 @@ async def requeue_after_consent(session: AsyncSession, case: Case, sector: str, 
         if key in seen:
             continue
         seen.add(key)
-        await _insert(session, OutboxMessage(
-            idempotency_key=(f"meeting:{meeting.id}:seq:{meeting.ical_sequence}:contact:{contact.id}"
-                             f":invitation:after-consent:{record_id}"),
-            unit_id=case.unit_id, case_id=case.id, kind=MessageKind.INVITATION.value,
-            recipient_contact_id=contact.id, recipient_kind=recipient_kind(contact).value,
-            meeting_id=meeting.id, meeting_sequence=meeting.ical_sequence, due_at=now, next_attempt_at=now,
-            message_id=new_message_id(), created_at=now, updated_at=now,
-        ))
+        await _insert(session, meeting_message(
+            case, meeting, contact, MessageKind.INVITATION,
+            f"meeting:{meeting.id}:seq:{meeting.ical_sequence}:contact:{contact.id}:invitation:after-consent:{record_id}",
+            now, now))
         queued += 1
     return queued
 

@@ -26,7 +26,7 @@ from coordination.api.cases import CaseController
 from coordination.api.deps import Ctx, provide_context, provide_user
 from coordination.api.feeds import FeedController
 from coordination.api.meetings import MeetingController
-from coordination.api.users import UserController
+from coordination.api.users import UnitController, UserController
 from coordination.background import Background
 from coordination.clock import Clock
 from coordination.context import ServiceContext
@@ -113,7 +113,14 @@ async def health(ctx: Ctx) -> Response[dict[str, str]]:
 
 
 ROUTES: list[ControllerRouterHandler] = [
-    health, CaseController, UserController, MeetingController, FeedController, AnswerController, AlertController
+    health,
+    CaseController,
+    UserController,
+    UnitController,
+    MeetingController,
+    FeedController,
+    AnswerController,
+    AlertController,
 ]
 
 

@@ -55,3 +55,9 @@ async def entries_for_case(
         query = query.where(col(AuditEntry.id) < before_id)
     query = query.order_by(col(AuditEntry.id).desc()).limit(limit)
     return list((await session.exec(query)).all())
+
+
+def record_read(session: AsyncSession, user_id: int, unit_id: int, case_id: int, what: str, at: datetime) -> None:
+    """One entry per request that shows a case's data to a user (who read what, and when)."""
+    record(session, unit_id=unit_id, case_id=case_id, actor=actor_for_user(user_id), action=f"read.{what}",
+           subject=f"case:{case_id}", at=at)

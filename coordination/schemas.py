@@ -460,3 +460,19 @@ class OutboxOut(Struct):
     suppressed_reason: str
     last_error: str
     sent_at: datetime | None
+
+
+class UnitPatch(Struct, forbid_unknown_fields=True):
+    """The unit's own settings; admins change them."""
+
+    phone: Phone | UnsetType = UNSET
+    show_child_name_in_feeds: bool | UnsetType = UNSET
+    closures: Annotated[list[ClosureIn], Meta(max_length=50)] | UnsetType = UNSET
+
+
+class UnitOut(Struct):
+    id: int
+    name: str
+    phone: str
+    show_child_name_in_feeds: bool
+    closures: list[ClosureIn]

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import msgspec
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from coordination import audit
+from coordination import audit, versions
 from coordination.access import require_role
 from coordination.domain import UserRole
-from coordination.errors import NotFound
+from coordination.errors import InputError, NotFound
 from coordination.models import Unit, User
-from coordination.schemas import UserCreated, UserIn, UserOut
+from coordination.schemas import ClosureIn, UnitOut, UnitPatch, UserCreated, UserIn, UserOut
 from coordination.security import hash_token, new_token
 
 
@@ -72,3 +73,42 @@ async def deactivate_user(session: AsyncSession, admin: User, user_id: int, now:
     audit.record(session, unit_id=admin.unit_id, case_id=None, actor=audit.actor_for_user(admin.id),
                  action="user.deactivated", subject=f"user:{user_id}", at=now)
     return user_out(user)
+
+
+def unit_out(unit: Unit) -> UnitOut:
+    assert unit.id is not None
+    return UnitOut(id=unit.id, name=unit.name, phone=unit.phone,
+                   show_child_name_in_feeds=unit.show_child_name_in_feeds,
+                   closures=msgspec.convert(unit.closures, list[ClosureIn]))
+
+
+async def get_unit(session: AsyncSession, user: User) -> UnitOut:
+    unit = await session.get(Unit, user.unit_id)
+    assert unit is not None
+    return unit_out(unit)
+
+
+async def update_unit(session: AsyncSession, admin: User, patch: UnitPatch, now: datetime) -> UnitOut:
+    """The organiser phone in mail, whether coordinators' feeds show the child's given name, and
+    the unit's closures (the scheduler never plans meetings on them)."""
+    require_role(admin, UserRole.ADMIN)
+    unit = await session.get(Unit, admin.unit_id)
+    assert unit is not None and admin.id is not None
+    changed = []
+    if isinstance(patch.phone, str):
+        unit.phone = patch.phone
+        changed.append("phone")
+    if isinstance(patch.show_child_name_in_feeds, bool):
+        unit.show_child_name_in_feeds = patch.show_child_name_in_feeds
+        changed.append("show_child_name_in_feeds")
+    if isinstance(patch.closures, list):
+        for index, closure in enumerate(patch.closures):
+            if closure.last < closure.first:
+                raise InputError(f"closures[{index}].last", "a closure must end on or after its first day")
+        unit.closures = msgspec.to_builtins(patch.closures)
+        changed.append("closures")
+    session.add(unit)
+    audit.record(session, unit_id=unit.id or 0, case_id=None, actor=audit.actor_for_user(admin.id),
+                 action="unit.updated", subject=f"unit:{unit.id}", at=now, detail={"fields": changed})
+    await versions.bump(session, unit.id or 0)
+    return unit_out(unit)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Controller, get, post
 from litestar.params import FromPath, Parameter
 
-from coordination import alerts, outbox
+from coordination import alerts, audit, outbox
 from coordination.access import case_for
 from coordination.api.deps import Ctx, CurrentUser
 from coordination.schemas import AlertOut, OutboxOut
@@ -36,4 +36,5 @@ class AlertController(Controller):
         """What was sent, suppressed (with the reason), retried or given up, newest first."""
         async with ctx.transaction() as session:
             await case_for(session, user, case_id)
+            audit.record_read(session, user.id or 0, user.unit_id, case_id, "outbox", ctx.now())
             return await outbox.list_outbox(session, case_id)

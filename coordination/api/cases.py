@@ -43,7 +43,9 @@ class CaseController(Controller):
     @get("/{case_id:int}")
     async def get_case(self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int]) -> CaseOut:
         async with ctx.transaction() as session:
-            return await cases.get_case(session, user, case_id, ctx.now())
+            found = await cases.get_case(session, user, case_id, ctx.now())
+            audit.record_read(session, user.id or 0, user.unit_id, case_id, "case", ctx.now())
+            return found
 
     @patch("/{case_id:int}")
     async def update_case(
@@ -69,7 +71,9 @@ class CaseController(Controller):
     @get("/{case_id:int}/contacts")
     async def list_contacts(self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int]) -> list[ContactOut]:
         async with ctx.transaction() as session:
-            return await cases.list_contacts(session, user, case_id)
+            contacts = await cases.list_contacts(session, user, case_id)
+            audit.record_read(session, user.id or 0, user.unit_id, case_id, "contacts", ctx.now())
+            return contacts
 
     @patch("/{case_id:int}/contacts/{contact_id:int}")
     async def update_contact(
@@ -89,7 +93,9 @@ class CaseController(Controller):
     @get("/{case_id:int}/consents")
     async def list_consents(self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int]) -> list[ConsentOut]:
         async with ctx.transaction() as session:
-            return await cases.list_consents(session, user, case_id)
+            consents = await cases.list_consents(session, user, case_id)
+            audit.record_read(session, user.id or 0, user.unit_id, case_id, "consents", ctx.now())
+            return consents
 
     @get("/{case_id:int}/information-loops")
     async def information_loops(
@@ -119,6 +125,7 @@ class CaseController(Controller):
         async with ctx.transaction() as session:
             await case_for(session, user, case_id)
             entries = await audit.entries_for_case(session, case_id, limit, before_id)
+            audit.record_read(session, user.id or 0, user.unit_id, case_id, "audit", ctx.now())
             return [
                 AuditOut(id=e.id or 0, at=e.at, actor=e.actor, action=e.action, subject=e.subject,
                          detail=e.detail)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Controller, get, post, put
 from litestar.params import FromPath, JSONBody
 
-from coordination import meetings, plans
+from coordination import audit, meetings, plans
 from coordination.api.deps import Ctx, CurrentUser
 from coordination.schemas import (
     AnswerIn,
@@ -35,12 +35,16 @@ class MeetingController(Controller):
     @get("/plan")
     async def get_plan(self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int]) -> PlanOut:
         async with ctx.transaction() as session:
-            return await plans.get_plan(session, user, case_id)
+            plan = await plans.get_plan(session, user, case_id)
+            audit.record_read(session, user.id or 0, user.unit_id, case_id, "plan", ctx.now())
+            return plan
 
     @get("/meetings")
     async def list_meetings(self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int]) -> list[MeetingOut]:
         async with ctx.transaction() as session:
-            return await meetings.list_meetings(session, user, case_id)
+            listed = await meetings.list_meetings(session, user, case_id)
+            audit.record_read(session, user.id or 0, user.unit_id, case_id, "meetings", ctx.now())
+            return listed
 
     @post("/meetings")
     async def create_meeting(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 
 from coordination import users
 from coordination.api.deps import Ctx, CurrentUser
-from coordination.schemas import UserCreated, UserIn, UserOut
+from coordination.schemas import UnitOut, UnitPatch, UserCreated, UserIn, UserOut
 
 
 class UserController(Controller):
@@ -32,3 +32,18 @@ class UserController(Controller):
     async def deactivate_user(self, ctx: Ctx, user: CurrentUser, user_id: FromPath[int]) -> UserOut:
         async with ctx.transaction() as session:
             return await users.deactivate_user(session, user, user_id, ctx.now())
+
+
+class UnitController(Controller):
+    path = "/units/me"
+    tags = ["users"]
+
+    @get("/")
+    async def get_unit(self, ctx: Ctx, user: CurrentUser) -> UnitOut:
+        async with ctx.transaction() as session:
+            return await users.get_unit(session, user)
+
+    @patch("/")
+    async def update_unit(self, ctx: Ctx, user: CurrentUser, data: JSONBody[UnitPatch]) -> UnitOut:
+        async with ctx.transaction() as session:
+            return await users.update_unit(session, user, data, ctx.now())

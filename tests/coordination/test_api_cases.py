@@ -275,3 +275,26 @@ async def test_malformed_json_is_a_400(client: Client, people: Any) -> None:
                                  headers={**people.coordinator.headers,
                                           "Content-Type": "application/json"})
     assert response.status_code == 400
+
+
+async def test_reads_are_audited_once_per_request(client: Client, people: Any, team: Any) -> None:
+    headers = people.coordinator.headers
+    assert (await client.get(f"/cases/{team.case_id}/contacts", headers=headers)).status_code == 200
+    assert (await client.get(f"/cases/{team.case_id}", headers=people.leader.headers)).status_code == 200
+    audit = (await client.get(f"/cases/{team.case_id}/audit", headers=headers)).json()
+    reads = [(e["action"], e["actor"]) for e in audit if e["action"].startswith("read.")]
+    assert ("read.contacts", f"user:{people.coordinator.id}") in reads
+    assert ("read.case", f"user:{people.leader.id}") in reads
+    assert sum(1 for action, _ in reads if action == "read.contacts") == 1
+
+
+async def test_admin_sets_the_units_phone_and_closures(client: Client, people: Any) -> None:
+    changed = await client.patch("/units/me", headers=people.admin.headers, json={
+        "phone": "+47 22 00 00 00", "closures": [{"first": "2027-07-05", "last": "2027-07-30", "label": "Sommer"}]})
+    assert changed.status_code == 200, changed.text
+    assert (await client.get("/units/me", headers=people.coordinator.headers)).json()["phone"] == "+47 22 00 00 00"
+    denied = await client.patch("/units/me", headers=people.coordinator.headers, json={"phone": "+47 1"})
+    assert denied.status_code in (400, 403)
+    bad = await client.patch("/units/me", headers=people.admin.headers,
+                             json={"closures": [{"first": "2027-07-30", "last": "2027-07-05"}]})
+    assert bad.status_code == 400 and bad.json()["field"] == "closures[0].last"

@@ -1,0 +1,56 @@
+"""The periodic scan for deadlines the coordinator must act on (DESIGN.md "Coordinator alerts")."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from coordination import alerts
+from coordination.context import ServiceContext
+
+Client = AsyncTestClient[Litestar]
+
+
+async def scan(service: ServiceContext) -> int:
+    async with service.transaction() as session:
+        return await alerts.scan(session, service.now())
+
+
+async def test_scan_raises_each_deadline_once(client: Client, people: Any, team: Any, service: ServiceContext,
+                                              case_body: Any) -> None:
+    headers = people.coordinator.headers
+    # Consent to school that runs out in ten days.
+    until = (service.now() + timedelta(days=10)).isoformat()
+    for carer in (team.mother, team.father):
+        await client.post(f"/cases/{team.case_id}/consents", headers=headers, json={
+            "grantor_contact_id": carer, "sector": "school", "status": "granted", "level": "purpose",
+            "form": "written", "valid_until": until})
+    # The child turns 15 within 30 days.
+    await client.patch(f"/cases/{team.case_id}", headers=headers, json={"child_birth_date": "2012-01-20"})
+    # An ordered measure whose year ends within 30 days.
+    ordered = await client.post("/cases", headers=headers, json=case_body(
+        reference="BV-ORD-2", measure_type="ordered", order_date="2026-01-25"))
+    assert ordered.status_code == 201, ordered.text
+    # An evaluation that was not marked held.
+    meeting = await client.post(f"/cases/{team.case_id}/meetings", headers=headers, json={
+        "start": "2027-01-05T09:00:00+01:00", "end": "2027-01-05T10:00:00+01:00", "kind": "mini_evaluation",
+        "participant_ids": [team.mother]})
+    assert meeting.status_code == 201
+
+    assert await scan(service) == 4  # two expiring grants, the birthday, the order
+    service.clock.advance(timedelta(days=3))
+    assert await scan(service) == 1  # now the evaluation is overdue
+    assert await scan(service) == 0  # one alert per cause
+    kinds = sorted(a["kind"] for a in (await client.get("/alerts", headers=headers)).json())
+    assert kinds == ["child_turning_15", "consent_expiring", "consent_expiring", "evaluation_overdue",
+                     "ordered_measure_ending"]
+    first = (await client.get("/alerts", headers=headers)).json()[0]
+    resolved = await client.post(f"/alerts/{first['id']}/resolve", headers=headers)
+    assert resolved.status_code == 200 and resolved.json()["resolved_at"] is not None
+    assert len((await client.get("/alerts", headers=headers)).json()) == 4
+    # Another unit sees none of it.
+    assert (await client.get("/alerts", headers=people.stranger.headers)).json() == []
+    assert (await client.post(f"/alerts/{first['id']}/resolve", headers=people.stranger.headers)).status_code == 404

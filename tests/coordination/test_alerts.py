@@ -41,7 +41,7 @@ async def test_scan_raises_each_deadline_once(client: Client, people: Any, team:
     assert meeting.status_code == 201
 
     assert await scan(service) == 4  # two expiring grants, the birthday, the order
-    service.clock.advance(timedelta(days=3))
+    service.clock.advance(timedelta(days=4))
     assert await scan(service) == 1  # now the evaluation is overdue
     assert await scan(service) == 0  # one alert per cause
     kinds = sorted(a["kind"] for a in (await client.get("/alerts", headers=headers)).json())

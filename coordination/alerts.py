@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calendars.schedule import add_months
 from calendars.workdays import local_date, local_midnight
-from coordination import audit
+from coordination import audit, versions
 from coordination.access import case_for, visible_cases
 from coordination.context import WAKE_DISPATCHER
 from coordination.errors import NotFound
@@ -80,6 +80,7 @@ async def raise_alert(
         at=now,
         detail={"kind": kind},
     )
+    await versions.bump(session, case.unit_id)  # deadlines show in coordinators' feeds
     return alert
 
 
@@ -210,4 +211,5 @@ async def resolve(session: AsyncSession, user: User, alert_id: int, now: datetim
         assert user.id is not None
         audit.record(session, unit_id=case.unit_id, case_id=case.id, actor=audit.actor_for_user(user.id),
                      action="alert.resolved", subject=f"alert:{alert.id}", at=now)
+        await versions.bump(session, case.unit_id)
     return await alert_out(session, alert)

@@ -51,8 +51,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calendars.events import CalendarEvent
 from calendars.ical import render_event, render_feed
+from calendars.workdays import local_date
 from coordination import audit
 from coordination.access import case_for, require_role, visible_cases
+from coordination.alerts import ALERT_TEXTS
 from coordination.cases import PolicyFacts, case_facts, load_policy_facts
 from coordination.context import ServiceContext
 from coordination.disclosure import Reader, level_for, to_event, visible_for
@@ -60,6 +62,7 @@ from coordination.domain import Language, UserRole
 from coordination.errors import Gone, InputError, NotFound
 from coordination.levels import Level
 from coordination.models import (
+    Alert,
     Case,
     Contact,
     FeedToken,
@@ -475,6 +478,10 @@ async def render(
             (meeting, decision.level, decision.consent_record_ids, fragment)
         )
         newest = meeting.updated_at if newest is None else max(newest, meeting.updated_at)
+    if state.scope is FeedScope.COORDINATOR and cases:
+        for deadline in await _deadlines(session, case_ids, by_id):
+            items.append((deadline.at, deadline.event.uid, fragments.get(deadline.event)))
+            newest = deadline.changed if newest is None else max(newest, deadline.changed)
     items.sort(key=lambda item: (item[0], item[1]))
     body = render_feed(_calendar_name(state, cases, reader, per_case),
                        (fragment for _, _, fragment in items), refresh=REFRESH)
@@ -485,6 +492,33 @@ async def render(
         valid_until=min(b for b in bounds if b > now),
         accounts=_accounts(state, per_case),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    at: datetime
+    changed: datetime
+    event: CalendarEvent
+
+
+async def _deadlines(session: AsyncSession, case_ids: Sequence[int], by_id: Mapping[int | None, Case]
+                     ) -> list[Deadline]:
+    """Open alerts with a deadline, as all-day events in the coordinator's own feed (DESIGN.md)."""
+    rows = await session.exec(sm_select(Alert).where(
+        col(Alert.case_id).in_(case_ids), col(Alert.resolved_at).is_(None), col(Alert.due_at).is_not(None)))
+    deadlines = []
+    for alert in rows.all():
+        owner = by_id.get(alert.case_id)
+        if owner is None or alert.due_at is None:
+            continue
+        text = ALERT_TEXTS.get(alert.kind, alert.kind)
+        event = CalendarEvent(
+            uid=f"deadline-{alert.id}@samhandling", sequence=0, last_modified=alert.created_at,
+            summary=f"Frist: {text} – {owner.reference} {owner.child_initials}",
+            all_day=local_date(alert.due_at),
+        )
+        deadlines.append(Deadline(alert.due_at, alert.created_at, event))
+    return deadlines
 
 
 def _consent_bounds(facts: PolicyFacts, case: Case, now: datetime) -> list[datetime]:

@@ -54,3 +54,24 @@ async def test_scan_raises_each_deadline_once(client: Client, people: Any, team:
     # Another unit sees none of it.
     assert (await client.get("/alerts", headers=people.stranger.headers)).json() == []
     assert (await client.post(f"/alerts/{first['id']}/resolve", headers=people.stranger.headers)).status_code == 404
+
+
+async def test_deadlines_are_all_day_events_in_the_coordinators_feed(
+    client: Client, people: Any, team: Any, service: ServiceContext
+) -> None:
+    headers = people.coordinator.headers
+    until = (service.now() + timedelta(days=10)).isoformat()
+    await client.post(f"/cases/{team.case_id}/consents", headers=headers, json={
+        "grantor_contact_id": team.mother, "sector": "health", "status": "granted", "level": "purpose",
+        "form": "written", "valid_until": until})
+    feed = await client.post("/users/me/feeds", headers=headers, json={})
+    assert feed.status_code == 201, feed.text
+    path = feed.json()["url"][feed.json()["url"].index("/feeds/"):]
+    assert "Frist" not in (await client.get(path)).text
+    await scan(service)
+    body = (await client.get(path)).text.replace("\r\n ", "")
+    assert "SUMMARY:Frist: Et samtykke utløper innen 14 dager – BV-2027-17 S.H." in body
+    assert "DTSTART;VALUE=DATE:20270114" in body
+    alert = (await client.get("/alerts", headers=headers)).json()[0]
+    await client.post(f"/alerts/{alert['id']}/resolve", headers=headers)
+    assert "Frist" not in (await client.get(path)).text

@@ -34,6 +34,7 @@ from coordination.errors import Forbidden, Gone, InputError, NotFound
 from coordination.feeds import FeedRuntime
 from coordination.migrate import upgrade_async
 from coordination.settings import Settings
+from coordination.web.routes import template_config, web_routes
 
 log = logging.getLogger("samhandling")
 
@@ -155,7 +156,8 @@ def create_app(
             await ctx.engine.dispose()
 
     return Litestar(
-        route_handlers=[*ROUTES, *extra_routes],
+        route_handlers=[*ROUTES, *web_routes(), *extra_routes],
+        template_config=template_config(),
         state=State({"service": ctx, "feeds": feeds}),
         dependencies={
             "ctx": Provide(provide_context),

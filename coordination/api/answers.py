@@ -1,14 +1,15 @@
 """The page behind the accept/decline link, in the participant's language (no sign-in:
-the link is the capability). Works without JavaScript; one form, two buttons."""
+the link is the capability, and as the form posts back to that same unguessable address it
+needs no other CSRF token). Works without JavaScript; one form, three buttons."""
 
 from __future__ import annotations
 
-from html import escape
 from zoneinfo import ZoneInfo
 
-from litestar import Controller, MediaType, Response, get, post
+from litestar import Controller, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
+from litestar.response import Template
 
 from coordination import answers
 from coordination.api.deps import Ctx
@@ -33,33 +34,20 @@ _TEXTS = {
 }
 
 
-def _page(view: answers.AnswerView, token: str) -> Response[str]:
-    t = _TEXTS[view.language]
-    when = escape(format_when(view.start, view.end, view.language))
-    body = [f"<h1>{t['title']}</h1>", f"<p><strong>{t['when']}:</strong> {when}</p>"]
-    if view.place:
-        body.append(f"<p><strong>{t['where']}:</strong> {escape(view.place)}</p>")
-    if view.status == "cancelled":
-        body.append(f"<p>{t['cancelled']}</p>")
-    else:
-        body.append(f"<p>{t['your']}: <strong>{t[view.answer]}</strong></p>")
-        body.append(
-            f'<form method="post" action="/answer/{escape(token)}">'
-            f'<button name="answer" value="accepted">{t["yes"]}</button> '
-            f'<button name="answer" value="declined">{t["no"]}</button> '
-            f'<button name="answer" value="tentative">{t["maybe"]}</button></form>'
-        )
-    html = (
-        f'<!doctype html><html lang="{view.language.value}"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<meta name="robots" content="noindex"><meta name="referrer" content="no-referrer">'
-        f"<title>{t['title']}</title>"
-        "<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem}"
-        "button{font-size:1rem;padding:.6rem 1rem;margin:.3rem 0}button:focus{outline:3px solid #000}</style>"
-        f"</head><body><main>{''.join(body)}</main></body></html>"
+def _page(view: answers.AnswerView, token: str) -> Template:
+    """The page itself is ``templates/answer.html``: time and place, nothing more."""
+    return Template(
+        template_name="answer.html",
+        context={
+            "lang": view.language.value, "t": _TEXTS[view.language], "token": token,
+            "when": format_when(view.start, view.end, view.language), "place": view.place,
+            "cancelled": view.status == "cancelled", "answer": view.answer,
+        },
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+                 "Content-Security-Policy": "default-src 'self'; script-src 'none'; form-action 'self'; "
+                                            "base-uri 'none'; frame-ancestors 'none'",
+                 "X-Content-Type-Options": "nosniff"},
     )
-    return Response(html, media_type=MediaType.HTML,
-                    headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
 class AnswerController(Controller):
@@ -67,13 +55,13 @@ class AnswerController(Controller):
     tags = ["answers"]
 
     @get("/{token:str}", include_in_schema=True)
-    async def show(self, ctx: Ctx, token: FromPath[str]) -> Response[str]:
+    async def show(self, ctx: Ctx, token: FromPath[str]) -> Template:
         async with ctx.transaction() as session:
             return _page(await answers.view(session, token), token)
 
     @post("/{token:str}", status_code=200)
     async def submit(self, ctx: Ctx, token: FromPath[str],
-                     data: dict[str, str] = Body(media_type=RequestEncodingType.URL_ENCODED)) -> Response[str]:
+                     data: dict[str, str] = Body(media_type=RequestEncodingType.URL_ENCODED)) -> Template:
         async with ctx.transaction() as session:
             view = await answers.answer(session, token, data.get("answer", ""), ctx.now())
         return _page(view, token)

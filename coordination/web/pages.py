@@ -1,0 +1,485 @@
+"""The caseworker's pages: thin handlers over the service functions the API uses.
+
+Reading is a GET that renders a template; every change is a POST form (works without
+JavaScript) that checks the CSRF token, calls the same service function as the API, and
+answers with a redirect to the page that shows the result (POST-redirect-GET). When the
+service refuses the input, the same page comes back with the reason in words beside the
+field and the values the user typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import FormMultiDict, State
+from litestar.response import Redirect, Template
+
+from coordination import cases, feeds, meetings
+from coordination.access import user_for_token
+from coordination.alerts import resolve
+from coordination.api.deps import Ctx
+from coordination.context import ServiceContext
+from coordination.domain import ConsentStatus, UserRole
+from coordination.errors import InputError, NotFound
+from coordination.feeds import FeedRuntime
+from coordination.models import User
+from coordination.schemas import AnswerIn, CaseFeedIn, ConsentIn, MeetingPatch, MyFeedIn
+from coordination.web import texts as t
+from coordination.web import views
+from coordination.web.session import (
+    CSRF_FIELD,
+    Viewer,
+    check_csrf,
+    csrf_cookie,
+    csrf_token_of,
+    new_csrf_token,
+    safe_next,
+    session_cookies,
+    signed_out_cookies,
+)
+
+CONSENT_FIELDS = ("grantor", "sector", "status", "level", "form", "valid_until", "note")
+CASE_TABS = (
+    ("", "Oversikt"),
+    ("samtykke", "Samtykke"),
+    ("moter", "Møteplan"),
+    ("kalendere", "Kalendere"),
+    ("utsendinger", "Utsendinger"),
+    ("logg", "Logg og innsyn"),
+)
+
+
+def service(request: Request[Any, Any, State]) -> ServiceContext:
+    context: ServiceContext = request.app.state.service
+    return context
+
+
+def render(request: Request[Any, Any, State], template: str, *, status: int = 200, **context: Any) -> Template:
+    """A page with the CSRF token its forms need (issued here when the browser has none yet)."""
+    settings = service(request).settings
+    token = csrf_token_of(request, settings)
+    cookies = []
+    if token is None:
+        token = new_csrf_token()
+        cookies.append(csrf_cookie(settings, token))
+    message = t.MESSAGES.get(request.query_params.get("melding", ""))
+    return Template(
+        template_name=template,
+        context={"csrf": token, "csrf_field": CSRF_FIELD, "message": message, "path": request.url.path,
+                 **context},
+        status_code=status,
+        cookies=cookies,
+    )
+
+
+async def read_form(request: Request[Any, Any, State]) -> FormMultiDict:
+    """The submitted form, once its CSRF token has been checked."""
+    data = await request.form()
+    check_csrf(request, service(request).settings, data.get(CSRF_FIELD))
+    return data
+
+
+def see(path: str, message: str | None = None, anchor: str = "") -> Redirect:
+    query = f"?melding={message}" if message else ""
+    return Redirect(path=f"{path}{query}{'#' + anchor if anchor else ''}", status_code=303)
+
+
+def errors_of(error: InputError, field_ids: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(the id of the form field at fault, the reason in words) for the error summary."""
+    return [(field_ids.get(error.field.split("[")[0], ""), t.error_text(error))]
+
+
+def next_quarter(now: datetime) -> datetime:
+    """The slot finder's grid starts at the window's start: begin it on a quarter hour."""
+    base = now.replace(second=0, microsecond=0)
+    if base < now:
+        base += timedelta(minutes=1)
+    return base + timedelta(minutes=-base.minute % 15)
+
+
+# --- sign-in ---------------------------------------------------------------------------
+
+
+class SignInPages(Controller):
+    path = ""
+
+    @get("/logg-inn")
+    async def sign_in_form(self, request: Request[Any, Any, State]) -> Template:
+        return render(request, "sign_in.html", next=safe_next(request.query_params.get("neste")), errors=[])
+
+    @post("/logg-inn")
+    async def sign_in(self, request: Request[Any, Any, State], ctx: Ctx) -> Response[Any]:
+        data = await read_form(request)
+        token = (data.get("token") or "").strip()
+        target = safe_next(data.get("neste"))
+        user = None
+        if token and len(token) <= 200:
+            async with ctx.sessions() as session:
+                user = await user_for_token(session, token)
+        if user is None:
+            return render(request, "sign_in.html", status=400, next=target,
+                          errors=[("token", "Fant ingen aktiv bruker med denne tilgangsnøkkelen. "
+                                            "Kontroller at du har limt inn hele nøkkelen.")])
+        return Redirect(path=target, status_code=303, cookies=session_cookies(ctx.settings, token))
+
+    @post("/logg-ut")
+    async def sign_out(self, request: Request[Any, Any, State], ctx: Ctx) -> Redirect:
+        await read_form(request)
+        return Redirect(path="/logg-inn?melding=logget-ut", status_code=303,
+                        cookies=signed_out_cookies(ctx.settings))
+
+
+# --- my cases, alerts, my calendar ------------------------------------------------------
+
+
+class HomePages(Controller):
+    path = ""
+
+    async def _home(self, request: Request[Any, Any, State], ctx: ServiceContext, viewer: User,
+                    **extra: Any) -> Template:
+        async with ctx.transaction() as session:
+            rows = await views.my_cases(session, viewer, ctx.now())
+            mine = await feeds.list_my_feeds(session, viewer, _runtime(request).pending_seen)
+        return render(request, "cases.html", viewer=viewer, rows=rows, headings=views.sector_headings(),
+                      feeds=views.feed_rows(mine, {}), can_have_feed=viewer.role != UserRole.ADMIN, **extra)
+
+    @get("/")
+    async def my_cases(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer) -> Template:
+        return await self._home(request, ctx, viewer)
+
+    @post("/kalender")
+    async def create_my_feed(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer) -> Template:
+        data = await read_form(request)
+        label = (data.get("label") or "").strip()[:100]
+        async with ctx.transaction() as session:
+            created = await feeds.create_my_feed(session, viewer, MyFeedIn(label=label), ctx.now(),
+                                                 ctx.settings.public_base_url)
+        return await self._home(request, ctx, viewer,
+                                new_feed=views.new_feed(created, label or "Samhandling – mine saker"))
+
+    @post("/kalender/{feed_id:int}/stopp")
+    async def revoke_my_feed(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer,
+                             feed_id: int) -> Redirect:
+        await read_form(request)
+        async with ctx.transaction() as session:
+            await feeds.revoke_feed(session, viewer, feed_id, ctx.now(), _runtime(request).pending_seen)
+        return see("/", "kalender-stoppet")
+
+    @get("/varsler")
+    async def alerts_page(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer) -> Template:
+        include_resolved = request.query_params.get("vis") == "alle"
+        async with ctx.transaction() as session:
+            rows = await views.alert_rows(session, viewer, None, include_resolved)
+        return render(request, "alerts.html", viewer=viewer, alerts=rows, include_resolved=include_resolved)
+
+    @post("/varsler/{alert_id:int}/lost")
+    async def resolve_alert(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer,
+                            alert_id: int) -> Redirect:
+        data = await read_form(request)
+        async with ctx.transaction() as session:
+            await resolve(session, viewer, alert_id, ctx.now())
+        return see(safe_next(data.get("tilbake")), "varsel-lost")
+
+
+def _runtime(request: Request[Any, Any, State]) -> FeedRuntime:
+    runtime: FeedRuntime = request.app.state.feeds
+    return runtime
+
+
+# --- one case --------------------------------------------------------------------------
+
+
+class CasePages(Controller):
+    path = "/saker/{case_id:int}"
+
+    async def _page(self, request: Request[Any, Any, State], ctx: ServiceContext, viewer: User, case_id: int,
+                    tab: str, template: str, status: int = 200, **context: Any) -> Template:
+        async with ctx.transaction() as session:
+            head = await views.case_head(session, viewer, case_id, ctx.now())
+        return render(request, template, status=status, viewer=viewer, head=head, tabs=CASE_TABS, tab=tab,
+                      **context)
+
+    # overview
+
+    @get("/")
+    async def overview(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int
+                       ) -> Template:
+        async with ctx.transaction() as session:
+            head = await views.case_head(session, viewer, case_id, ctx.now())
+            data = await views.overview(session, viewer, case_id, ctx.now(), ctx.settings.email_level_cap)
+        return render(request, "case.html", viewer=viewer, head=head, tabs=CASE_TABS, tab="", data=data)
+
+    # consent
+
+    async def _consent(self, request: Request[Any, Any, State], ctx: ServiceContext, viewer: User,
+                       case_id: int, status: int = 200, errors: list[tuple[str, str]] | None = None,
+                       values: Mapping[str, str] | None = None) -> Template:
+        async with ctx.transaction() as session:
+            data = await views.consent_page(session, viewer, case_id, ctx.now())
+        blank = dict.fromkeys(CONSENT_FIELDS, "")
+        return await self._page(request, ctx, viewer, case_id, "samtykke", "consent.html", status=status,
+                                data=data, errors=errors or [], values={**blank, **(values or {})})
+
+    @get("/samtykke")
+    async def consent(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int
+                      ) -> Template:
+        return await self._consent(request, ctx, viewer, case_id)
+
+    @post("/samtykke")
+    async def record_consent(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int
+                             ) -> Response[Any]:
+        data = await read_form(request)
+        values = {k: str(data.get(k) or "") for k in CONSENT_FIELDS}
+        fields = {"grantor_contact_id": "grantor", "sector": "sector", "status": "status", "level": "level",
+                  "form": "form", "valid_until": "valid_until", "note": "note"}
+        try:
+            body = _consent_in(values)
+            async with ctx.transaction() as session:
+                await cases.record_consent(session, viewer, case_id, body, ctx.now())
+        except InputError as error:
+            return await self._consent(request, ctx, viewer, case_id, status=400,
+                                       errors=errors_of(error, fields), values=values)
+        return see(f"/saker/{case_id}", "samtykke")
+
+    # meetings
+
+    @get("/moter")
+    async def schedule(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int
+                       ) -> Template:
+        async with ctx.transaction() as session:
+            months = await views.timeline(session, viewer, case_id, ctx.now())
+            open_alerts = [a for a in await views.alert_rows(session, viewer, case_id, False)
+                           if a.href.startswith(f"/saker/{case_id}/moter")]
+        return await self._page(request, ctx, viewer, case_id, "moter", "meetings.html", months=months,
+                                alerts=open_alerts)
+
+    async def _meeting(self, request: Request[Any, Any, State], ctx: ServiceContext, viewer: User,
+                       case_id: int, meeting_id: int, status: int = 200, **context: Any) -> Template:
+        async with ctx.transaction() as session:
+            meeting = await views.one_meeting(session, viewer, case_id, meeting_id, ctx.now())
+        today = ctx.now().astimezone(t.OSLO).date()
+        context.setdefault("errors", [])
+        context["values"] = {"dato": "", "tid": "", **context.get("values", {})}
+        return await self._page(request, ctx, viewer, case_id, "moter", "meeting.html", status=status,
+                                meeting=meeting, search_from=today.isoformat(),
+                                search_to=(today + timedelta(days=14)).isoformat(), **context)
+
+    @get("/moter/{meeting_id:int}")
+    async def meeting(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int,
+                      meeting_id: int) -> Template:
+        return await self._meeting(request, ctx, viewer, case_id, meeting_id)
+
+    @post("/moter/{meeting_id:int}/flytt")
+    async def move(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int,
+                   meeting_id: int) -> Response[Any]:
+        """Move a meeting. A time that breaks a rule is not taken at once: the page explains
+        what blocks it and offers the nearest times that fit, or to move it all the same."""
+        data = await read_form(request)
+        values = {"dato": str(data.get("dato") or ""), "tid": str(data.get("tid") or "")}
+        fields = {"dato": "dato", "tid": "tid", "start": "dato", "end": "tid", "status": "dato"}
+        try:
+            start = views.oslo_instant(views.parse_day(values["dato"], "dato"), views.parse_clock(values["tid"], "tid"))
+            advice = None
+            async with ctx.transaction() as session:
+                if data.get("likevel") != "ja":
+                    advice = await views.slot_advice(session, viewer, case_id, meeting_id, start, start, ctx.now(),
+                                                     asked=t.when(start))
+                if advice is None or advice.fits:
+                    await meetings.update_meeting(session, viewer, case_id, meeting_id, MeetingPatch(start=start),
+                                                  ctx.now())
+        except InputError as error:
+            return await self._meeting(request, ctx, viewer, case_id, meeting_id, status=400,
+                                       errors=errors_of(error, fields), values=values)
+        if advice is not None and not advice.fits:
+            return await self._meeting(request, ctx, viewer, case_id, meeting_id, advice=advice, values=values)
+        return see(f"/saker/{case_id}/moter", "flyttet", f"mote-{meeting_id}")
+
+    @post("/moter/{meeting_id:int}/forslag")
+    async def suggest(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int,
+                      meeting_id: int) -> Template:
+        """The slot finder over a period: the earliest time that suits everyone, or why none does."""
+        data = await read_form(request)
+        values = {"fra": str(data.get("fra") or ""), "til": str(data.get("til") or "")}
+        fields = {"fra": "fra", "til": "til", "window_start": "fra", "window_end": "til", "duration": "til"}
+        try:
+            first = views.parse_day(values["fra"], "fra")
+            last = views.parse_day(values["til"], "til")
+            if last < first:
+                raise t.FormError("til", "Siste dag må være samme dag som eller etter første dag.")
+            start = max(views.oslo_instant(first, datetime.min.time()), next_quarter(ctx.now()))
+            end = views.oslo_instant(last + timedelta(days=1), datetime.min.time())
+            if end <= start:
+                raise t.FormError("til", "Perioden har allerede vært. Velg dager fram i tid.")
+            async with ctx.transaction() as session:
+                advice = await views.slot_advice(session, viewer, case_id, meeting_id, start, end, ctx.now(),
+                                                 asked=f"{t.day(first)} – {t.day(last)}")
+        except InputError as error:
+            return await self._meeting(request, ctx, viewer, case_id, meeting_id, status=400,
+                                       errors=errors_of(error, fields), search_values=values)
+        return await self._meeting(request, ctx, viewer, case_id, meeting_id, suggestion=advice,
+                                   search_values=values)
+
+    async def _status(self, request: Request[Any, Any, State], ctx: ServiceContext, viewer: User, case_id: int,
+                      meeting_id: int, status: str, message: str) -> Response[Any]:
+        try:
+            async with ctx.transaction() as session:
+                await meetings.set_status(session, viewer, case_id, meeting_id, status, ctx.now())
+        except InputError as error:
+            return await self._meeting(request, ctx, viewer, case_id, meeting_id, status=400,
+                                       errors=errors_of(error, {}))
+        return see(f"/saker/{case_id}/moter", message, f"mote-{meeting_id}")
+
+    @post("/moter/{meeting_id:int}/bekreft")
+    async def confirm(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int,
+                      meeting_id: int) -> Response[Any]:
+        await read_form(request)
+        return await self._status(request, ctx, viewer, case_id, meeting_id, "confirmed", "bekreftet")
+
+    @post("/moter/{meeting_id:int}/holdt")
+    async def mark_held(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int,
+                        meeting_id: int) -> Response[Any]:
+        await read_form(request)
+        return await self._status(request, ctx, viewer, case_id, meeting_id, "held", "holdt")
+
+    @post("/moter/{meeting_id:int}/avlys")
+    async def cancel(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int,
+                     meeting_id: int) -> Response[Any]:
+        data = await read_form(request)
+        if data.get("bekreft") != "ja":
+            return await self._meeting(request, ctx, viewer, case_id, meeting_id, status=400, errors=[
+                ("bekreft", "Kryss av for at du vil avlyse møtet. Alle inviterte får da en avlysning.")])
+        return await self._status(request, ctx, viewer, case_id, meeting_id, "cancelled", "avlyst")
+
+    @post("/moter/{meeting_id:int}/svar")
+    async def record_answer(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int,
+                            meeting_id: int) -> Response[Any]:
+        data = await read_form(request)
+        try:
+            contact_id = int(str(data.get("kontakt") or "0"))
+            answer = msgspec.convert({"answer": data.get("svar") or ""}, AnswerIn)
+            async with ctx.transaction() as session:
+                await meetings.answer_for(session, viewer, case_id, meeting_id, contact_id, answer, ctx.now())
+        except (ValueError, msgspec.ValidationError):
+            return await self._meeting(request, ctx, viewer, case_id, meeting_id, status=400,
+                                       errors=[("svar", "Velg en deltaker og et svar.")])
+        except InputError as error:
+            return await self._meeting(request, ctx, viewer, case_id, meeting_id, status=400,
+                                       errors=errors_of(error, {"contact_id": "kontakt", "answer": "svar"}))
+        return see(f"/saker/{case_id}/moter/{meeting_id}", "svar")
+
+    # feeds
+
+    async def _feeds(self, request: Request[Any, Any, State], ctx: ServiceContext, viewer: User, case_id: int,
+                     status: int = 200, **context: Any) -> Template:
+        async with ctx.transaction() as session:
+            listed = await feeds.list_case_feeds(session, viewer, case_id, _runtime(request).pending_seen)
+            contacts = await cases.list_contacts(session, viewer, case_id)
+        choices = views.contact_choices(contacts)
+        names = {int(c.value): c.text for c in choices}
+        context.setdefault("errors", [])
+        return await self._page(request, ctx, viewer, case_id, "kalendere", "feeds.html", status=status,
+                                feeds=views.feed_rows(listed, names), contacts=choices, **context)
+
+    @get("/kalendere")
+    async def feeds_page(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int
+                         ) -> Template:
+        return await self._feeds(request, ctx, viewer, case_id)
+
+    @post("/kalendere")
+    async def create_feed(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int
+                          ) -> Template:
+        data = await read_form(request)
+        scope = "contact" if data.get("scope") == "contact" else "case"
+        label = str(data.get("label") or "").strip()[:100]
+        try:
+            contact_id = int(str(data.get("kontakt"))) if scope == "contact" and data.get("kontakt") else None
+            body = msgspec.convert({"scope": scope, "contact_id": contact_id, "label": label}, CaseFeedIn)
+            async with ctx.transaction() as session:
+                created = await feeds.create_case_feed(session, viewer, case_id, body, ctx.now(),
+                                                       ctx.settings.public_base_url)
+                head = await views.case_head(session, viewer, case_id, ctx.now())
+        except (ValueError, msgspec.ValidationError):
+            return await self._feeds(request, ctx, viewer, case_id, status=400,
+                                     errors=[("label", "Navnet kan ikke ha linjeskift og kan ha høyst 100 tegn.")])
+        except InputError as error:
+            return await self._feeds(request, ctx, viewer, case_id, status=400,
+                                     errors=errors_of(error, {"contact_id": "kontakt", "label": "label"}))
+        name = label or f"Samhandling – {head.reference}"
+        return await self._feeds(request, ctx, viewer, case_id, new_feed=views.new_feed(created, name))
+
+    @post("/kalendere/{feed_id:int}/stopp")
+    async def revoke_feed(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int,
+                          feed_id: int) -> Redirect:
+        await read_form(request)
+        async with ctx.transaction() as session:
+            await cases.get_case(session, viewer, case_id, ctx.now())
+            listed = await feeds.list_case_feeds(session, viewer, case_id)
+            if feed_id not in {f.id for f in listed}:
+                raise NotFound(f"feed {feed_id} not found")
+            await feeds.revoke_feed(session, viewer, feed_id, ctx.now(), _runtime(request).pending_seen)
+        return see(f"/saker/{case_id}/kalendere", "kalender-stoppet")
+
+    # outbox, audit and access report
+
+    @get("/utsendinger")
+    async def outbox(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int
+                     ) -> Template:
+        wanted = request.query_params.get("status", "")
+        wanted = wanted if wanted in ("venter", "sendt", "stoppet") else ""
+        async with ctx.transaction() as session:
+            rows = await views.outbox_rows(session, viewer, case_id, ctx.now(), ctx.settings.email_level_cap,
+                                           wanted)
+        return await self._page(request, ctx, viewer, case_id, "utsendinger", "outbox.html", rows=rows,
+                                wanted=wanted)
+
+    @get("/logg")
+    async def log(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int) -> Template:
+        before = request.query_params.get("for", "")
+        before_id = int(before) if before.isdigit() else None
+        limit = 100
+        async with ctx.transaction() as session:
+            shared = await views.access_report(session, viewer, case_id)
+            entries = await views.audit_rows(session, viewer, case_id, before_id, limit)
+        older = entries[-1].id if len(entries) == limit else None
+        return await self._page(request, ctx, viewer, case_id, "logg", "log.html", shared=shared, entries=entries,
+                                older=older, paged=before_id is not None)
+
+
+def _consent_in(values: Mapping[str, str]) -> ConsentIn:
+    """The consent form as the API's body; the service checks the rules as it does for the API."""
+    status = values["status"]
+    body: dict[str, object] = {
+        "grantor_contact_id": int(values["grantor"]) if values["grantor"].isdigit() else 0,
+        "sector": values["sector"],
+        "status": status,
+        "form": values["form"] or "written",
+        "note": values["note"],
+    }
+    if status == ConsentStatus.GRANTED.value:
+        if values["level"]:
+            body["level"] = values["level"]
+        if values["valid_until"]:
+            body["valid_until"] = views.end_of_day(views.parse_day(values["valid_until"], "valid_until"))
+    elif values["valid_until"]:
+        raise t.FormError("valid_until", "Bare et samtykke som gis kan ha en sluttdato. La feltet stå tomt.")
+    if not values["grantor"]:
+        raise t.FormError("grantor_contact_id", "Velg hvem samtykket gjelder.")
+    if not values["sector"]:
+        raise t.FormError("sector", "Velg hvilken sektor samtykket gjelder.")
+    if status not in {s.value for s in ConsentStatus}:
+        raise t.FormError("status", "Velg om samtykket gis, nektes eller trekkes tilbake.")
+    try:
+        return msgspec.convert(body, ConsentIn)
+    except msgspec.ValidationError as error:
+        field = str(error).rsplit("$.", 1)[-1].rstrip("`")
+        raise t.FormError(field, "Kontroller feltet: " + {
+            "note": "merknaden kan ha høyst 4000 tegn.",
+            "level": "velg et nivå.",
+            "sector": "velg en sektor.",
+            "form": "velg skriftlig eller muntlig.",
+        }.get(field, "verdien er ugyldig.")) from None
+

@@ -33,6 +33,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             base = settings.public_base_url
             print(
                 "\nSamhandling kjører med en demosak.\n"
+                f"  Nettsiden:         {base}/logg-inn  (logg inn med koordinator-tokenet under)\n"
+                f"  Demosaken på nett: {base}/saker/{info.case_id}\n"
                 f"  API-dokumentasjon: {base}/schema\n"
                 f"  Demosaken:         {base}/cases/{info.case_id}\n"
                 f"  Informasjonssløyfer: {base}/cases/{info.case_id}/information-loops\n"

@@ -710,7 +710,9 @@ class FeedRuntime:
             return _text_answer(404, TEXT_NOT_FOUND)
         key = hash_token(token)
         now = ctx.now()
-        async with ctx.engine.connect() as connection:
+        # One statement needs no transaction: in autocommit the driver sends no BEGIN and
+        # ROLLBACK around it, two of the warm path's three round trips (bench/, issue 7).
+        async with ctx.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as connection:
             state = await token_state(connection, key)
         if state is None:
             return _text_answer(404, TEXT_NOT_FOUND)

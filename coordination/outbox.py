@@ -4,15 +4,15 @@ by the gate in ``coordination.dispatch`` — queuing decides nothing about conse
 
 Idempotency keys make a message unique per cause, so no change can queue it twice:
 invitations and updates per meeting, SEQUENCE and recipient; reminders per meeting,
-start time, recipient and offset (a moved meeting gets new reminders, and the old ones
-are withdrawn here and, as a last guard, refused by the gate).
+SEQUENCE, start time, recipient and offset (a moved or changed meeting gets new reminders,
+and the old ones are withdrawn here and, as a last guard, refused by the gate).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -102,6 +102,7 @@ async def reminder_offsets(session: AsyncSession, case_id: int) -> tuple[timedel
 async def _queue_reminders(
     session: AsyncSession, case: Case, meeting: Meeting, recipients: Sequence[Contact], now: datetime
 ) -> None:
+    start = meeting.start.astimezone(UTC).isoformat()
     for offset in await reminder_offsets(session, case.id or 0):
         due = meeting.start - offset
         if due <= now:
@@ -111,8 +112,8 @@ async def _queue_reminders(
             await _insert(
                 session,
                 meeting_message(case, meeting, contact, MessageKind.REMINDER,
-                                f"meeting:{meeting.id}:start:{meeting.start.isoformat()}:contact:{contact.id}"
-                                f":reminder:{hours}h", due, now),
+                                f"meeting:{meeting.id}:seq:{meeting.ical_sequence}:start:{start}"
+                                f":contact:{contact.id}:reminder:{hours}h", due, now),
             )
 
 

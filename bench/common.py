@@ -17,7 +17,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +94,8 @@ def wait_http(url: str, timeout: float = 60.0, headers: Mapping[str, str] | None
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s ({last})")
 
 
-def http_get(url: str, headers: Mapping[str, str] | None = None, timeout: float = 120.0) -> tuple[int, bytes, dict[str, str]]:
+def http_get(url: str, headers: Mapping[str, str] | None = None, timeout: float = 120.0
+             ) -> tuple[int, bytes, dict[str, str]]:
     request = urllib.request.Request(url, headers=dict(headers or {}))
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
@@ -226,11 +226,13 @@ def _pg_value(value: Any) -> Any:
     return value
 
 
-async def copy_rows(connection: Any, model: Any, rows: Iterable[Mapping[str, Any]]) -> int:
+async def copy_rows(connection: Any, model: Any, rows: Iterable[Mapping[str, Any]], *, omit: tuple[str, ...] = ()
+                    ) -> int:
     """COPY ``rows`` (dicts of column values; model defaults fill the rest) into the
-    model's table. Far faster than INSERTs: a national data set loads in minutes."""
+    model's table. Far faster than INSERTs: a national data set loads in minutes.
+    ``omit`` leaves columns to the database (e.g. ``id`` when the service writes too)."""
     table = model.__table__
-    columns = [c.name for c in table.columns]
+    columns = [c.name for c in table.columns if c.name not in omit]
     defaults = _defaults(model)
     records = []
     for row in rows:
@@ -270,6 +272,3 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     body = ["| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
     return "\n".join([line, rule, *body])
 
-
-def day(value: date | datetime) -> str:
-    return value.isoformat()

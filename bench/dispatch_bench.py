@@ -42,8 +42,8 @@ def sink_proc(port: int, name: str = "smtp-sink") -> Proc:
     return Proc(name, [str(VENV_BIN / "python"), str(BENCH / "smtp_sink.py"), str(port)])
 
 
-async def wait_smtp(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_smtp(port: int, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
     while True:
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)

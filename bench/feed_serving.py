@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import statistics
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import wrk
-from bench.calendar_data import FeedFixture, seed_feed_calendars, write_radicale_collection
+from bench.calendar_data import seed_feed_calendars, write_radicale_collection
 from bench.common import (
     VENV_BIN,
     WORK,
@@ -53,6 +53,15 @@ def service_proc(name: str, database_url: str, port: int, **env: str) -> Proc:
     })
 
 
+def workers_proc(name: str, database_url: str, port: int, workers: int) -> Proc:
+    """The same app under ``uvicorn --workers N``: not how ``samhandling serve`` runs, shown
+    beside it to say what more processes on this machine would give."""
+    return Proc(name, [str(VENV_BIN / "uvicorn"), "--factory", "coordination.app:create_app", "--host", "127.0.0.1",
+                       "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
+                env={"SAMHANDLING_DATABASE_URL": database_url, "SAMHANDLING_DISPATCHER_ENABLED": "false",
+                     "SAMHANDLING_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "SAMHANDLING_LOG_LEVEL": "WARNING"})
+
+
 def nginx_proc(root: Path, port: int) -> Proc:
     """nginx as Debian ships it, with one static root: the ceiling for this machine."""
     conf = WORK / "nginx.conf"
@@ -82,7 +91,7 @@ http {{
 }}
 """)
     (WORK / "nginx-tmp").mkdir(parents=True, exist_ok=True)
-    return Proc("nginx", ["nginx", "-c", str(conf), "-p", str(WORK)])
+    return Proc("nginx", [shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf), "-p", str(WORK)])
 
 
 def radicale_proc(storage: Path, port: int) -> Proc:
@@ -200,10 +209,12 @@ def run(sizes: tuple[int, ...], seconds: float, log: Callable[[str], None]) -> F
     procs: list[Proc] = []
     try:
         fixtures = asyncio.run(seed_feed_calendars(dsn_for(DATABASE), sizes, datetime.now(UTC)))
-        service_port, nginx_port, radicale_port = free_port(), free_port(), free_port()
+        service_port, nginx_port, radicale_port, workers_port = free_port(), free_port(), free_port(), free_port()
         service = service_proc("service-feeds", url, service_port).start()
-        procs.append(service)
+        workers = workers_proc("service-feeds-2workers", url, workers_port, 2).start()
+        procs += [service, workers]
         wait_http(f"http://127.0.0.1:{service_port}/health")
+        wait_http(f"http://127.0.0.1:{workers_port}/health")
         static = WORK / "static"
         static.mkdir(parents=True, exist_ok=True)
         storage = WORK / "radicale"
@@ -253,7 +264,10 @@ def run(sizes: tuple[int, ...], seconds: float, log: Callable[[str], None]) -> F
 
         for size, fixture in fixtures.items():
             feed_url = f"http://127.0.0.1:{service_port}/feeds/{fixture.token}.ics"
+            workers_url = f"http://127.0.0.1:{workers_port}/feeds/{fixture.token}.ics"
             http_get(feed_url)  # warm again after the cold runs
+            for _ in range(4):  # each worker process keeps its own cache
+                http_get(workers_url)
             targets: list[tuple[str, str, dict[str, str]]] = [
                 ("nginx", f"http://127.0.0.1:{nginx_port}/feed-{size}.ics", {}),
                 ("feed_warm", feed_url, {}),
@@ -261,7 +275,8 @@ def run(sizes: tuple[int, ...], seconds: float, log: Callable[[str], None]) -> F
                 ("radicale", f"http://127.0.0.1:{radicale_port}{paths[size]}", auth),
             ]
             for connections in (1, 32):
-                for label, target, headers in targets:  # interleaved: one of each in turn
+                extra = [("feed_warm_2workers", workers_url, {})] if connections == 32 else []
+                for label, target, headers in targets + extra:  # interleaved: one of each in turn
                     result = wrk.run(f"{label}_{size}", target, connections=connections, seconds=seconds,
                                      headers=headers)
                     results.runs.append(result.as_dict())
@@ -280,7 +295,7 @@ def run(sizes: tuple[int, ...], seconds: float, log: Callable[[str], None]) -> F
     first = sizes[0]
     f = results.figures
     for key in ("rps_c32", "rps_c1", "p50_ms_c32", "p99_ms_c32"):
-        for label in ("feed_warm", "feed_304", "nginx", "radicale"):
+        for label in ("feed_warm", "feed_304", "nginx", "radicale", "feed_warm_2workers"):
             if f"{label}_{key}_{first}" in f:
                 f[f"{label}_{key}"] = f[f"{label}_{key}_{first}"]
     return results
@@ -299,9 +314,3 @@ def summary_ratios(f: dict[str, float], size: int) -> dict[str, float]:
             f[f"feed_cold_render_ms_{size}"] / f[f"icalendar_to_ical_ms_{size}"], 3)
     return out
 
-
-def fixture_summary(fixtures: dict[int, FeedFixture]) -> str:
-    return ", ".join(f"{size} meetings (user {f.user_id})" for size, f in fixtures.items())
-
-
-__all__ = ["run", "statistics", "summary_ratios"]

@@ -227,14 +227,10 @@ async def add_backlog(dsn: str, national: National, count: int, now: datetime, s
                      "recipient_kind": "partner", "meeting_id": meeting_id, "meeting_sequence": sequence,
                      "due_at": due, "next_attempt_at": due, "message_id": f"<bench{n}.{national.salt}@samhandling>",
                      "created_at": due, "updated_at": due})
-    columns_rows = []
-    for i, row in enumerate(rows, start=1):
-        columns_rows.append({"id": i, **row})
     connection = await asyncpg.connect(dsn)
     try:
-        await connection.execute('DELETE FROM "outboxmessage"')
-        copied = await copy_rows(connection, OutboxMessage, columns_rows)
-        await reset_sequences(connection, [OutboxMessage])
+        # Ids from the table's own sequence: the running service may be writing rows too.
+        copied = await copy_rows(connection, OutboxMessage, rows, omit=("id",))
         await connection.execute('ANALYZE "outboxmessage"')
     finally:
         await connection.close()

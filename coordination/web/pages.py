@@ -261,12 +261,17 @@ class CasePages(Controller):
                        case_id: int, meeting_id: int, status: int = 200, **context: Any) -> Template:
         async with ctx.transaction() as session:
             meeting = await views.one_meeting(session, viewer, case_id, meeting_id, ctx.now())
-        today = ctx.now().astimezone(t.OSLO).date()
+            period = await views.plan_period(session, case_id)
+        first = ctx.now().astimezone(t.OSLO).date()
+        last = first + timedelta(days=14)
+        if period is not None:
+            first = min(max(first, period[0]), period[1])
+            last = min(first + timedelta(days=14), period[1])
         context.setdefault("errors", [])
         context["values"] = {"dato": "", "tid": "", **context.get("values", {})}
         return await self._page(request, ctx, viewer, case_id, "moter", "meeting.html", status=status,
-                                meeting=meeting, search_from=today.isoformat(),
-                                search_to=(today + timedelta(days=14)).isoformat(), **context)
+                                meeting=meeting, search_from=first.isoformat(), search_to=last.isoformat(),
+                                **context)
 
     @get("/moter/{meeting_id:int}")
     async def meeting(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int,
@@ -287,7 +292,7 @@ class CasePages(Controller):
             async with ctx.transaction() as session:
                 if data.get("likevel") != "ja":
                     advice = await views.slot_advice(session, viewer, case_id, meeting_id, start, start, ctx.now(),
-                                                     asked=t.when(start))
+                                                     asked=t.when(start), exact=True)
                 if advice is None or advice.fits:
                     await meetings.update_meeting(session, viewer, case_id, meeting_id, MeetingPatch(start=start),
                                                   ctx.now())

@@ -5,6 +5,7 @@ The service speaks English to the API (developers read it); caseworkers read the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -221,6 +222,10 @@ def error_text(error: InputError) -> str:
     if isinstance(error, FormError):
         return error.message
     message = error.message
+    plan = re.search(r"within the plan \((\d{4}-\d\d-\d\d) – (\d{4}-\d\d-\d\d)\)", message)
+    if plan:
+        first, last = (date.fromisoformat(d) for d in plan.groups())
+        return f"Møtet må ligge innenfor tiltaksplanen: {day(first)} – {day(last)}."
     for needle, words in _ERRORS:
         if needle in message:
             return words

@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calendars.schedule import MeetingKind
-from calendars.slots import SlotRequest, find_slot
+from calendars.slots import Rule, SlotRequest, find_slot
 from calendars.workdays import CalendarInputError
 from coordination import alerts, audit, cases, meetings, outbox
 from coordination.access import case_for, visible_cases
@@ -452,26 +452,42 @@ def _alternative(start: datetime, text: str) -> Alternative:
     return Alternative(local.date().isoformat(), f"{local:%H:%M}", text)
 
 
+async def plan_period(session: AsyncSession, case_id: int) -> tuple[date, date] | None:
+    """The plan's first and last day: meetings must lie inside them."""
+    plan = await meetings.plan_of(session, case_id)
+    return (plan.start_date, plan.expected_end) if plan else None
+
+
 async def slot_advice(
     session: AsyncSession, user: User, case_id: int, meeting_id: int, window_start: datetime,
-    window_end: datetime, now: datetime, asked: str,
+    window_end: datetime, now: datetime, asked: str, *, exact: bool = False,
 ) -> SlotAdvice:
     """Ask the slot finder about a window for this meeting's participants, with the meeting's
-    own time left out of their busy times (a meeting never blocks its own move)."""
+    own time left out of their busy times (a meeting never blocks its own move). ``exact``
+    asks about one start time only; the window then is not a rule worth naming."""
     case = await case_for(session, user, case_id)
     meeting = await meetings.meeting_of_case(session, case_id, meeting_id)
     people = [c for _, c in (await meetings.participants_of(session, [meeting_id])).get(meeting_id, [])
               if c.active]
     plan = await meetings.plan_of(session, case_id)
+    if plan is not None:
+        first = oslo_instant(plan.start_date, time(0))
+        last = oslo_instant(plan.expected_end + timedelta(days=1), time(0))
+        field_name = "dato" if exact else "fra"
+        if window_start >= last or (window_end if not exact else window_start) < first:
+            raise t.FormError(field_name, f"Møtet må ligge innenfor tiltaksplanen: {t.day(plan.start_date)} – "
+                                          f"{t.day(plan.expected_end)}.")
+        window_start, window_end = max(window_start, first), min(window_end, last)
     unit = await session.get(Unit, case.unit_id)
     assert unit is not None
     duration = meeting.end - meeting.start
+    window_end = max(window_end, window_start + duration)
     busy = await meetings.busy_of(session, people, window_start - duration, window_end + duration,
                                   exclude_meeting_ids=[meeting_id])
     child_in = any(c.role == Role.CHILD for c in people)
     request = SlotRequest(
         window_start=window_start,
-        window_end=max(window_end, window_start + duration),
+        window_end=window_end,
         duration=duration,
         participants=tuple(meetings.participant_for(c, busy.get(c.id or 0, [])) for c in people),
         child_wishes=meetings.child_wishes_of(plan) if child_in else None,
@@ -489,7 +505,19 @@ async def slot_advice(
         return SlotAdvice(asked, not absent, found, absent, [])
     assert result.explanation is not None
     explanation = result.explanation
+    if exact:
+        # One start time asked about: "outside the window" and "excludes 1 of 1" say nothing.
+        explanation = replace(
+            explanation,
+            blockers=tuple(b for b in explanation.blockers if b.constraint.rule is not Rule.WINDOW),
+            alternatives=tuple(
+                replace(a, gives_up=tuple(c for c in a.gives_up if c.rule is not Rule.WINDOW))
+                for a in explanation.alternatives
+            ),
+        )
     lines = explain(replace(explanation, alternatives=()), labels)
+    if exact:
+        lines = [line.split(" – utelukker ")[0] for line in lines]
     alternatives = [
         _alternative(a.start, explain(replace(explanation, blockers=(), alternatives=(a,)), labels)[0]
                      .replace("Alternativ ", "", 1))

@@ -82,6 +82,11 @@ async function step(name, fn, critical = false) {
   } catch (error) {
     out.errors.push({ step: name, error: String(error && error.message ? error.message : error).slice(0, 800) });
     stopped = critical;
+    try {
+      await page.screenshot({ path: path.join(args.artifacts, `fel-${name.replace(/\W+/g, "-")}.png`), fullPage: true });
+    } catch {
+      // best effort: the screenshot only helps to read the failure
+    }
   }
 }
 
@@ -107,12 +112,13 @@ const obs = out.observations;
 await step("sign-in", async () => {
   await page.goto(args.base + "/");
   obs.signInUrl = new URL(page.url()).pathname;
+  await page.keyboard.press("Tab");
+  obs.firstTab = await page.evaluate(() => document.activeElement.textContent.trim());
+  await page.keyboard.press("Enter");
+  obs.afterSkipLink = await page.evaluate(() => document.activeElement.id);
   await axe(page, "sign-in");
   await shot(page, "01-logg-inn.png");
   await keyboardWalk(page, "sign-in", 10);
-  await page.mouse.click(1, 1);
-  await page.keyboard.press("Tab");
-  obs.firstTab = await page.evaluate(() => document.activeElement.textContent.trim());
   await page.focus("#token");
   await page.keyboard.type(args.token);
   await page.keyboard.press("Enter");
@@ -129,6 +135,24 @@ await step("my cases", async () => {
   obs.casesRow = await text(row);
   caseUrl = await row.locator("a").first().getAttribute("href");
 }, true);
+
+// Before anything moves a meeting: a move mails a fresh link and retires this one.
+if (args.answerPath) {
+  await step("answer page", async () => {
+    const family = await browser.newContext({ viewport: { width: 420, height: 800 }, bypassCSP: true });
+    const answer = await family.newPage();
+    await answer.goto(args.base + args.answerPath);
+    await axe(answer, "answer");
+    await keyboardWalk(answer, "answer", 6);
+    obs.answerPage = await text(answer.locator("main"));
+    obs.answerLang = await answer.getAttribute("html", "lang");
+    await shot(answer, "12-svar-pa-invitasjon.png");
+    await answer.click("button[value=accepted]");
+    await answer.waitForLoadState();
+    obs.answerAfter = await text(answer.locator("main"));
+    await family.close();
+  });
+}
 
 await step("case overview", async () => {
   await page.goto(args.base + caseUrl);
@@ -288,23 +312,6 @@ await step("sign out", async () => {
   obs.caseAfterSignOut = new URL(page.url()).pathname;
   obs.cookiesAfterSignOut = (await context.cookies()).map((c) => c.name);
 });
-
-if (args.answerPath) {
-  await step("answer page", async () => {
-    const family = await browser.newContext({ viewport: { width: 420, height: 800 }, bypassCSP: true });
-    const answer = await family.newPage();
-    await answer.goto(args.base + args.answerPath);
-    await axe(answer, "answer");
-    await keyboardWalk(answer, "answer", 6);
-    obs.answerPage = await text(answer.locator("main"));
-    obs.answerLang = await answer.getAttribute("html", "lang");
-    await shot(answer, "12-svar-pa-invitasjon.png");
-    await answer.click("button[value=accepted]");
-    await answer.waitForLoadState();
-    obs.answerAfter = await text(answer.locator("main"));
-    await family.close();
-  });
-}
 
 // The same forms without JavaScript: every change must still work.
 await step("without javascript", async () => {

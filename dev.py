@@ -23,6 +23,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".samhandling-installed"
 JS = ROOT / "tests" / "js"
+CHROMIUM = Path(os.environ.get("SAMHANDLING_CHROMIUM", "/usr/bin/chromium"))
 
 
 def run(*args: str | Path, **kwargs: object) -> None:
@@ -45,7 +46,8 @@ def ensure_venv(extras: str) -> None:
 
 
 def ensure_node_modules() -> None:
-    """ical.js (Thunderbird's parser) checks our feeds; it comes from npm via the lock file."""
+    """ical.js (Thunderbird's parser) checks our feeds; playwright-core and axe-core drive the
+    browser tests. They come from npm via the lock file."""
     npm = shutil.which("npm")
     if npm is None:
         sys.exit("npm is needed for the ical.js checks: install Node.js 18+ and npm")
@@ -58,6 +60,25 @@ def ensure_node_modules() -> None:
     stamp.write_text(wanted)
 
 
+def ensure_chromium() -> None:
+    """The browser tests drive Debian's Chromium: as root (as in CI) we install it from apt;
+    otherwise we say how. In CI (``CI`` set) a missing browser stops the run here."""
+    if CHROMIUM.exists():
+        return
+    apt = shutil.which("apt-get")
+    if apt is not None and hasattr(os, "geteuid") and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        run(apt, "update", "-qq", env=env)
+        run(apt, "install", "-y", "-qq", "--no-install-recommends", "chromium", env=env)
+        if CHROMIUM.exists():
+            return
+    message = (f"Chromium for the browser tests is missing at {CHROMIUM}: install Debian's package with "
+               "`sudo apt-get install --no-install-recommends chromium`")
+    if os.environ.get("CI"):
+        sys.exit(message)
+    print(f"{message}; until then the browser tests are skipped", file=sys.stderr, flush=True)
+
+
 def demo(args: list[str]) -> int:
     ensure_venv("")
     os.execv(BIN / "samhandling", [str(BIN / "samhandling"), "serve", "--demo", *args])
@@ -67,6 +88,7 @@ def test(args: list[str]) -> int:
     ensure_venv("[test]")
     if JS.exists():
         ensure_node_modules()
+    ensure_chromium()
     run(BIN / "ruff", "check", ".")
     run(BIN / "mypy")
     result = subprocess.run([str(BIN / "pytest"), *args], cwd=ROOT)

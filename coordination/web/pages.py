@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import FormMultiDict, State
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from coordination import cases, feeds, meetings
@@ -163,7 +164,7 @@ class HomePages(Controller):
 
     @post("/kalender/{feed_id:int}/stopp")
     async def revoke_my_feed(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer,
-                             feed_id: int) -> Redirect:
+                             feed_id: FromPath[int]) -> Redirect:
         await read_form(request)
         async with ctx.transaction() as session:
             await feeds.revoke_feed(session, viewer, feed_id, ctx.now(), _runtime(request).pending_seen)
@@ -178,7 +179,7 @@ class HomePages(Controller):
 
     @post("/varsler/{alert_id:int}/lost")
     async def resolve_alert(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer,
-                            alert_id: int) -> Redirect:
+                            alert_id: FromPath[int]) -> Redirect:
         data = await read_form(request)
         async with ctx.transaction() as session:
             await resolve(session, viewer, alert_id, ctx.now())
@@ -206,7 +207,7 @@ class CasePages(Controller):
     # overview
 
     @get("/")
-    async def overview(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int
+    async def overview(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int]
                        ) -> Template:
         async with ctx.transaction() as session:
             head = await views.case_head(session, viewer, case_id, ctx.now())
@@ -225,12 +226,12 @@ class CasePages(Controller):
                                 data=data, errors=errors or [], values={**blank, **(values or {})})
 
     @get("/samtykke")
-    async def consent(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int
+    async def consent(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int]
                       ) -> Template:
         return await self._consent(request, ctx, viewer, case_id)
 
     @post("/samtykke")
-    async def record_consent(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int
+    async def record_consent(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int]
                              ) -> Response[Any]:
         data = await read_form(request)
         values = {k: str(data.get(k) or "") for k in CONSENT_FIELDS}
@@ -248,7 +249,7 @@ class CasePages(Controller):
     # meetings
 
     @get("/moter")
-    async def schedule(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int
+    async def schedule(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int]
                        ) -> Template:
         async with ctx.transaction() as session:
             months = await views.timeline(session, viewer, case_id, ctx.now())
@@ -274,13 +275,13 @@ class CasePages(Controller):
                                 **context)
 
     @get("/moter/{meeting_id:int}")
-    async def meeting(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int,
-                      meeting_id: int) -> Template:
+    async def meeting(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int],
+                      meeting_id: FromPath[int]) -> Template:
         return await self._meeting(request, ctx, viewer, case_id, meeting_id)
 
     @post("/moter/{meeting_id:int}/flytt")
-    async def move(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int,
-                   meeting_id: int) -> Response[Any]:
+    async def move(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int],
+                   meeting_id: FromPath[int]) -> Response[Any]:
         """Move a meeting. A time that breaks a rule is not taken at once: the page explains
         what blocks it and offers the nearest times that fit, or to move it all the same."""
         data = await read_form(request)
@@ -304,8 +305,8 @@ class CasePages(Controller):
         return see(f"/saker/{case_id}/moter", "flyttet", f"mote-{meeting_id}")
 
     @post("/moter/{meeting_id:int}/forslag")
-    async def suggest(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int,
-                      meeting_id: int) -> Template:
+    async def suggest(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int],
+                      meeting_id: FromPath[int]) -> Template:
         """The slot finder over a period: the earliest time that suits everyone, or why none does."""
         data = await read_form(request)
         values = {"fra": str(data.get("fra") or ""), "til": str(data.get("til") or "")}
@@ -339,20 +340,20 @@ class CasePages(Controller):
         return see(f"/saker/{case_id}/moter", message, f"mote-{meeting_id}")
 
     @post("/moter/{meeting_id:int}/bekreft")
-    async def confirm(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int,
-                      meeting_id: int) -> Response[Any]:
+    async def confirm(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int],
+                      meeting_id: FromPath[int]) -> Response[Any]:
         await read_form(request)
         return await self._status(request, ctx, viewer, case_id, meeting_id, "confirmed", "bekreftet")
 
     @post("/moter/{meeting_id:int}/holdt")
-    async def mark_held(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int,
-                        meeting_id: int) -> Response[Any]:
+    async def mark_held(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int],
+                        meeting_id: FromPath[int]) -> Response[Any]:
         await read_form(request)
         return await self._status(request, ctx, viewer, case_id, meeting_id, "held", "holdt")
 
     @post("/moter/{meeting_id:int}/avlys")
-    async def cancel(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int,
-                     meeting_id: int) -> Response[Any]:
+    async def cancel(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int],
+                     meeting_id: FromPath[int]) -> Response[Any]:
         data = await read_form(request)
         if data.get("bekreft") != "ja":
             return await self._meeting(request, ctx, viewer, case_id, meeting_id, status=400, errors=[
@@ -360,20 +361,20 @@ class CasePages(Controller):
         return await self._status(request, ctx, viewer, case_id, meeting_id, "cancelled", "avlyst")
 
     @post("/moter/{meeting_id:int}/svar")
-    async def record_answer(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int,
-                            meeting_id: int) -> Response[Any]:
+    async def record_answer(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int],
+                            meeting_id: FromPath[int]) -> Response[Any]:
         data = await read_form(request)
         try:
             contact_id = int(str(data.get("kontakt") or "0"))
             answer = msgspec.convert({"answer": data.get("svar") or ""}, AnswerIn)
             async with ctx.transaction() as session:
                 await meetings.answer_for(session, viewer, case_id, meeting_id, contact_id, answer, ctx.now())
+        except InputError as error:  # before ValueError, of which it is a kind
+            return await self._meeting(request, ctx, viewer, case_id, meeting_id, status=400,
+                                       errors=errors_of(error, {"contact_id": "kontakt", "answer": "svar"}))
         except (ValueError, msgspec.ValidationError):
             return await self._meeting(request, ctx, viewer, case_id, meeting_id, status=400,
                                        errors=[("svar", "Velg en deltaker og et svar.")])
-        except InputError as error:
-            return await self._meeting(request, ctx, viewer, case_id, meeting_id, status=400,
-                                       errors=errors_of(error, {"contact_id": "kontakt", "answer": "svar"}))
         return see(f"/saker/{case_id}/moter/{meeting_id}", "svar")
 
     # feeds
@@ -390,12 +391,12 @@ class CasePages(Controller):
                                 feeds=views.feed_rows(listed, names), contacts=choices, **context)
 
     @get("/kalendere")
-    async def feeds_page(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int
+    async def feeds_page(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int]
                          ) -> Template:
         return await self._feeds(request, ctx, viewer, case_id)
 
     @post("/kalendere")
-    async def create_feed(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int
+    async def create_feed(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int]
                           ) -> Template:
         data = await read_form(request)
         scope = "contact" if data.get("scope") == "contact" else "case"
@@ -407,18 +408,18 @@ class CasePages(Controller):
                 created = await feeds.create_case_feed(session, viewer, case_id, body, ctx.now(),
                                                        ctx.settings.public_base_url)
                 head = await views.case_head(session, viewer, case_id, ctx.now())
+        except InputError as error:  # before ValueError, of which it is a kind
+            return await self._feeds(request, ctx, viewer, case_id, status=400,
+                                     errors=errors_of(error, {"contact_id": "kontakt", "label": "label"}))
         except (ValueError, msgspec.ValidationError):
             return await self._feeds(request, ctx, viewer, case_id, status=400,
                                      errors=[("label", "Navnet kan ikke ha linjeskift og kan ha høyst 100 tegn.")])
-        except InputError as error:
-            return await self._feeds(request, ctx, viewer, case_id, status=400,
-                                     errors=errors_of(error, {"contact_id": "kontakt", "label": "label"}))
         name = label or f"Samhandling – {head.reference}"
         return await self._feeds(request, ctx, viewer, case_id, new_feed=views.new_feed(created, name))
 
     @post("/kalendere/{feed_id:int}/stopp")
-    async def revoke_feed(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int,
-                          feed_id: int) -> Redirect:
+    async def revoke_feed(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int],
+                          feed_id: FromPath[int]) -> Redirect:
         await read_form(request)
         async with ctx.transaction() as session:
             await cases.get_case(session, viewer, case_id, ctx.now())
@@ -431,7 +432,7 @@ class CasePages(Controller):
     # outbox, audit and access report
 
     @get("/utsendinger")
-    async def outbox(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int
+    async def outbox(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int]
                      ) -> Template:
         wanted = request.query_params.get("status", "")
         wanted = wanted if wanted in ("venter", "sendt", "stoppet") else ""
@@ -442,7 +443,8 @@ class CasePages(Controller):
                                 wanted=wanted)
 
     @get("/logg")
-    async def log(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: int) -> Template:
+    async def log(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int]
+                  ) -> Template:
         before = request.query_params.get("for", "")
         before_id = int(before) if before.isdigit() else None
         limit = 100

@@ -29,7 +29,7 @@ from coordination.domain import PARTNER_SECTORS, Language, Role, Sector
 from coordination.errors import InputError
 from coordination.levels import Level
 from coordination.models import Alert, AuditEntry, Case, ConsentRecord, Contact, Meeting, Unit, User
-from coordination.policy import CaseFacts, ConsentFact, ContactFacts, Reason, SectorState, effective_consent
+from coordination.policy import CaseFacts, ConsentFact, ContactFacts, Reason, effective_consent
 from coordination.schemas import AlertOut, CaseOut, ContactOut, FeedCreated, FeedOut, MeetingOut
 from coordination.slot_texts import explain
 from coordination.texts import contact_label, describe
@@ -293,8 +293,8 @@ async def consent_page(session: AsyncSession, user: User, case_id: int, now: dat
     sectors = []
     for sector in PARTNER_SECTORS:
         consent = facts.sector(sector, now)
-        if sector not in present and consent.state is SectorState.MISSING and not consent.grantors:
-            continue
+        if sector not in present and not any(r.sector is sector for r in facts.records):
+            continue  # nobody from this sector in the case, and no consent ever recorded for it
         grantors = [
             f"{names.get(g.contact_id, '?')}: {t.GRANTOR_STATE[g.state.value]}"
             + (f" ({t.level_name(g.level).lower()}" + (f", til {t.day(g.valid_until)}" if g.valid_until else "")

@@ -350,6 +350,7 @@ def build_dispatcher(ctx: ServiceContext, transport: Transport | None = None, *,
                      dispatch_settings: DispatchSettings | None = None) -> Dispatcher:
     """The dispatcher over this service's outbox, gate and configured transport."""
     settings = ctx.settings
+    lease = timedelta(seconds=settings.dispatch_lease_seconds)
     return Dispatcher(
         SqlOutboxStore(ctx),
         ConsentGate(ctx),
@@ -358,5 +359,8 @@ def build_dispatcher(ctx: ServiceContext, transport: Transport | None = None, *,
         dispatch_settings or DispatchSettings(
             mail=MailSettings(sender_address=settings.mail_from, sender_name=settings.mail_from_name),
             interval=timedelta(seconds=settings.dispatch_interval_seconds),
+            lease=lease,
+            # Stop using a claim well before another instance may take it over.
+            lease_margin=min(timedelta(seconds=60), lease / 5),
         ),
     )

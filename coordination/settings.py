@@ -35,6 +35,7 @@ ENVIRONMENT: dict[str, str] = {
     "EMAIL_LEVEL_CAP": "logistics",
     "DISPATCHER_ENABLED": "true",
     "DISPATCH_INTERVAL_SECONDS": "5",
+    "DISPATCH_LEASE_SECONDS": "300",
     "MAX_BODY_BYTES": "65536",
     "LOG_LEVEL": "INFO",
 }
@@ -53,6 +54,13 @@ def _bool(text: str, name: str) -> bool:
     raise ValueError(f"{PREFIX}{name} must be true or false, not {text!r}")
 
 
+def _lease(text: str) -> float:
+    seconds = float(text)
+    if seconds < 2:
+        raise ValueError(f"{PREFIX}DISPATCH_LEASE_SECONDS must be at least 2, not {text!r}")
+    return seconds
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = ENVIRONMENT["DATABASE_URL"]
@@ -67,6 +75,8 @@ class Settings:
     email_level_cap: Level = Level.LOGISTICS
     dispatcher_enabled: bool = True
     dispatch_interval_seconds: float = 5.0
+    #: How long a claimed outbox row is held; after a crash, its messages wait this long.
+    dispatch_lease_seconds: float = 300.0
     max_body_bytes: int = 65536
     log_level: str = "INFO"
 
@@ -116,6 +126,7 @@ class Settings:
             email_level_cap=level_cap,
             dispatcher_enabled=_bool(_read("DISPATCHER_ENABLED", source), "DISPATCHER_ENABLED"),
             dispatch_interval_seconds=float(_read("DISPATCH_INTERVAL_SECONDS", source)),
+            dispatch_lease_seconds=_lease(_read("DISPATCH_LEASE_SECONDS", source)),
             max_body_bytes=int(_read("MAX_BODY_BYTES", source)),
             log_level=_read("LOG_LEVEL", source).upper(),
         )

@@ -304,10 +304,10 @@ def _neutral_organizer(event: CalendarEvent, name: str) -> CalendarEvent:
 
 def _withheld(case: Case, reader: Contact, people: Sequence[tuple[object, Contact]], visible: frozenset[Sector],
               plan: Plan | None, level: Level) -> tuple[str, ...]:
-    """Words this recipient may not read: a last guard against a leaking place or agenda."""
+    """Words this recipient may not read: a last guard against a leaking place or agenda.
+    The child is named to the family and the service, as the attendee list does."""
     terms: list[str] = []
-    is_family = Sector(reader.sector) is Sector.FAMILY
-    if not is_family:
+    if Sector(reader.sector).needs_consent:
         child_names = [c.name for _, c in people if c.role == Role.CHILD]
         terms += [case.child_given_name, *child_names]
     for _, other in people:

@@ -4,6 +4,7 @@ needs no other CSRF token). Works without JavaScript; one form, three buttons.""
 
 from __future__ import annotations
 
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from litestar import Controller, get, post
@@ -61,7 +62,8 @@ class AnswerController(Controller):
 
     @post("/{token:str}", status_code=200)
     async def submit(self, ctx: Ctx, token: FromPath[str],
-                     data: dict[str, str] = Body(media_type=RequestEncodingType.URL_ENCODED)) -> Template:
+                     data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+                     ) -> Template:
         async with ctx.transaction() as session:
             view = await answers.answer(session, token, data.get("answer", ""), ctx.now())
         return _page(view, token)

@@ -19,7 +19,7 @@ from litestar.datastructures import FormMultiDict, State
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from coordination import cases, feeds, meetings
+from coordination import audit, cases, feeds, meetings
 from coordination.access import user_for_token
 from coordination.alerts import resolve
 from coordination.api.deps import Ctx
@@ -201,6 +201,8 @@ class CasePages(Controller):
                     tab: str, template: str, status: int = 200, **context: Any) -> Template:
         async with ctx.transaction() as session:
             head = await views.case_head(session, viewer, case_id, ctx.now())
+            # As the API does: one entry per request that shows a case's data to a user.
+            audit.record_read(session, viewer.id or 0, viewer.unit_id, case_id, f"page.{tab}", ctx.now())
         return render(request, template, status=status, viewer=viewer, head=head, tabs=CASE_TABS, tab=tab,
                       **context)
 
@@ -209,6 +211,7 @@ class CasePages(Controller):
     @get("/")
     async def overview(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int]
                        ) -> Template:
+        """The read is audited by ``cases.information_loops`` (``information_loops.read``)."""
         async with ctx.transaction() as session:
             head = await views.case_head(session, viewer, case_id, ctx.now())
             data = await views.overview(session, viewer, case_id, ctx.now(), ctx.settings.email_level_cap)

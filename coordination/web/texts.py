@@ -104,6 +104,21 @@ AUDIT_ACTIONS = {
     "alert.resolved": "Varsel løst",
 }
 
+READ_WHAT = {
+    "case": "saken", "contacts": "kontaktene", "consents": "samtykkene", "audit": "loggen", "plan": "planen",
+    "meetings": "møtene", "outbox": "utsendingene", "page.samtykke": "siden Samtykke",
+    "page.moter": "siden Møteplan", "page.kalendere": "siden Kalendere", "page.utsendinger": "siden Utsendinger",
+    "page.logg": "siden Logg og innsyn",
+}
+
+
+def audit_action(action: str) -> str:
+    if action.startswith("read."):
+        what = action.removeprefix("read.")
+        return f"Lest: {READ_WHAT.get(what, what)}"
+    return AUDIT_ACTIONS.get(action, action)
+
+
 #: Where an alert is resolved, relative to its case's page.
 ALERT_TARGET = {
     "consent_expiring": "samtykke",

@@ -781,7 +781,7 @@ async def audit_rows(session: AsyncSession, user: User, case_id: int, before_id:
     contacts, staff = await _actor_names(session, case.unit_id, case_id)
     entries = await audit.entries_for_case(session, case_id, limit, before_id)
     return [
-        AuditRow(e.id or 0, t.when(e.at), _actor(e.actor, contacts, staff), t.AUDIT_ACTIONS.get(e.action, e.action),
+        AuditRow(e.id or 0, t.when(e.at), _actor(e.actor, contacts, staff), t.audit_action(e.action),
                  e.subject, ", ".join(f"{k}: {v}" for k, v in sorted(e.detail.items())))
         for e in entries
     ]

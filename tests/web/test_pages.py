@@ -294,7 +294,9 @@ async def test_a_calendar_address_is_shown_once_with_subscribe_links(client: Cli
     assert "Teamet" in text_of(listed.text)
     feed = await client.get(address.group(1).removeprefix("http://testserver"))
     assert feed.status_code == 200 and b"BEGIN:VCALENDAR" in feed.content
-    assert "Saksteamet" in text_of((await client.get(f"/saker/{team.case_id}/logg")).text)
+    log = text_of((await client.get(f"/saker/{team.case_id}/logg")).text)
+    assert "Saksteamet" in log, "the access report accounts for the calendar served"
+    assert "Lest: siden Kalendere" in log and "Kari" in log, "reading a page is audited as the API's reads are"
 
     feed_id = re.search(r'/kalendere/(\d+)/stopp', listed.text)
     assert feed_id

@@ -4,10 +4,11 @@ needs no other CSRF token). Works without JavaScript; one form, three buttons.""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Template
@@ -15,6 +16,7 @@ from litestar.response import Template
 from coordination import answers
 from coordination.api.deps import Ctx
 from coordination.domain import Language
+from coordination.errors import Gone, InputError, NotFound
 from notifications.messages import format_when
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -44,16 +46,53 @@ def _page(view: answers.AnswerView, token: str) -> Template:
             "when": format_when(view.start, view.end, view.language), "place": view.place,
             "cancelled": view.status == "cancelled", "answer": view.answer,
         },
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
-                 "Content-Security-Policy": "default-src 'self'; script-src 'none'; form-action 'self'; "
-                                            "base-uri 'none'; frame-ancestors 'none'",
-                 "X-Content-Type-Options": "nosniff"},
+        headers=_HEADERS,
     )
 
 
+_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+            "Content-Security-Policy": "default-src 'self'; script-src 'none'; form-action 'self'; "
+                                       "base-uri 'none'; frame-ancestors 'none'",
+            "X-Content-Type-Options": "nosniff"}
+
+#: The link is all we know of the reader, so a broken link is explained in bokmål and English.
+_PROBLEMS = {
+    404: ("Lenken virker ikke", "Link not valid",
+          "Vi fant ikke denne svarlenken. Kontroller at hele lenken fra e-posten er med.",
+          "We could not find this answer link. Check that the whole link from the e-mail is there."),
+    410: ("Lenken er ikke lenger gyldig", "Link no longer valid",
+          "Bruk lenken i den nyeste e-posten om møtet, eller ta kontakt med den som sendte den.",
+          "Use the link in the newest e-mail about the meeting, or contact whoever sent it."),
+    400: ("Svaret ble ikke registrert", "The answer was not recorded",
+          "Møtet tar ikke imot svar nå, eller svaret var ugyldig.",
+          "The meeting takes no answers now, or the answer was not valid."),
+}
+
+
+def _problem(status: int) -> Template:
+    title_nb, title_en, text_nb, text_en = _PROBLEMS[status]
+    return Template(template_name="answer_problem.html", status_code=status, headers=_HEADERS,
+                    context={"title_nb": title_nb, "title_en": title_en, "text_nb": text_nb, "text_en": text_en})
+
+
+def _not_found(_: Request[Any, Any, State], __: NotFound) -> Template:
+    return _problem(404)
+
+
+def _gone(_: Request[Any, Any, State], __: Gone) -> Template:
+    return _problem(410)
+
+
+def _refused(_: Request[Any, Any, State], __: InputError) -> Template:
+    return _problem(400)
+
+
 class AnswerController(Controller):
+    """A family member follows this link from an e-mail: errors are pages, not JSON."""
+
     path = "/answer"
     tags = ["answers"]
+    exception_handlers = {NotFound: _not_found, Gone: _gone, InputError: _refused}
 
     @get("/{token:str}", include_in_schema=True)
     async def show(self, ctx: Ctx, token: FromPath[str]) -> Template:

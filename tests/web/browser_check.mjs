@@ -147,6 +147,10 @@ if (args.answerPath) {
     obs.answerPage = await text(answer.locator("main"));
     obs.answerLang = await answer.getAttribute("html", "lang");
     await shot(answer, "12-svar-pa-invitasjon.png");
+    const broken = await answer.goto(args.base + "/answer/ikke-en-lenke");
+    obs.brokenAnswerStatus = broken.status();
+    await axe(answer, "answer: broken link");
+    await answer.goBack();
     await answer.click("button[value=accepted]");
     await answer.waitForLoadState();
     obs.answerAfter = await text(answer.locator("main"));

@@ -44,7 +44,7 @@ SCREENSHOTS = [
     "12-svar-pa-invitasjon.png",
 ]
 PAGES = {"sign-in", "my cases", "case overview", "consent", "outbox", "schedule", "meeting",
-         "meeting: time does not fit", "feeds", "log", "alerts", "not found", "answer"}
+         "meeting: time does not fit", "feeds", "log", "alerts", "not found", "answer", "answer: broken link"}
 
 
 def _missing(what: str) -> None:
@@ -214,6 +214,7 @@ def test_caseworker_in_a_real_browser(server: Server) -> None:
     assert seen["answerLang"] == "nb" and "Tid:" in seen["answerPage"]
     assert "Sara" not in seen["answerPage"] and "barnevern" not in seen["answerPage"].casefold()
     assert "Du kommer" in seen["answerAfter"]
+    assert seen["brokenAnswerStatus"] == 404
 
     # Without JavaScript the forms work too.
     assert "Formål" in seen["noJsSchoolLoop"], "consent granted again with JavaScript off"

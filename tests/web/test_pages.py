@@ -340,3 +340,11 @@ async def test_pages_escape_what_people_type(client: Client, people: Any, team: 
     page = await client.get(f"/saker/{team.case_id}")
     assert "<script>alert(1)" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
     assert "<img src=x" not in page.text
+
+
+async def test_a_broken_answer_link_is_a_page_in_both_languages(client: Client) -> None:
+    unknown = await client.get("/answer/not-a-token")
+    assert unknown.status_code == 404 and "text/html" in unknown.headers["content-type"]
+    assert "Lenken virker ikke" in unknown.text and 'lang="en"' in unknown.text
+    refused = await client.post("/answer/not-a-token", data={"answer": "accepted"})
+    assert refused.status_code == 404 and "Link not valid" in refused.text

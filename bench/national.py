@@ -30,7 +30,7 @@ from bench.feed_serving import service_proc
 from bench.national_data import National, add_backlog, generate
 
 DATABASE = "samhandling_bench_national"
-FULL = {"cases": 45_000, "backlog": 100_000, "drain_cap_s": 480.0, "feeds": 200, "cold": 60}
+FULL = {"cases": 45_000, "backlog": 100_000, "drain_cap_s": 360.0, "feeds": 200, "cold": 60}
 QUICK = {"cases": 4_500, "backlog": 10_000, "drain_cap_s": 45.0, "feeds": 50, "cold": 20}
 
 

@@ -81,7 +81,7 @@ def ensure_venv() -> None:
 # --- running (inside bench/.venv) ----------------------------------------------------------------
 
 
-def wait_quiet(limit_s: float = 120.0) -> float:
+def wait_quiet(limit_s: float) -> float:
     """Other work on this machine skews every figure: wait a little for it to settle, and
     record the load the part ran under."""
     deadline = time.monotonic() + limit_s
@@ -198,13 +198,14 @@ def inside(args: argparse.Namespace) -> int:
         sys.exit("wrk is not on PATH")
     parts = [p for p in args.parts.split(",") if p]
     seconds = args.seconds or (5.0 if args.quick else 15.0)
+    quiet = 10.0 if args.quick else 120.0
     figures: dict[str, float] = {}
     details: dict[str, Any] = {"load_average": {}, "notes": []}
     started = time.time()
     if "feeds" in parts:
         from bench import feed_serving
 
-        details["load_average"]["feeds"] = wait_quiet()
+        details["load_average"]["feeds"] = wait_quiet(quiet)
         log("feed serving")
         sizes = (500,) if args.quick else (500, 5000)
         feed = feed_serving.run(sizes, seconds, log)
@@ -216,7 +217,7 @@ def inside(args: argparse.Namespace) -> int:
     if "schedule" in parts:
         from bench import scheduling
 
-        details["load_average"]["schedule"] = wait_quiet()
+        details["load_average"]["schedule"] = wait_quiet(quiet)
         log("scheduling")
         schedule = scheduling.run(args.quick, log)
         figures.update(schedule.figures)
@@ -224,7 +225,7 @@ def inside(args: argparse.Namespace) -> int:
     if "dispatch" in parts:
         from bench import dispatch_bench
 
-        details["load_average"]["dispatch"] = wait_quiet()
+        details["load_average"]["dispatch"] = wait_quiet(quiet)
         log("dispatch")
         dispatch = dispatch_bench.run(args.quick, log)
         figures.update(dispatch.figures)
@@ -232,7 +233,7 @@ def inside(args: argparse.Namespace) -> int:
     if "national" in parts:
         from bench import national
 
-        details["load_average"]["national"] = wait_quiet()
+        details["load_average"]["national"] = wait_quiet(quiet)
         log("national scale")
         result = national.run(args.quick, seconds, log)
         figures.update(result.figures)

@@ -154,13 +154,17 @@ def _run_browser(server: Server) -> dict[str, Any]:
     return result
 
 
-def test_caseworker_in_a_real_browser(server: Server) -> None:
+@pytest.fixture
+def browser_ready() -> None:
+    """Checked before the server starts: the browser, node and the npm packages are there."""
     if not Path(CHROMIUM).exists():
         _missing(f"Chromium is not installed at {CHROMIUM}")
     if shutil.which("node") is None or not (NODE_MODULES / "playwright-core").exists() or \
             not (NODE_MODULES / "axe-core").exists():
         _missing("node with playwright-core and axe-core from tests/js is needed")
 
+
+def test_caseworker_in_a_real_browser(browser_ready: None, server: Server) -> None:
     result = _run_browser(server)
     seen = result["observations"]
     assert result["errors"] == [], json.dumps(result["errors"], indent=1, ensure_ascii=False)

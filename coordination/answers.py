@@ -10,6 +10,8 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from coordination import audit
+from coordination.cases import load_policy_facts
+from coordination.disclosure import Reader, level_for
 from coordination.domain import Language
 from coordination.errors import Gone, InputError, NotFound
 from coordination.meetings import record_answer
@@ -29,7 +31,11 @@ class AnswerView:
     language: Language
 
 
-async def _lookup(session: AsyncSession, token: str) -> tuple[AnswerToken, Meeting, Contact]:
+async def _lookup(session: AsyncSession, token: str, now: datetime
+                  ) -> tuple[AnswerToken, Meeting, Contact, MeetingParticipant, Case]:
+    """The link's meeting and holder. The page tells when and where the meeting is, a disclosure
+    like any other (DESIGN.md rule 1): the link works only while its holder is invited and may
+    know of the meeting now; a withdrawn consent or a removal makes it gone."""
     found = (await session.exec(select(AnswerToken).where(AnswerToken.token_hash == hash_token(token)))).first()
     if found is None:
         raise NotFound("unknown answer link")
@@ -39,29 +45,40 @@ async def _lookup(session: AsyncSession, token: str) -> tuple[AnswerToken, Meeti
     contact = await session.get(Contact, found.contact_id)
     if meeting is None or contact is None or not contact.active:
         raise Gone("this answer link is no longer valid")
-    return found, meeting, contact
-
-
-async def view(session: AsyncSession, token: str) -> AnswerView:
-    _, meeting, contact = await _lookup(session, token)
     participant = await session.get(MeetingParticipant, (meeting.id, contact.id))
+    case = await session.get(Case, meeting.case_id)
+    if participant is None or case is None:
+        raise Gone("this answer link is no longer valid")
+    facts = await load_policy_facts(session, case)
+    reader = Reader(contact=facts.contact(contact.id or 0), language=Language(contact.language))
+    decision = level_for(reader, facts, meeting, now)
+    if not decision.allowed:
+        raise Gone("this answer link is no longer valid")
+    audit.record(session, unit_id=case.unit_id, case_id=case.id, actor=audit.SYSTEM, action="disclosure.allowed",
+                 subject=f"contact:{contact.id}", at=now,
+                 detail={"meeting": meeting.id, "contact": contact.id, "channel": "answer_page",
+                         "level": "logistics", "reasons": [r.code for r in decision.reasons],
+                         "consent_records": list(decision.consent_record_ids)})
+    return found, meeting, contact, participant, case
+
+
+def _view(meeting: Meeting, contact: Contact, participant: MeetingParticipant) -> AnswerView:
     return AnswerView(meeting.start, meeting.end, meeting.place or meeting.video_link, meeting.status,
-                      participant.partstat if participant else "needs_action", Language(contact.language))
+                      participant.partstat, Language(contact.language))
+
+
+async def view(session: AsyncSession, token: str, now: datetime) -> AnswerView:
+    _, meeting, contact, participant, _ = await _lookup(session, token, now)
+    return _view(meeting, contact, participant)
 
 
 async def answer(session: AsyncSession, token: str, value: str, now: datetime) -> AnswerView:
     if value not in ANSWERS:
         raise InputError("answer", "answer must be accepted, declined or tentative")
-    found, meeting, contact = await _lookup(session, token)
+    found, meeting, contact, participant, case = await _lookup(session, token, now)
     if meeting.status not in ("confirmed", "proposed"):
         raise InputError("answer", f"the meeting is {meeting.status} and takes no answers")
     await record_answer(session, meeting, contact.id or 0, value, now, f"answer-link:{found.id}")
-    audit.record(session, unit_id=(await _unit_of(session, meeting)), case_id=meeting.case_id,
+    audit.record(session, unit_id=case.unit_id, case_id=meeting.case_id,
                  actor=f"contact:{contact.id}", action="answer.link_used", subject=f"meeting:{meeting.id}", at=now)
-    return await view(session, token)
-
-
-async def _unit_of(session: AsyncSession, meeting: Meeting) -> int:
-    case = await session.get(Case, meeting.case_id)
-    assert case is not None
-    return case.unit_id
+    return _view(meeting, contact, participant)

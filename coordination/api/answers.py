@@ -97,7 +97,7 @@ class AnswerController(Controller):
     @get("/{token:str}", include_in_schema=True)
     async def show(self, ctx: Ctx, token: FromPath[str]) -> Template:
         async with ctx.transaction() as session:
-            return _page(await answers.view(session, token), token)
+            return _page(await answers.view(session, token, ctx.now()), token)
 
     @post("/{token:str}", status_code=200)
     async def submit(self, ctx: Ctx, token: FromPath[str],

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import mail_fixtures
-from mail_fixtures import Client, make_dispatcher, meeting, to
+from mail_fixtures import Client, consent, make_dispatcher, meeting, to
 from smtp_server import SmtpServer
 
 from coordination.context import ServiceContext
@@ -53,3 +53,50 @@ async def test_the_service_s_own_people_get_invitations_naming_the_child(
     await meeting(client, people, team, [team.child, added.json()["id"]])
     await make_dispatcher(service, smtp.port).drain_once()
     assert [to(a) for a in smtp.arrivals] == ["kari@bv.example.org"]
+
+
+async def _answer_link(smtp: SmtpServer, address: str) -> str:
+    mail = next(a.message for a in reversed(smtp.arrivals) if to(a) == address)
+    text = mail.get_body(preferencelist=("plain",)).get_content()
+    link = next(word for word in text.split() if "/answer/" in word)
+    return link[link.index("/answer/"):]
+
+
+async def test_an_answer_link_shows_nothing_once_consent_is_withdrawn(
+    client: Client, people: Any, team: Any, service: ServiceContext, smtp: SmtpServer, dispatcher: Dispatcher
+) -> None:
+    """The answer page is a disclosure too (rule 1): after the school's consent is withdrawn,
+    the teacher's old link must not show where and when the meeting now is."""
+    for carer in (team.mother, team.father):
+        await consent(client, people, team, carer, "school")
+    created = await meeting(client, people, team, [team.mother, team.teacher])
+    await dispatcher.drain_once()
+    path = await _answer_link(smtp, "siri@skole.example.org")
+    assert (await client.get(path)).status_code == 200
+    await consent(client, people, team, team.father, "school", status="withdrawn")
+    moved = await client.put(f"/cases/{team.case_id}/meetings/{created['id']}", headers=people.coordinator.headers,
+                             json={"start": "2027-01-12T13:00:00+01:00", "place": "Hemmelig sted"})
+    assert moved.status_code == 200
+    page = await client.get(path)
+    assert page.status_code == 410
+    assert "Hemmelig" not in page.text and "12. januar" not in page.text
+    assert (await client.post(path, data={"answer": "accepted"})).status_code == 410
+    # The mother, a party, still answers with hers.
+    mother = await _answer_link(smtp, "mona@example.org")
+    assert (await client.get(mother)).status_code == 200
+
+
+async def test_an_answer_link_stops_when_its_holder_is_no_longer_invited(
+    client: Client, people: Any, team: Any, service: ServiceContext, smtp: SmtpServer, dispatcher: Dispatcher
+) -> None:
+    created = await meeting(client, people, team, [team.mother, team.father])
+    await client.patch(f"/cases/{team.case_id}/contacts/{team.father}", headers=people.coordinator.headers,
+                       json={"email": "per@example.org"})
+    await dispatcher.drain_once()
+    path = await _answer_link(smtp, "mona@example.org")
+    changed = await client.put(f"/cases/{team.case_id}/meetings/{created['id']}",
+                               headers=people.coordinator.headers,
+                               json={"participant_ids": [team.father], "place": "Nytt sted"})
+    assert changed.status_code == 200
+    page = await client.get(path)
+    assert page.status_code == 410 and "Nytt sted" not in page.text

@@ -37,6 +37,10 @@ EMAIL_PATTERN = r"^$|^[^@\s\x00-\x1f\x7f<>(),;:\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}
 Email = Annotated[str, Meta(max_length=254, pattern=EMAIL_PATTERN)]
 Phone = Annotated[str, Meta(max_length=40, pattern=r"^$|^\+?[0-9][0-9 ()-]{2,30}$")]
 Note = Annotated[str, Meta(max_length=4000, pattern=TEXT_PATTERN)]
+#: The largest row id any table can hold (PostgreSQL ``integer``): an id beyond it names nothing,
+#: and must be refused here rather than reach the database as a value it cannot bind.
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Meta(ge=1, le=MAX_ID)]
 ClockTime = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")]
 
 
@@ -58,7 +62,7 @@ class CaseIn(Struct, forbid_unknown_fields=True):
     measure_type: MeasureType = MeasureType.VOLUNTARY
     order_date: date | None = None
     party_status_override: bool | None = None
-    coordinator_ids: list[int] = msgspec.field(default_factory=list)
+    coordinator_ids: list[Id] = msgspec.field(default_factory=list)
 
 
 class CasePatch(Struct, forbid_unknown_fields=True):
@@ -140,7 +144,7 @@ class ContactOut(Struct):
 
 
 class ConsentIn(Struct, forbid_unknown_fields=True):
-    grantor_contact_id: int
+    grantor_contact_id: Id
     sector: Sector
     status: ConsentStatus
     form: ConsentForm
@@ -252,7 +256,7 @@ class MeasureIn(Struct, forbid_unknown_fields=True):
     what: Name
     how_often: ShortLine = ""
     weekly: Annotated[list[WeeklyWindow], Meta(max_length=14)] = msgspec.field(default_factory=list)
-    contact_ids: list[int] = msgspec.field(default_factory=list)
+    contact_ids: list[Id] = msgspec.field(default_factory=list)
 
 
 class ChildWishesIn(Struct, forbid_unknown_fields=True):
@@ -290,7 +294,7 @@ class PlanIn(Struct, forbid_unknown_fields=True):
     goals: Note = ""
     default_place: ShortLine = ""
     measures: Annotated[list[MeasureIn], Meta(max_length=20)] = msgspec.field(default_factory=list)
-    member_ids: list[int] | None = None
+    member_ids: list[Id] | None = None
     child_takes_part: bool = True
     child_wishes: ChildWishesIn | None = None
     closures: Annotated[list[ClosureIn], Meta(max_length=20)] = msgspec.field(default_factory=list)
@@ -355,7 +359,7 @@ class MeetingIn(Struct, forbid_unknown_fields=True):
 
     start: datetime
     end: datetime
-    participant_ids: Annotated[list[int], Meta(min_length=1, max_length=60)]
+    participant_ids: Annotated[list[Id], Meta(min_length=1, max_length=60)]
     kind: MeetingKindName = "ad_hoc"
     place: ShortLine = ""
     video_link: Url = ""
@@ -370,7 +374,7 @@ class MeetingPatch(Struct, forbid_unknown_fields=True):
     video_link: Url | UnsetType = UNSET
     agenda: ShortLine | UnsetType = UNSET
     parents_told: bool | UnsetType = UNSET
-    participant_ids: Annotated[list[int], Meta(min_length=1, max_length=60)] | UnsetType = UNSET
+    participant_ids: Annotated[list[Id], Meta(min_length=1, max_length=60)] | UnsetType = UNSET
 
 
 class AnswerIn(Struct, forbid_unknown_fields=True):
@@ -381,7 +385,7 @@ class SlotSearchIn(Struct, forbid_unknown_fields=True):
     window_start: datetime
     window_end: datetime
     duration_minutes: Minutes
-    participant_ids: Annotated[list[int], Meta(min_length=1, max_length=60)]
+    participant_ids: Annotated[list[Id], Meta(min_length=1, max_length=60)]
 
 
 class SlotSearchOut(Struct):
@@ -402,7 +406,7 @@ class CaseFeedIn(Struct, forbid_unknown_fields=True):
     meetings they take part in, at their consent level)."""
 
     scope: Annotated[str, Meta(pattern=r"^(case|contact)$")]
-    contact_id: int | None = None
+    contact_id: Id | None = None
     label: FeedLabel = ""
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from litestar import Controller, get, post
-from litestar.params import FromPath, Parameter
+from litestar.params import Parameter
 
 from coordination import alerts, audit, outbox
 from coordination.access import case_for
-from coordination.api.deps import Ctx, CurrentUser
+from coordination.api.deps import Ctx, CurrentUser, PathId
 from coordination.schemas import AlertOut, OutboxOut
 
 
@@ -21,18 +21,18 @@ class AlertController(Controller):
             return await alerts.list_alerts(session, user, None, include_resolved)
 
     @get("/cases/{case_id:int}/alerts")
-    async def case_alerts(self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int],
+    async def case_alerts(self, ctx: Ctx, user: CurrentUser, case_id: PathId,
                           include_resolved: bool = Parameter(default=False)) -> list[AlertOut]:
         async with ctx.transaction() as session:
             return await alerts.list_alerts(session, user, case_id, include_resolved)
 
     @post("/alerts/{alert_id:int}/resolve", status_code=200)
-    async def resolve(self, ctx: Ctx, user: CurrentUser, alert_id: FromPath[int]) -> AlertOut:
+    async def resolve(self, ctx: Ctx, user: CurrentUser, alert_id: PathId) -> AlertOut:
         async with ctx.transaction() as session:
             return await alerts.resolve(session, user, alert_id, ctx.now())
 
     @get("/cases/{case_id:int}/outbox")
-    async def case_outbox(self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int]) -> list[OutboxOut]:
+    async def case_outbox(self, ctx: Ctx, user: CurrentUser, case_id: PathId) -> list[OutboxOut]:
         """What was sent, suppressed (with the reason), retried or given up, newest first."""
         async with ctx.transaction() as session:
             await case_for(session, user, case_id)

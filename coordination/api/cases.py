@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from litestar import Controller, get, patch, post, put
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import JSONBody, Parameter
 
 from coordination import audit, cases
 from coordination.access import case_for
-from coordination.api.deps import Ctx, CurrentUser
+from coordination.api.deps import Ctx, CurrentUser, PathId
 from coordination.domain import Language
 from coordination.errors import InputError
 from coordination.schemas import (
+    MAX_ID,
     AuditOut,
     CaseIn,
     CaseOut,
@@ -22,6 +23,7 @@ from coordination.schemas import (
     ContactIn,
     ContactOut,
     ContactPatch,
+    Id,
     InformationLoopsOut,
 )
 
@@ -41,7 +43,7 @@ class CaseController(Controller):
             return await cases.list_cases(session, user, ctx.now())
 
     @get("/{case_id:int}")
-    async def get_case(self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int]) -> CaseOut:
+    async def get_case(self, ctx: Ctx, user: CurrentUser, case_id: PathId) -> CaseOut:
         async with ctx.transaction() as session:
             found = await cases.get_case(session, user, case_id, ctx.now())
             audit.record_read(session, user.id or 0, user.unit_id, case_id, "case", ctx.now())
@@ -49,27 +51,27 @@ class CaseController(Controller):
 
     @patch("/{case_id:int}")
     async def update_case(
-        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], data: JSONBody[CasePatch]
+        self, ctx: Ctx, user: CurrentUser, case_id: PathId, data: JSONBody[CasePatch]
     ) -> CaseOut:
         async with ctx.transaction() as session:
             return await cases.update_case(session, user, case_id, data, ctx.now())
 
     @put("/{case_id:int}/coordinators")
     async def assign_coordinators(
-        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], data: JSONBody[list[int]]
+        self, ctx: Ctx, user: CurrentUser, case_id: PathId, data: JSONBody[list[Id]]
     ) -> CaseOut:
         async with ctx.transaction() as session:
             return await cases.assign_coordinators(session, user, case_id, data, ctx.now())
 
     @post("/{case_id:int}/contacts")
     async def add_contact(
-        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], data: JSONBody[ContactIn]
+        self, ctx: Ctx, user: CurrentUser, case_id: PathId, data: JSONBody[ContactIn]
     ) -> ContactOut:
         async with ctx.transaction() as session:
             return await cases.add_contact(session, user, case_id, data, ctx.now())
 
     @get("/{case_id:int}/contacts")
-    async def list_contacts(self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int]) -> list[ContactOut]:
+    async def list_contacts(self, ctx: Ctx, user: CurrentUser, case_id: PathId) -> list[ContactOut]:
         async with ctx.transaction() as session:
             contacts = await cases.list_contacts(session, user, case_id)
             audit.record_read(session, user.id or 0, user.unit_id, case_id, "contacts", ctx.now())
@@ -77,7 +79,7 @@ class CaseController(Controller):
 
     @patch("/{case_id:int}/contacts/{contact_id:int}")
     async def update_contact(
-        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], contact_id: FromPath[int],
+        self, ctx: Ctx, user: CurrentUser, case_id: PathId, contact_id: PathId,
         data: JSONBody[ContactPatch],
     ) -> ContactOut:
         async with ctx.transaction() as session:
@@ -85,13 +87,13 @@ class CaseController(Controller):
 
     @post("/{case_id:int}/consents")
     async def record_consent(
-        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], data: JSONBody[ConsentIn]
+        self, ctx: Ctx, user: CurrentUser, case_id: PathId, data: JSONBody[ConsentIn]
     ) -> ConsentOut:
         async with ctx.transaction() as session:
             return await cases.record_consent(session, user, case_id, data, ctx.now())
 
     @get("/{case_id:int}/consents")
-    async def list_consents(self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int]) -> list[ConsentOut]:
+    async def list_consents(self, ctx: Ctx, user: CurrentUser, case_id: PathId) -> list[ConsentOut]:
         async with ctx.transaction() as session:
             consents = await cases.list_consents(session, user, case_id)
             audit.record_read(session, user.id or 0, user.unit_id, case_id, "consents", ctx.now())
@@ -102,7 +104,7 @@ class CaseController(Controller):
         self,
         ctx: Ctx,
         user: CurrentUser,
-        case_id: FromPath[int],
+        case_id: PathId,
         at: datetime | None = Parameter(
             default=None, description="Also evaluate at this instant (ISO 8601 with offset)"
         ),
@@ -118,8 +120,8 @@ class CaseController(Controller):
         self,
         ctx: Ctx,
         user: CurrentUser,
-        case_id: FromPath[int],
-        before_id: int | None = Parameter(default=None, ge=1),
+        case_id: PathId,
+        before_id: int | None = Parameter(default=None, ge=1, le=MAX_ID),
         limit: int = Parameter(default=200, ge=1, le=1000),
     ) -> list[AuditOut]:
         async with ctx.transaction() as session:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
+from litestar.params import Parameter
 
 from coordination.access import user_for_token
 from coordination.context import ServiceContext
 from coordination.models import User
+from coordination.schemas import MAX_ID
 
 
 async def provide_context(state: State) -> ServiceContext:
@@ -39,3 +43,5 @@ async def provide_user(
 #: Handler parameters that Litestar fills from the dependencies above.
 Ctx = NamedDependency[ServiceContext]
 CurrentUser = NamedDependency[User]
+#: A row id in the path: refused (400) when no table could hold it, never sent to the database.
+PathId = Annotated[int, Parameter(ge=1, le=MAX_ID)]

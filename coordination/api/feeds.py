@@ -16,7 +16,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, HeaderParameter, JSONBody
 
 from coordination import feeds
-from coordination.api.deps import Ctx, CurrentUser
+from coordination.api.deps import Ctx, CurrentUser, PathId
 from coordination.feeds import FeedAnswer, FeedRuntime
 from coordination.schemas import CaseFeedIn, FeedCreated, FeedOut, MyFeedIn
 
@@ -43,7 +43,7 @@ class FeedController(Controller):
 
     @post("/cases/{case_id:int}/feeds")
     async def create_case_feed(
-        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], data: JSONBody[CaseFeedIn]
+        self, ctx: Ctx, user: CurrentUser, case_id: PathId, data: JSONBody[CaseFeedIn]
     ) -> FeedCreated:
         """A case feed (the team) or a contact feed (their own meetings, at their consent
         level). The token is shown in this answer only."""
@@ -53,7 +53,7 @@ class FeedController(Controller):
 
     @get("/cases/{case_id:int}/feeds")
     async def list_case_feeds(
-        self, ctx: Ctx, user: CurrentUser, feeds_runtime: Feeds, case_id: FromPath[int]
+        self, ctx: Ctx, user: CurrentUser, feeds_runtime: Feeds, case_id: PathId
     ) -> list[FeedOut]:
         async with ctx.transaction() as session:
             return await feeds.list_case_feeds(session, user, case_id, feeds_runtime.pending_seen)
@@ -75,7 +75,7 @@ class FeedController(Controller):
 
     @delete("/feeds/{feed_id:int}", status_code=200)
     async def revoke_feed(
-        self, ctx: Ctx, user: CurrentUser, feeds_runtime: Feeds, feed_id: FromPath[int]
+        self, ctx: Ctx, user: CurrentUser, feeds_runtime: Feeds, feed_id: PathId
     ) -> FeedOut:
         """From now on the address answers 410 Gone."""
         async with ctx.transaction() as session:

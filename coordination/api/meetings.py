@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from litestar import Controller, get, post, put
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
 from coordination import audit, meetings, plans
-from coordination.api.deps import Ctx, CurrentUser
+from coordination.api.deps import Ctx, CurrentUser, PathId
 from coordination.schemas import (
     AnswerIn,
     MeetingIn,
@@ -25,7 +25,7 @@ class MeetingController(Controller):
 
     @put("/plan")
     async def upsert_plan(
-        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], data: JSONBody[PlanIn]
+        self, ctx: Ctx, user: CurrentUser, case_id: PathId, data: JSONBody[PlanIn]
     ) -> PlanOut:
         """Create the plan, or revise it: the schedule is re-planned from now on; held and
         confirmed meetings stay where they are."""
@@ -33,14 +33,14 @@ class MeetingController(Controller):
             return await plans.upsert_plan(session, user, case_id, data, ctx.now())
 
     @get("/plan")
-    async def get_plan(self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int]) -> PlanOut:
+    async def get_plan(self, ctx: Ctx, user: CurrentUser, case_id: PathId) -> PlanOut:
         async with ctx.transaction() as session:
             plan = await plans.get_plan(session, user, case_id)
             audit.record_read(session, user.id or 0, user.unit_id, case_id, "plan", ctx.now())
             return plan
 
     @get("/meetings")
-    async def list_meetings(self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int]) -> list[MeetingOut]:
+    async def list_meetings(self, ctx: Ctx, user: CurrentUser, case_id: PathId) -> list[MeetingOut]:
         async with ctx.transaction() as session:
             listed = await meetings.list_meetings(session, user, case_id)
             audit.record_read(session, user.id or 0, user.unit_id, case_id, "meetings", ctx.now())
@@ -48,7 +48,7 @@ class MeetingController(Controller):
 
     @post("/meetings")
     async def create_meeting(
-        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], data: JSONBody[MeetingIn]
+        self, ctx: Ctx, user: CurrentUser, case_id: PathId, data: JSONBody[MeetingIn]
     ) -> MeetingOut:
         async with ctx.transaction() as session:
             return await meetings.create_meeting(session, user, case_id, data, ctx.now())
@@ -58,8 +58,8 @@ class MeetingController(Controller):
         self,
         ctx: Ctx,
         user: CurrentUser,
-        case_id: FromPath[int],
-        meeting_id: FromPath[int],
+        case_id: PathId,
+        meeting_id: PathId,
         data: JSONBody[MeetingPatch],
     ) -> MeetingOut:
         """Move or change a meeting; everyone invited gets an update with a raised SEQUENCE."""
@@ -68,21 +68,21 @@ class MeetingController(Controller):
 
     @post("/meetings/{meeting_id:int}/confirm", status_code=200)
     async def confirm(
-        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], meeting_id: FromPath[int]
+        self, ctx: Ctx, user: CurrentUser, case_id: PathId, meeting_id: PathId
     ) -> MeetingOut:
         async with ctx.transaction() as session:
             return await meetings.set_status(session, user, case_id, meeting_id, "confirmed", ctx.now())
 
     @post("/meetings/{meeting_id:int}/cancel", status_code=200)
     async def cancel(
-        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], meeting_id: FromPath[int]
+        self, ctx: Ctx, user: CurrentUser, case_id: PathId, meeting_id: PathId
     ) -> MeetingOut:
         async with ctx.transaction() as session:
             return await meetings.set_status(session, user, case_id, meeting_id, "cancelled", ctx.now())
 
     @post("/meetings/{meeting_id:int}/held", status_code=200)
     async def held(
-        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], meeting_id: FromPath[int]
+        self, ctx: Ctx, user: CurrentUser, case_id: PathId, meeting_id: PathId
     ) -> MeetingOut:
         async with ctx.transaction() as session:
             return await meetings.set_status(session, user, case_id, meeting_id, "held", ctx.now())
@@ -92,9 +92,9 @@ class MeetingController(Controller):
         self,
         ctx: Ctx,
         user: CurrentUser,
-        case_id: FromPath[int],
-        meeting_id: FromPath[int],
-        contact_id: FromPath[int],
+        case_id: PathId,
+        meeting_id: PathId,
+        contact_id: PathId,
         data: JSONBody[AnswerIn],
     ) -> MeetingOut:
         """An answer the coordinator heard by phone or in person."""
@@ -103,7 +103,7 @@ class MeetingController(Controller):
 
     @post("/slots", status_code=200)
     async def search_slot(
-        self, ctx: Ctx, user: CurrentUser, case_id: FromPath[int], data: JSONBody[SlotSearchIn]
+        self, ctx: Ctx, user: CurrentUser, case_id: PathId, data: JSONBody[SlotSearchIn]
     ) -> SlotSearchOut:
         """The earliest time that suits everyone, or why none does and the nearest alternatives."""
         async with ctx.transaction() as session:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from litestar import Controller, delete, get, patch, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
 from coordination import users
-from coordination.api.deps import Ctx, CurrentUser
+from coordination.api.deps import Ctx, CurrentUser, PathId
 from coordination.schemas import UnitOut, UnitPatch, UserCreated, UserIn, UserOut
 
 
@@ -29,7 +29,7 @@ class UserController(Controller):
             return await users.create_user_as(session, user, data, ctx.now())
 
     @delete("/{user_id:int}", status_code=200)
-    async def deactivate_user(self, ctx: Ctx, user: CurrentUser, user_id: FromPath[int]) -> UserOut:
+    async def deactivate_user(self, ctx: Ctx, user: CurrentUser, user_id: PathId) -> UserOut:
         async with ctx.transaction() as session:
             return await users.deactivate_user(session, user, user_id, ctx.now())
 

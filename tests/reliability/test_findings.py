@@ -100,3 +100,25 @@ async def test_an_answer_link_stops_when_its_holder_is_no_longer_invited(
     assert changed.status_code == 200
     page = await client.get(path)
     assert page.status_code == 410 and "Nytt sted" not in page.text
+
+
+async def test_ids_no_table_can_hold_are_refused_not_a_server_error(
+    client: Client, people: Any, team: Any
+) -> None:
+    """Found by schemathesis: an id beyond the database's integer range reached the database and
+    came back as a 500 (SQLite: OverflowError; PostgreSQL: a bind error)."""
+    headers = people.coordinator.headers
+    for huge in (2**31, 2**63, 10**30):
+        for path in (f"/cases/{huge}", f"/cases/{team.case_id}/contacts/{huge}/x", f"/cases/{huge}/meetings",
+                     f"/cases/{team.case_id}/audit?before_id={huge}"):
+            response = await client.get(path, headers=headers)
+            assert response.status_code in (400, 404, 405), (path, response.status_code)
+        response = await client.post(f"/cases/{team.case_id}/meetings", headers=headers, json={
+            "start": "2027-01-11T09:00:00+01:00", "end": "2027-01-11T10:00:00+01:00", "participant_ids": [huge]})
+        assert response.status_code == 400, response.text
+        response = await client.post(f"/cases/{team.case_id}/consents", headers=headers, json={
+            "grantor_contact_id": huge, "sector": "school", "status": "refused", "form": "oral"})
+        assert response.status_code == 400, response.text
+    schema = (await client.get("/schema/openapi.json")).json()
+    parameter = next(p for p in schema["paths"]["/cases/{case_id}"]["get"]["parameters"] if p["name"] == "case_id")
+    assert parameter["schema"]["maximum"] == 2**31 - 1

@@ -20,6 +20,7 @@ from coordination import alerts, audit, outbox, versions
 from coordination.access import case_for, require_role, visible_cases
 from coordination.domain import (
     DEFAULT_SECTOR,
+    MEASURES_END_AGE,
     ConsentForm,
     ConsentStatus,
     Language,
@@ -102,7 +103,7 @@ def _check_case_rules(
     today = oslo_today(now)
     if birth_date > today:
         raise InputError("child_birth_date", "the birth date cannot be in the future")
-    if age_on(birth_date, today) >= 25:
+    if age_on(birth_date, today) >= MEASURES_END_AGE:
         raise InputError("child_birth_date", "child welfare measures end at 25; check the birth date")
     if measure_type is MeasureType.ORDERED and order_date is None:
         raise InputError("order_date", "an ordered measure needs the date of the order")

@@ -102,3 +102,5 @@ class MeasureType(enum.StrEnum):
 
 #: Age from which a child as a rule has party status (partsstatus).
 PARTY_STATUS_AGE = 15
+#: Child welfare measures (aftercare included) end when the young person turns 25.
+MEASURES_END_AGE = 25

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import msgspec
 from sqlmodel import select
@@ -32,7 +32,7 @@ from calendars.slots import WeeklyWindow as SlotWindow
 from calendars.workdays import CalendarInputError
 from coordination import alerts, audit, outbox, versions
 from coordination.access import case_for
-from coordination.domain import MeasureType, Role
+from coordination.domain import MEASURES_END_AGE, MeasureType, Role
 from coordination.errors import InputError
 from coordination.meetings import (
     busy_during_measures,
@@ -124,6 +124,21 @@ def _existing(
     return result
 
 
+def _check_span(case: Case, data: PlanIn) -> None:
+    """A plan lies within the child's measures: from birth until the child turns 25. Besides
+    being the law, this bounds the schedule computed in the request (a plan over centuries took
+    the server's time for many seconds)."""
+    birth = case.child_birth_date
+    try:
+        last = birth.replace(year=birth.year + MEASURES_END_AGE)
+    except ValueError:  # born on 29 February
+        last = date(birth.year + MEASURES_END_AGE, 3, 1)
+    if data.start_date < birth:
+        raise InputError("start_date", "the plan cannot start before the child was born")
+    if data.expected_end >= last:
+        raise InputError("expected_end", f"child welfare measures end when the child turns 25 ({last})")
+
+
 async def upsert_plan(
     session: AsyncSession, user: User, case_id: int, data: PlanIn, now: datetime
 ) -> PlanOut:
@@ -142,6 +157,7 @@ async def upsert_plan(
     for index, closure in enumerate(data.closures):
         if closure.last < closure.first:
             raise InputError(f"closures[{index}].last", "a closure must end on or after its first day")
+    _check_span(case, data)
     plan = await plan_of(session, case_id)
     fields = {
         "start_date": data.start_date,

@@ -122,3 +122,17 @@ async def test_ids_no_table_can_hold_are_refused_not_a_server_error(
     schema = (await client.get("/schema/openapi.json")).json()
     parameter = next(p for p in schema["paths"]["/cases/{case_id}"]["get"]["parameters"] if p["name"] == "case_id")
     assert parameter["schema"]["maximum"] == 2**31 - 1
+
+
+async def test_a_plan_lies_within_the_child_s_measures(client: Client, people: Any, team: Any) -> None:
+    """Found by schemathesis: a plan from the year 676 to 1392 kept the server computing its
+    schedule for longer than the client's 10 s time-out. A plan now lies between the child's
+    birth and 25th birthday (born 2012-03-10 in the fixture)."""
+    url, headers = f"/cases/{team.case_id}/plan", people.coordinator.headers
+    for start, end, field in (("0676-12-11", "1392-11-23", "start_date"), ("2027-01-04", "2037-03-10", "expected_end"),
+                              ("2027-01-04", "2400-01-01", "expected_end")):
+        response = await client.put(url, headers=headers, json={"start_date": start, "expected_end": end})
+        assert response.status_code == 400, response.text[:300]
+        assert response.json()["field"] == field
+    response = await client.put(url, headers=headers, json={"start_date": "2027-01-04", "expected_end": "2037-03-09"})
+    assert response.status_code == 200, response.text[:300]

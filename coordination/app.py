@@ -33,6 +33,7 @@ from coordination.context import ServiceContext
 from coordination.errors import Forbidden, Gone, InputError, NotFound
 from coordination.feeds import FeedRuntime
 from coordination.migrate import upgrade_async
+from coordination.ratelimit import MissLimiter, MissLimitMiddleware
 from coordination.settings import Settings
 from coordination.web.routes import template_config, web_routes
 
@@ -157,6 +158,7 @@ def create_app(
 
     return Litestar(
         route_handlers=[*ROUTES, *web_routes(), *extra_routes],
+        middleware=[MissLimitMiddleware(MissLimiter(ctx.now))],
         template_config=template_config(),
         state=State({"service": ctx, "feeds": feeds}),
         dependencies={

@@ -33,6 +33,7 @@ from coordination.context import ServiceContext
 from coordination.errors import Forbidden, Gone, InputError, NotFound
 from coordination.feeds import FeedRuntime
 from coordination.migrate import upgrade_async
+from coordination.openapi import document_answers
 from coordination.ratelimit import MissLimiter, MissLimitMiddleware
 from coordination.settings import Settings
 from coordination.web.routes import template_config, web_routes
@@ -103,7 +104,7 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[
     return _error(exc.status_code, exc.detail, headers=exc.headers)
 
 
-@get("/health", tags=["service"])
+@get("/health", tags=["service"], security=[{}])
 async def health(ctx: Ctx) -> Response[dict[str, str]]:
     """Liveness and readiness: 200 when the database answers, 503 when it does not."""
     try:
@@ -156,7 +157,7 @@ def create_app(
             await feeds.stop(ctx)
             await ctx.engine.dispose()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[*ROUTES, *web_routes(), *extra_routes],
         middleware=[MissLimitMiddleware(MissLimiter(ctx.now))],
         template_config=template_config(),
@@ -195,3 +196,5 @@ def create_app(
         ),
         debug=False,
     )
+    document_answers(app)
+    return app

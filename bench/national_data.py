@@ -24,9 +24,10 @@ OSLO = ZoneInfo("Europe/Oslo")
 CASES_PER_UNIT = 200
 CASES_PER_COORDINATOR = 25
 PARTNER_SECTORS = ("school", "health", "nav")
-KINDS_YEAR = (  # a year of a plan: 13 meetings on average with the extra weekly status below
+KINDS_YEAR = (  # a year of a plan: 13⅓ meetings on average with the extra weekly status below
     "startup", "weekly_status", "weekly_status", "weekly_status", "child_talk", "mini_evaluation",
     "child_talk", "main_evaluation", "child_talk", "main_evaluation", "child_talk", "main_evaluation",
+    "final_evaluation",
 )
 AGENDA = "Evaluering av tiltaksplanen: mål, tiltak og ansvar; hva har fungert, hva må endres, og neste steg."
 

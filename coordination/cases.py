@@ -200,9 +200,10 @@ async def update_case(
 async def assign_coordinators(
     session: AsyncSession, user: User, case_id: int, ids: list[int], now: datetime
 ) -> CaseOut:
-    """Leaders decide who coordinates a case."""
-    require_role(user, UserRole.LEADER)
+    """Leaders decide who coordinates a case. A case the user may not see is not found, whatever
+    their role; Forbidden is only for what they may see (errors.Forbidden)."""
     case = await case_for(session, user, case_id)
+    require_role(user, UserRole.LEADER)
     if not ids:
         raise InputError("coordinator_ids", "a case needs at least one coordinator")
     await _check_coordinators(session, case.unit_id, ids)

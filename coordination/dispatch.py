@@ -30,7 +30,18 @@ from coordination.disclosure import Reader, level_for, to_event, visible_for
 from coordination.domain import Language, Role, Sector
 from coordination.levels import Level
 from coordination.meetings import participants_of
-from coordination.models import Alert, AnswerToken, Case, Contact, Meeting, OutboxMessage, Plan, Unit, User
+from coordination.models import (
+    Alert,
+    AnswerToken,
+    Case,
+    Contact,
+    Meeting,
+    MeetingParticipant,
+    OutboxMessage,
+    Plan,
+    Unit,
+    User,
+)
 from coordination.policy import Decision
 from coordination.security import hash_token, new_token
 from notifications.dispatcher import Dispatcher, DispatchSettings
@@ -238,6 +249,8 @@ class ConsentGate:
             return Suppressed(SuppressionCode.OBSOLETE, f"the meeting is {meeting.status}")
         if not contact.active:
             return Suppressed(SuppressionCode.OBSOLETE, f"contact {contact.id} is no longer active")
+        if await session.get(MeetingParticipant, (meeting.id, contact.id)) is None:
+            return Suppressed(SuppressionCode.OBSOLETE, f"contact {contact.id} is no longer invited")
         case = await session.get(Case, meeting.case_id)
         unit = await session.get(Unit, case.unit_id) if case else None
         assert case is not None and unit is not None

@@ -183,6 +183,9 @@ async def requeue_after_consent(session: AsyncSession, case: Case, sector: str, 
         select(OutboxMessage, Meeting, Contact)
         .join(Meeting, col(Meeting.id) == OutboxMessage.meeting_id)
         .join(Contact, col(Contact.id) == OutboxMessage.recipient_contact_id)
+        # Only those still invited: someone taken off the meeting since is not told of it now.
+        .join(MeetingParticipant, (col(MeetingParticipant.meeting_id) == Meeting.id)
+              & (col(MeetingParticipant.contact_id) == Contact.id))
         .where(OutboxMessage.case_id == case.id, col(OutboxMessage.kind).in_(["invitation", "update"]),
                OutboxMessage.status == "suppressed",
                col(OutboxMessage.suppressed_code).in_([SuppressionCode.NO_CONSENT.value,

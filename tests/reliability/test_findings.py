@@ -10,9 +10,11 @@ from typing import Any
 import mail_fixtures
 from mail_fixtures import Client, consent, make_dispatcher, meeting, to
 from smtp_server import SmtpServer
+from sqlmodel import select
 
 from coordination.context import ServiceContext
 from coordination.levels import Level
+from coordination.models import OutboxMessage
 from notifications.dispatcher import Dispatcher
 
 smtp, dispatcher = mail_fixtures.smtp, mail_fixtures.dispatcher
@@ -136,3 +138,27 @@ async def test_a_plan_lies_within_the_child_s_measures(client: Client, people: A
         assert response.json()["field"] == field
     response = await client.put(url, headers=headers, json={"start_date": "2027-01-04", "expected_end": "2037-03-09"})
     assert response.status_code == 200, response.text[:300]
+
+
+async def test_consent_given_later_tells_only_those_still_invited(
+    client: Client, people: Any, team: Any, service: ServiceContext, smtp: SmtpServer, dispatcher: Dispatcher
+) -> None:
+    """Found while widening the stateful test: an invitation held back for want of consent was
+    queued again for a teacher who had been taken off the meeting since; rendering it failed
+    (no attendee to invite) and it was retried as an internal error until it went dead."""
+    created = await meeting(client, people, team, [team.mother, team.teacher])
+    await dispatcher.drain_once()  # the teacher's invitation is held back: no consent yet
+    changed = await client.put(f"/cases/{team.case_id}/meetings/{created['id']}", headers=people.coordinator.headers,
+                               json={"participant_ids": [team.mother]})
+    assert changed.status_code == 200
+    await dispatcher.drain_once()
+    for carer in (team.mother, team.father):
+        await consent(client, people, team, carer, "school")
+    for _ in range(3):
+        service.clock.advance(timedelta(minutes=30))
+        await dispatcher.drain_once()
+    assert "siri@skole.example.org" not in [to(a) for a in smtp.arrivals]
+    async with service.transaction() as session:
+        rows = (await session.exec(select(OutboxMessage).where(
+            OutboxMessage.recipient_contact_id == team.teacher))).all()
+    assert all(r.status == "suppressed" for r in rows), [(r.kind, r.status, r.last_error) for r in rows]

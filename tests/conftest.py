@@ -8,16 +8,15 @@ that this run covers SQLite only.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from db_backends import BACKENDS, POSTGRES_ADMIN_URL, POSTGRES_ENABLED, START  # noqa: F401
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
@@ -31,14 +30,6 @@ from coordination.domain import UserRole
 from coordination.migrate import upgrade
 from coordination.schemas import UserIn
 from coordination.settings import Settings
-
-POSTGRES_ADMIN_URL = os.environ.get(
-    "SAMHANDLING_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
-POSTGRES_ENABLED = os.environ.get("SAMHANDLING_TEST_POSTGRES", "on").lower() != "off"
-BACKENDS = ["sqlite", "postgresql"] if POSTGRES_ENABLED else ["sqlite"]
-#: A Monday in winter time, so tests read the same whatever day they run.
-START = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)
 
 
 def _with_database(url: str, name: str) -> str:

@@ -4,11 +4,11 @@ doubles, a settable clock and a dispatcher wired to all of them."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from notif_doubles import NOW, SENDER, Clock, MemoryOutbox, ScriptedGate, SmtpServer
+from notif_doubles import NOW, SENDER, Clock, DispatcherFactory, MemoryOutbox, ScriptedGate, SmtpServer
 
 from notifications.dispatcher import Dispatcher, DispatchSettings
 from notifications.email import MailSettings
@@ -40,7 +40,6 @@ def gate() -> ScriptedGate:
     return ScriptedGate()
 
 
-DispatcherFactory = Callable[..., Dispatcher]
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from notifications.dispatcher import Dispatcher
 from notifications.ports import (
     DisclosureLevel,
     Language,
@@ -253,3 +254,6 @@ def prepared(
 
 
 from smtp_server import Arrival, Mailbox, SmtpServer, free_port  # noqa: E402,F401  (shared with coordination tests)
+
+#: A factory building a dispatcher on the real SMTP server (the ``make_dispatcher`` fixture).
+DispatcherFactory = Callable[..., Dispatcher]

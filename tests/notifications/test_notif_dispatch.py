@@ -10,12 +10,12 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from conftest import DispatcherFactory
 from notif_doubles import (
     MEETING_START,
     NOW,
     SENDER,
     Clock,
+    DispatcherFactory,
     MemoryOutbox,
     ScriptedGate,
     SmtpServer,

@@ -6,12 +6,12 @@ from __future__ import annotations
 from email.message import EmailMessage
 
 import pytest
-from conftest import DispatcherFactory
 from icalendar import Calendar
 from notif_doubles import (
     ANSWER_URL,
     NOW,
     SENDER,
+    DispatcherFactory,
     MemoryOutbox,
     ScriptedGate,
     SmtpServer,

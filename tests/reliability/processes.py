@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from conftest import POSTGRES_ADMIN_URL
+from db_backends import POSTGRES_ADMIN_URL
 from smtp_server import Arrival, free_port
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import POSTGRES_ENABLED
+from db_backends import POSTGRES_ENABLED
 from processes import ServiceProcess, outbox_counts, postgres_database, seed_reminders, service_env, tally, wait_until
 from smtp_server import SmtpServer
 

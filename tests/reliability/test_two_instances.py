@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import POSTGRES_ENABLED
+from db_backends import POSTGRES_ENABLED
 from processes import (
     ServiceProcess,
     claimed_by,

@@ -1,0 +1,890 @@
+"""Consent under random histories: a Hypothesis state machine drives the real service (its HTTP
+API through the test client, its dispatcher against a real aiosmtpd, the settable clock)
+through random sequences of contacts, consent acts, daily-care changes, the child's 15th
+birthday, meetings created, moved, changed, confirmed and cancelled, time passing, the
+SMTP server going down and coming back, and feed fetches.
+
+After every step it checks the service against ``oracle`` (DESIGN.md's rules written a
+second time in the test, not the production policy):
+
+* every message that arrived was allowed for its recipient, at its level, at the moment
+  it was sent (the clock is recorded at each drain);
+* every feed shows each reader exactly the meetings, and the level, they may see;
+* every message that fell due was sent, suppressed for a reason the rules justify, or is
+  still waiting for a retry — none vanished, none arrived twice.
+
+CI runs a bounded number of examples; ``SAMHANDLING_STATEFUL_EXAMPLES`` sets another
+number (the long run in the README uses 2,000).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import os
+import random
+import shutil
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import ics
+import pytest
+from db_backends import BACKENDS
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from ics import Component
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from oracle import (
+    OSLO,
+    Act,
+    L,
+    Meet,
+    Person,
+    World,
+    attendee_sector_shown_at_least,
+    attendee_sector_shown_at_most,
+    contact_feed,
+    may_know,
+    quiet_hours,
+    staff_feed,
+)
+from smtp_server import SmtpServer
+from sqlalchemy import text
+from sqlmodel import select
+
+from coordination import users
+from coordination.app import create_app
+from coordination.clock import Clock
+from coordination.context import ServiceContext
+from coordination.dispatch import build_dispatcher
+from coordination.domain import UserRole
+from coordination.levels import Level
+from coordination.models import OutboxMessage
+from coordination.schemas import UserIn
+from coordination.settings import Settings
+from notifications.dispatcher import Dispatcher, DispatchSettings
+from notifications.email import MailSettings
+from notifications.transport import SmtpSecurity, SmtpSettings, SmtpTransport
+
+T = TypeVar("T")
+
+#: Examples per backend in CI, unless SAMHANDLING_STATEFUL_EXAMPLES says otherwise.
+CI_EXAMPLES = {"sqlite": 30, "postgresql": 8}
+STEPS = int(os.environ.get("SAMHANDLING_STATEFUL_STEPS", "30"))
+START = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)  # a Monday, 09:00 in Oslo
+SENDER = "noreply@samhandling.invalid"
+REFERENCE = "BV-2027-99"
+CHILD_GIVEN_NAME = "Sigrunn"
+CHILD_INITIALS = "S.B."
+BATCH = 50
+REMINDER_OFFSETS = (timedelta(hours=48), timedelta(hours=3))
+ROLES = {  # role -> sector (DESIGN.md's defaults)
+    "parent": "family", "child": "family", "trusted_person": "family", "school_contact": "school",
+    "public_health_nurse": "health", "nav_adviser": "nav", "family_therapist": "other", "caseworker": "child_welfare",
+}
+STEP_SIZES = (timedelta(minutes=10), timedelta(hours=1), timedelta(hours=5), timedelta(hours=13),
+              timedelta(days=1), timedelta(days=2), timedelta(days=6), timedelta(days=31))
+SECTORS = ("school", "health", "nav", "other")
+LEVELS = ("logistics", "purpose", "content")
+KINDS = ("ad_hoc", "ad_hoc", "child_talk", "startup")
+KIND_WORDS = ("oppstartsmøte", "evaluering", "barnesamtale", "samtale med barnet", "ad hoc")
+
+
+# --- the model's own record of what should happen --------------------------------------
+
+
+@dataclass
+class Expected:
+    """A message the rules say must fall due: invitation, update, cancellation or reminder."""
+
+    kind: str
+    meeting: int
+    contact: int
+    sequence: int
+    due: datetime
+    superseded: bool = False
+
+
+@dataclass
+class MeetingModel:
+    id: int
+    uid: str
+    kind: str
+    start: datetime
+    end: datetime
+    status: str
+    sequence: int
+    participants: frozenset[int]
+    parents_told: bool
+    agenda: str
+    place: str
+    cancelled_at: datetime | None = None
+
+    def frozen(self) -> Meet:
+        return Meet(self.id, self.uid, self.kind, self.start, self.end, self.status, self.sequence,
+                    self.participants, self.parents_told, self.agenda, self.place, self.cancelled_at)
+
+
+@dataclass
+class Feed:
+    token: str
+    contact: int | None  # None: the case feed
+    revoked: bool = False
+    etag: str | None = None
+    body: bytes | None = None
+
+
+@dataclass
+class Stats:
+    examples: int = 0
+    steps: Counter[str] = field(default_factory=Counter)
+    consents: Counter[str] = field(default_factory=Counter)
+    rules: Counter[str] = field(default_factory=Counter)
+    arrivals: int = 0
+    feed_checks: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    def line(self, backend: str) -> str:
+        suppressed = ", ".join(f"{k}={v}" for k, v in sorted(self.outcomes.items()))
+        consents = ", ".join(f"{k}={v}" for k, v in sorted(self.consents.items()))
+        return (f"stateful consent test on {backend}: {self.examples} examples, {self.steps['all']} steps, "
+                f"consent acts {consents}; {self.arrivals} mails checked, {self.feed_checks} feed reads checked; "
+                f"outcomes: {suppressed}")
+
+
+@dataclass
+class Env:
+    """What outlives one example: the event loop, the SMTP server, the app under test with its
+    clock, and the service's own context (whose database is emptied for each example)."""
+
+    backend: str
+    loop: asyncio.AbstractEventLoop
+    smtp: SmtpServer
+    clock: Clock
+    client: AsyncTestClient[Litestar]
+    service: ServiceContext
+    stats: Stats = field(default_factory=Stats)
+
+    async def empty_database(self) -> None:
+        async with self.service.engine.begin() as connection:
+            if self.backend == "postgresql":
+                tables = [row[0] for row in (await connection.execute(text(PG_TABLES))).all()]
+                quoted = ", ".join(f'"{t}"' for t in tables)
+                await connection.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+                return
+            await connection.execute(text("PRAGMA foreign_keys=OFF"))
+            tables = [row[0] for row in (await connection.execute(text(SQLITE_TABLES))).all()]
+            for table in tables:
+                await connection.execute(text(f'DELETE FROM "{table}"'))
+            await connection.execute(text("PRAGMA foreign_keys=ON"))
+
+
+class Failure(AssertionError):
+    pass
+
+
+def check(condition: bool, message: str) -> None:
+    if not condition:
+        raise Failure(message)
+
+
+# --- reading what arrived ------------------------------------------------------------------
+
+
+def readable(message: EmailMessage) -> str:
+    """Subject, sender name and every body part as a reader sees them (own extraction)."""
+    texts = [str(message.get("Subject", "")), str(message.get("From", ""))]
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        payload = part.get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        content = payload.decode(part.get_content_charset() or "utf-8", "replace")
+        if part.get_content_subtype() == "html":
+            content = html.unescape(content)
+        if part.get_content_subtype() == "calendar":
+            content = content.replace("\r\n ", "").replace("\\,", ",").replace("\\;", ";").replace("\\n", "\n")
+        texts.append(content)
+    return "\n".join(texts).casefold()
+
+
+def calendar_event(message: EmailMessage) -> Component | None:
+    for part in message.walk():
+        if part.get_content_type() == "text/calendar":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            return ics.parse(payload).walk("VEVENT")[0]
+    return None
+
+
+def attendees(event: Component, world: World) -> dict[int, str]:
+    """Who the event lists, by contact id, and how (``email``, or ``initials`` for a child
+    shown without name and address); an attendee that is nobody of the case fails."""
+    shown: dict[int, str] = {}
+    for item in event.all("ATTENDEE"):
+        address = item.raw.lower()
+        name = item.params.get("CN", "")
+        if address.startswith("mailto:"):
+            person = world.by_email(address.removeprefix("mailto:"))
+            check(person is not None, f"an attendee who is nobody of the case: {address}")
+            assert person is not None
+            shown[person.id] = "email"
+        else:
+            children = [p for p in world.people if p.role == "child"]
+            check(name == CHILD_INITIALS and len(children) >= 1, f"an attendee without address: {name!r}")
+            shown[children[0].id if len(children) == 1 else -1] = "initials"
+    return shown
+
+
+# --- the machine --------------------------------------------------------------------------------
+
+
+class ConsentHistories(RuleBasedStateMachine):
+    env: ClassVar[Env]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = False
+        self.people: dict[int, Person] = {}
+        self.acts: list[Act] = []
+        self.meetings: dict[int, MeetingModel] = {}
+        self.expected: list[Expected] = []
+        self.feeds: list[Feed] = []
+        self.arrived_ids: Counter[str] = Counter()
+        self.seen_arrivals = 0
+        self.last_drain_at: datetime | None = None
+        self.settled_rows: set[int] = set()
+        self.counter = 0
+        self.feeds_checked: object = None
+
+    # plumbing
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        self.env.stats.rules[sys._getframe(1).f_code.co_name] += 1
+        return self.env.loop.run_until_complete(coroutine)
+
+    @property
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def world(self) -> World:
+        return World(REFERENCE, CHILD_GIVEN_NAME, self.birth_date, self.aimed_at_child, self.override,
+                     tuple(self.people.values()), tuple(self.acts),
+                     tuple(m.frozen() for m in self.meetings.values()))
+
+    async def call(self, method: str, path: str, body: Any = None, expect: int | tuple[int, ...] = (200, 201)
+                   ) -> Any:
+        response = await self.client.request(method, path, json=body, headers=self.headers)
+        wanted = (expect,) if isinstance(expect, int) else expect
+        check(response.status_code in wanted, f"{method} {path} -> {response.status_code}: {response.text}")
+        return response.json() if response.content else None
+
+    # set-up and tear-down
+
+    @initialize(cap=st.sampled_from(["logistics", "purpose", "content"]), birthday_in=st.integers(-3, 40),
+                aimed=st.booleans(),
+                grants=st.lists(st.tuples(st.integers(0, 99), st.sampled_from(SECTORS), st.sampled_from(LEVELS)),
+                                max_size=4),
+                meetings=st.lists(st.tuples(st.integers(1, 4 * 24 * 12), st.lists(st.integers(0, 99), min_size=1,
+                                                                                  max_size=6),
+                                            st.sampled_from(KINDS), st.booleans()), min_size=1, max_size=3))
+    def start(self, cap: str, birthday_in: int, aimed: bool, grants: list[tuple[int, str, str]],
+              meetings: list[tuple[int, list[int], str, bool]]) -> None:
+        """A case with the usual people, some consent and some meetings, so that every history
+        has something to disclose from its first step."""
+        self.run(self._start(cap, birthday_in, aimed))
+        for pick, sector, level in grants:
+            self._record_consent(pick, sector, "granted", level, None, None)
+        for quarters, picks, kind, confirm in meetings:
+            self._create_meeting(quarters, picks, kind, confirm, parents_told=False)
+
+    async def _start(self, cap: str, birthday_in: int, aimed: bool) -> None:
+        env = self.env
+        env.stats.examples += 1
+        env.smtp.up()
+        env.smtp.mailbox.arrivals.clear()
+        env.smtp.mailbox.rcpt_reply = None
+        await env.empty_database()
+        self.cap = L.of(cap)
+        self.clock = env.clock
+        self.clock.set(START)
+        self.client = env.client
+        # The app serves without a dispatcher of its own; this one uses the example's e-mail cap.
+        self.service = replace(env.service, settings=replace(env.service.settings, email_level_cap=Level(cap)))
+        async with self.service.transaction() as session:
+            unit = await users.get_or_create_unit(session, "Enhet", self.now)
+            assert unit.id is not None
+            created = await users.create_user(session, unit.id, UserIn(name="Koordinator", role=UserRole.COORDINATOR,
+                                                                      email="koordinator@bv.example.org"), self.now)
+        self.coordinator_email = "koordinator@bv.example.org"
+        self.headers = {"Authorization": f"Bearer {created.token}"}
+        self.started = True
+        fifteenth = START.astimezone(OSLO).date() + timedelta(days=birthday_in)
+        self.birth_date = date(fifteenth.year - 15, fifteenth.month, fifteenth.day)
+        self.aimed_at_child = aimed
+        self.override: bool | None = None
+        case = await self.call("POST", "/cases", {
+            "reference": REFERENCE, "child_given_name": CHILD_GIVEN_NAME, "child_initials": CHILD_INITIALS,
+            "child_birth_date": self.birth_date.isoformat(), "aimed_at_child": aimed})
+        self.case_id = case["id"]
+        feed = await self.call("POST", f"/cases/{self.case_id}/feeds", {"scope": "case"})
+        self.feeds.append(Feed(feed["token"], None))
+        transport = SmtpTransport(SmtpSettings(host="127.0.0.1", port=env.smtp.port, security=SmtpSecurity.NONE,
+                                               timeout=5))
+        self.dispatcher: Dispatcher = build_dispatcher(self.service, transport, dispatch_settings=DispatchSettings(
+            mail=MailSettings(sender_address=SENDER, sender_name="Møteinnkalling"), batch_size=BATCH,
+            max_attempts=6))
+        self.dispatcher._rng = random.Random(7)
+        for role in ("parent", "parent", "child", "school_contact", "public_health_nurse", "caseworker"):
+            await self._add(role, daily_care=role == "parent")
+
+    # contacts and consent
+
+    async def _add(self, role: str, daily_care: bool) -> None:
+        self.counter += 1
+        name = f"{role.split('_')[0].capitalize()} Person{self.counter}"
+        email = f"p{self.counter}@{ROLES[role].replace('_', '-')}.example.org"
+        has_child = any(p.role == "child" and p.active for p in self.people.values())
+        refused = role == "child" and has_child
+        body = {"name": name, "role": role, "email": email, "daily_care": daily_care}
+        added = await self.call("POST", f"/cases/{self.case_id}/contacts", body, expect=400 if refused else 201)
+        if refused:
+            return
+        person = Person(added["id"], role, ROLES[role], email, name, daily_care)
+        self.people[person.id] = person
+        feed = await self.call("POST", f"/cases/{self.case_id}/feeds", {"scope": "contact", "contact_id": person.id})
+        self.feeds.append(Feed(feed["token"], person.id))
+
+    @precondition(lambda self: self.started and len(self.people) < 11)
+    @rule(role=st.sampled_from(sorted(ROLES)), daily_care=st.booleans())
+    def add_contact(self, role: str, daily_care: bool) -> None:
+        self.run(self._add(role, daily_care and role == "parent"))
+
+    @precondition(lambda self: self.started)
+    @rule(pick=st.integers(0, 99), sector=st.sampled_from(SECTORS),
+          status=st.sampled_from(["granted", "granted", "refused", "withdrawn"]), level=st.sampled_from(LEVELS),
+          until=st.sampled_from([None, None, timedelta(hours=2), timedelta(days=1), timedelta(days=5)]),
+          later=st.sampled_from([None, None, None, timedelta(hours=3), timedelta(days=2)]))
+    def record_consent(self, pick: int, sector: str, status: str, level: str, until: timedelta | None,
+                       later: timedelta | None) -> None:
+        self._record_consent(pick, sector, status, level, until, later)
+
+    def _record_consent(self, pick: int, sector: str, status: str, level: str, until: timedelta | None,
+                        later: timedelta | None) -> None:
+        candidates = sorted((p for p in self.people.values() if p.role in ("parent", "child")), key=lambda p: p.id)
+        if not candidates:
+            return
+        grantor = candidates[pick % len(candidates)]
+        valid_from = self.now + later if later is not None and status == "granted" else self.now
+        body: dict[str, Any] = {"grantor_contact_id": grantor.id, "sector": sector, "status": status, "form": "written"}
+        if status == "granted":
+            body["level"] = level
+            if later is not None:
+                body["valid_from"] = valid_from.isoformat()
+            if until is not None:
+                body["valid_until"] = (valid_from + until).isoformat()
+        may_grant = grantor.active and (grantor.daily_care or grantor.role == "child")
+        self.run(self.call("POST", f"/cases/{self.case_id}/consents", body, expect=201 if may_grant else 400))
+        if may_grant:
+            self.acts.append(Act(len(self.acts), grantor.id, sector, status,
+                                 L.of(level) if status == "granted" else L.NONE, valid_from,
+                                 valid_from + until if status == "granted" and until is not None else None, self.now))
+            self.env.stats.consents[status] += 1
+
+    @precondition(lambda self: self.started and any(p.role == "parent" for p in self.people.values()))
+    @rule(pick=st.integers(0, 99), daily_care=st.booleans())
+    def set_daily_care(self, pick: int, daily_care: bool) -> None:
+        parents = sorted((p for p in self.people.values() if p.role == "parent"), key=lambda p: p.id)
+        parent = parents[pick % len(parents)]
+        self.run(self.call("PATCH", f"/cases/{self.case_id}/contacts/{parent.id}", {"daily_care": daily_care}))
+        self.people[parent.id] = replace(parent, daily_care=daily_care)
+
+    @precondition(lambda self: self.started and len(self.people) > 0)
+    @rule(pick=st.integers(0, 99), active=st.booleans())
+    def set_active(self, pick: int, active: bool) -> None:
+        people = sorted(self.people.values(), key=lambda p: p.id)
+        person = people[pick % len(people)]
+        other_child = any(p.role == "child" and p.active and p.id != person.id for p in people)
+        refused = active and person.role == "child" and other_child
+        self.run(self.call("PATCH", f"/cases/{self.case_id}/contacts/{person.id}", {"active": active},
+                           expect=400 if refused else 200))
+        if refused:
+            return
+        self.people[person.id] = replace(person, active=active)
+        if not active:
+            for expected in self.expected:
+                if expected.contact == person.id:
+                    expected.superseded = True
+
+    # the child and the case
+
+    @precondition(lambda self: self.started)
+    @rule(days=st.integers(-2, 6))
+    def child_turns_15_soon(self, days: int) -> None:
+        """Move the 15th birthday ``days`` from today (Oslo), as a corrected birth date would."""
+        fifteenth = self.now.astimezone(OSLO).date() + timedelta(days=days)
+        try:
+            birth = date(fifteenth.year - 15, fifteenth.month, fifteenth.day)
+        except ValueError:
+            return
+        self.run(self.call("PATCH", f"/cases/{self.case_id}", {"child_birth_date": birth.isoformat()}))
+        self.birth_date = birth
+
+    @precondition(lambda self: self.started)
+    @rule(override=st.sampled_from([None, True, False]), aimed=st.booleans())
+    def party_status_and_aim(self, override: bool | None, aimed: bool) -> None:
+        self.run(self.call("PATCH", f"/cases/{self.case_id}",
+                           {"party_status_override": override, "aimed_at_child": aimed}))
+        self.override, self.aimed_at_child = override, aimed
+
+    # meetings
+
+    def _queue(self, kind: str, meeting: MeetingModel) -> None:
+        for contact in sorted(meeting.participants):
+            self.expected.append(Expected(kind, meeting.id, contact, meeting.sequence, self.now,
+                                          superseded=not self.people[contact].active))
+
+    def _queue_reminders(self, meeting: MeetingModel) -> None:
+        for offset in REMINDER_OFFSETS:
+            due = meeting.start - offset
+            if due > self.now:
+                for contact in sorted(meeting.participants):
+                    self.expected.append(Expected("reminder", meeting.id, contact, meeting.sequence, due,
+                                                  superseded=not self.people[contact].active))
+
+    def _supersede(self, meeting: MeetingModel, kinds: tuple[str, ...]) -> None:
+        for expected in self.expected:
+            if expected.meeting == meeting.id and expected.kind in kinds:
+                expected.superseded = True
+
+    def _pick_participants(self, picks: list[int]) -> list[int]:
+        active = sorted(p.id for p in self.people.values() if p.active)
+        return sorted({active[i % len(active)] for i in picks}) if active else []
+
+    def _open(self) -> list[MeetingModel]:
+        return [m for m in sorted(self.meetings.values(), key=lambda m: m.id) if m.status in ("proposed", "confirmed")]
+
+    @precondition(lambda self: self.started and len(self.meetings) < 8
+                  and any(p.active for p in self.people.values()))
+    @rule(quarters=st.integers(1, 4 * 24 * 12), picks=st.lists(st.integers(0, 99), min_size=1, max_size=6),
+          kind=st.sampled_from(KINDS), confirm=st.booleans(),
+          parents_told=st.booleans())
+    def create_meeting(self, quarters: int, picks: list[int], kind: str, confirm: bool, parents_told: bool) -> None:
+        self._create_meeting(quarters, picks, kind, confirm, parents_told)
+
+    def _create_meeting(self, quarters: int, picks: list[int], kind: str, confirm: bool, parents_told: bool) -> None:
+        participants = self._pick_participants(picks)
+        start = self.now.replace(second=0, microsecond=0) + timedelta(minutes=15 * quarters)
+        self.counter += 1
+        agenda, place = f"Agenda{self.counter}x", f"Rom{self.counter}y"
+        created = self.run(self.call("POST", f"/cases/{self.case_id}/meetings", {
+            "start": start.isoformat(), "end": (start + timedelta(hours=1)).isoformat(), "kind": kind,
+            "participant_ids": participants, "agenda": agenda, "place": place, "confirm": confirm}, expect=201))
+        meeting = MeetingModel(created["id"], created["uid"], kind, start, start + timedelta(hours=1),
+                               "confirmed" if confirm else "proposed", created["sequence"], frozenset(participants),
+                               False, agenda, place)
+        check(meeting.sequence == 0, "a new meeting starts at SEQUENCE 0")
+        self.meetings[meeting.id] = meeting
+        if parents_told:
+            self.run(self.call("PUT", f"/cases/{self.case_id}/meetings/{meeting.id}", {"parents_told": True}))
+            meeting.parents_told = True
+        if confirm:
+            self._queue("invitation", meeting)
+            self._queue_reminders(meeting)
+
+    def _changed(self, meeting: MeetingModel, answer: dict[str, Any]) -> None:
+        meeting.sequence += 1
+        check(answer["sequence"] == meeting.sequence, f"SEQUENCE {answer['sequence']} != {meeting.sequence}")
+        if meeting.status == "confirmed":
+            self._supersede(meeting, ("invitation", "update", "reminder"))
+            self._queue("update", meeting)
+            self._queue_reminders(meeting)
+
+    @precondition(lambda self: self.started and bool(self._open()))
+    @rule(pick=st.integers(0, 99), quarters=st.integers(1, 4 * 24 * 12))
+    def move_meeting(self, pick: int, quarters: int) -> None:
+        meeting = self._open()[pick % len(self._open())]
+        start = self.now.replace(second=0, microsecond=0) + timedelta(minutes=15 * quarters)
+        answer = self.run(self.call("PUT", f"/cases/{self.case_id}/meetings/{meeting.id}",
+                                    {"start": start.isoformat()}))
+        if start != meeting.start:
+            meeting.start, meeting.end = start, start + timedelta(hours=1)
+            self._changed(meeting, answer)
+
+    @precondition(lambda self: self.started and bool(self._open()))
+    @rule(pick=st.integers(0, 99))
+    def change_place(self, pick: int) -> None:
+        meeting = self._open()[pick % len(self._open())]
+        self.counter += 1
+        meeting.place = f"Rom{self.counter}y"
+        answer = self.run(self.call("PUT", f"/cases/{self.case_id}/meetings/{meeting.id}", {"place": meeting.place}))
+        self._changed(meeting, answer)
+
+    @precondition(lambda self: self.started and bool(self._open()) and any(p.active for p in self.people.values()))
+    @rule(pick=st.integers(0, 99), picks=st.lists(st.integers(0, 99), min_size=1, max_size=6))
+    def change_participants(self, pick: int, picks: list[int]) -> None:
+        meeting = self._open()[pick % len(self._open())]
+        participants = self._pick_participants(picks)
+        answer = self.run(self.call("PUT", f"/cases/{self.case_id}/meetings/{meeting.id}",
+                                    {"participant_ids": participants}))
+        meeting.participants = frozenset(participants)
+        self._changed(meeting, answer)
+
+    @precondition(lambda self: self.started and bool(self._open()))
+    @rule(pick=st.integers(0, 99), told=st.booleans())
+    def tell_parents(self, pick: int, told: bool) -> None:
+        meeting = self._open()[pick % len(self._open())]
+        self.run(self.call("PUT", f"/cases/{self.case_id}/meetings/{meeting.id}", {"parents_told": told}))
+        meeting.parents_told = told
+
+    @precondition(lambda self: self.started and any(m.status == "proposed" for m in self.meetings.values()))
+    @rule(pick=st.integers(0, 99))
+    def confirm_meeting(self, pick: int) -> None:
+        proposed = [m for m in self._open() if m.status == "proposed"]
+        meeting = proposed[pick % len(proposed)]
+        self.run(self.call("POST", f"/cases/{self.case_id}/meetings/{meeting.id}/confirm"))
+        meeting.status = "confirmed"
+        self._queue("invitation", meeting)
+        self._queue_reminders(meeting)
+
+    @precondition(lambda self: self.started and bool(self._open()))
+    @rule(pick=st.integers(0, 99))
+    def cancel_meeting(self, pick: int) -> None:
+        meeting = self._open()[pick % len(self._open())]
+        answer = self.run(self.call("POST", f"/cases/{self.case_id}/meetings/{meeting.id}/cancel"))
+        was_confirmed = meeting.status == "confirmed"
+        meeting.status, meeting.cancelled_at = "cancelled", self.now
+        meeting.sequence += 1
+        check(answer["sequence"] == meeting.sequence, "a cancellation raises SEQUENCE")
+        self._supersede(meeting, ("invitation", "update", "reminder", "cancellation"))
+        if was_confirmed:
+            self._queue("cancellation", meeting)
+
+    # time, the dispatcher and the relay
+
+    @precondition(lambda self: self.started)
+    @rule(step=st.sampled_from(STEP_SIZES), then_drain=st.booleans())
+    def advance_clock(self, step: timedelta, then_drain: bool) -> None:
+        """Time passes; in production the dispatcher looks every few seconds, so mostly it runs."""
+        self.clock.advance(step)
+        if then_drain:
+            self.run(self._drain())
+
+    @precondition(lambda self: self.started)
+    @rule(state=st.sampled_from(["up", "up", "down", "greylisting"]))
+    def smtp(self, state: str) -> None:
+        if state == "down":
+            self.env.smtp.down()
+        else:
+            self.env.smtp.up()
+        self.env.smtp.mailbox.rcpt_reply = "451 4.7.1 Greylisted, try again later" if state == "greylisting" else None
+
+    @precondition(lambda self: self.started)
+    @rule()
+    def drain(self) -> None:
+        self.run(self._drain())
+
+    async def _drain(self) -> None:
+        world, at = self.world(), self.now
+        before = {r.id: r.status for r in await self._rows()}
+        # As the woken dispatcher does: again while a round claimed something (it may have
+        # queued alerts for the coordinator).
+        for _ in range(100):
+            report = await self.dispatcher.drain_once()
+            if report.claimed == 0:
+                break
+        else:
+            raise Failure("the outbox did not drain in 100 rounds")
+        rows = await self._rows()
+        self.last_drain_at = at
+        self.settled_rows = {r.id or 0 for r in rows}
+        for row in rows:
+            if before.get(row.id or 0) == "pending" and row.status != "pending":
+                self._check_decision(row, world, at)
+        arrivals = self.env.smtp.arrivals[self.seen_arrivals:]
+        self.seen_arrivals += len(arrivals)
+        by_message_id = {r.message_id: r for r in rows}
+        for arrival in arrivals:
+            self._check_arrival(arrival.message, by_message_id, world, at)
+
+    async def _rows(self) -> list[OutboxMessage]:
+        async with self.service.transaction() as session:
+            return list((await session.exec(select(OutboxMessage).order_by(OutboxMessage.id))).all())
+
+    def _check_decision(self, row: OutboxMessage, world: World, at: datetime) -> None:
+        """A row settled by the drain at ``at``: was the gate's answer the rules' answer?"""
+        stats = self.env.stats
+        stats.outcomes[f"{row.status}:{row.suppressed_code}" if row.status == "suppressed" else row.status] += 1
+        if row.kind == "alert":
+            return
+        person = world.person(row.recipient_contact_id or 0)
+        meeting = world.meeting(row.meeting_id or 0)
+        allowed = may_know(world, person, meeting, at)
+        where = f"outbox {row.id} ({row.kind} to contact {person.id} about meeting {meeting.id} at {at})"
+        if row.status == "sent":
+            check(allowed > L.NONE, f"{where}: sent, but the rules allow nothing")
+            check(L.of(row.level) <= min(allowed, self.cap), f"{where}: sent at {row.level}, allowed {allowed.name}")
+            check(person.id in meeting.participants, f"{where}: sent to someone not invited to the meeting")
+            check(row.meeting_sequence == meeting.sequence, f"{where}: sent with a stale SEQUENCE")
+            if row.kind == "reminder":
+                check(at < meeting.start, f"{where}: a reminder after the start")
+            if person.is_family_recipient:
+                check(not quiet_hours(at), f"{where}: a family woken at night")
+        elif row.status == "suppressed":
+            code = row.suppressed_code
+            check(bool(row.suppressed_reason), f"{where}: suppressed without a reason")
+            if code in ("no_consent", "consent_withdrawn", "not_told", "level_none"):
+                check(allowed == L.NONE, f"{where}: suppressed as {code}, but the rules allow {allowed.name}")
+            elif code == "too_late":
+                check(at >= (meeting.start if row.kind == "reminder" else meeting.end), f"{where}: not too late")
+            elif code == "obsolete":
+                stale = (row.meeting_sequence != meeting.sequence or not person.active
+                         or (row.kind != "cancellation" and meeting.status != "confirmed")
+                         or person.id not in meeting.participants)
+                check(stale, f"{where}: suppressed as obsolete while still current")
+            else:
+                raise Failure(f"{where}: suppressed as {code}")
+
+    def _check_arrival(self, message: EmailMessage, rows: dict[str, OutboxMessage], world: World, at: datetime
+                       ) -> None:
+        stats = self.env.stats
+        stats.arrivals += 1
+        message_id = str(message["Message-ID"])
+        self.arrived_ids[message_id] += 1
+        check(self.arrived_ids[message_id] == 1, f"{message_id} arrived twice")
+        row = rows.get(message_id)
+        check(row is not None and row.status == "sent", "a mail arrived that no sent outbox row accounts for")
+        assert row is not None
+        address = message["To"].addresses[0].addr_spec.lower()
+        text = readable(message)
+        if row.kind == "alert":
+            check(address == self.coordinator_email, "an alert to someone else than the coordinator")
+            if self.cap < L.PURPOSE:
+                check(REFERENCE.casefold() not in text, "an alert at logistics names the case")
+            return
+        person = world.by_email(address)
+        check(person is not None and person.id == row.recipient_contact_id, f"mail to {address} is not its row's")
+        assert person is not None
+        meeting = world.meeting(row.meeting_id or 0)
+        level = min(may_know(world, person, meeting, at), self.cap)
+        where = f"{row.kind} to contact {person.id} about meeting {meeting.id} at {at} (allowed {level.name})"
+        check(level > L.NONE, f"{where}: arrived, but the rules allow nothing")
+        if person.is_family_recipient:
+            check(not quiet_hours(at), f"{where}: arrived at night")
+        for word in (CHILD_GIVEN_NAME, "barnevern"):
+            if person.sector != "family" and level < L.PURPOSE:
+                check(word.casefold() not in text, f"{where}: names {word!r}")
+        if level < L.PURPOSE:
+            check(meeting.agenda.casefold() not in text, f"{where}: shows the agenda")
+            check(REFERENCE.casefold() not in text, f"{where}: shows the case reference")
+            check(not any(word in text for word in KIND_WORDS), f"{where}: names the kind of meeting")
+        for other in world.people:
+            if other.id != person.id and other.id in meeting.participants and not attendee_sector_shown_at_most(
+                    world, person, other.sector, level, at):
+                check(other.name.casefold() not in text, f"{where}: names participant {other.id} ({other.sector})")
+        event = calendar_event(message)
+        if event is not None:
+            self._check_attendees(attendees(event, world), world, person, meeting, level, at, where, exact=False)
+
+    # feeds
+
+    @precondition(lambda self: self.started and any(f.contact is not None and not f.revoked for f in self.feeds))
+    @rule(pick=st.integers(0, 99))
+    def revoke_feed(self, pick: int) -> None:
+        live = [f for f in self.feeds if f.contact is not None and not f.revoked]
+        feed = live[pick % len(live)]
+        feeds = self.run(self.call("GET", f"/cases/{self.case_id}/feeds"))
+        found = [f for f in feeds if f["contact_id"] == feed.contact and f["revoked_at"] is None]
+        check(len(found) == 1, "one live feed per contact")
+        self.run(self.call("DELETE", f"/feeds/{found[0]['id']}"))
+        feed.revoked = True
+
+    @precondition(lambda self: self.started)
+    @rule(conditional=st.booleans())
+    def fetch_feeds(self, conditional: bool) -> None:
+        self.run(self._check_feeds(conditional))
+
+    async def _check_feeds(self, conditional: bool) -> None:
+        world, at = self.world(), self.now
+        seen = (world, at, tuple(f.revoked for f in self.feeds), conditional)
+        if seen == self.feeds_checked:
+            return  # nothing a feed depends on has changed since the last look
+        self.feeds_checked = seen
+        for feed in self.feeds:
+            headers = {"If-None-Match": feed.etag} if conditional and feed.etag else {}
+            response = await self.client.get(f"/feeds/{feed.token}.ics", headers=headers)
+            if feed.revoked:
+                check(response.status_code == 410, f"revoked feed answered {response.status_code}")
+                continue
+            if response.status_code == 304:
+                body = feed.body
+            else:
+                check(response.status_code == 200, f"feed answered {response.status_code}")
+                body, feed.etag, feed.body = response.content, response.headers["ETag"], response.content
+            assert body is not None
+            self.env.stats.feed_checks += 1
+            self._check_feed(feed, body, world, at)
+
+    def _check_feed(self, feed: Feed, body: bytes, world: World, at: datetime) -> None:
+        calendar = ics.parse(body)
+        events = {str(e.get("UID")): e for e in calendar.walk("VEVENT")}
+        by_uid = {m.uid: m for m in world.meetings}
+        calname = str(calendar.get("X-WR-CALNAME"))
+        if feed.contact is None:
+            check(set(events) == staff_feed(world, at), f"case feed at {at}: {sorted(events)} != oracle")
+            for uid, event in events.items():
+                meeting = by_uid[uid]
+                check(REFERENCE in str(event.get("SUMMARY")), "the team sees the kind and the reference")
+                check(attendees(event, world) == dict.fromkeys(meeting.participants, "email"),
+                      "the team sees every participant by name and address")
+            return
+        reader = world.person(feed.contact)
+        expected = contact_feed(world, reader, at)
+        where = f"feed of contact {reader.id} ({reader.role}, {reader.sector}) at {at}"
+        check(set(events) == set(expected), f"{where}: {sorted(events)} != oracle {sorted(expected)}")
+        for uid, event in events.items():
+            meeting, level = by_uid[uid], expected[uid]
+            summary, description = str(event.get("SUMMARY")), event.get("DESCRIPTION") or ""
+            check(self._status(meeting) == event.get("STATUS"), f"{where}: status of {uid}")
+            check((REFERENCE in summary) == (level >= L.PURPOSE), f"{where}: summary {summary!r} at {level.name}")
+            check((meeting.agenda in description) == (level >= L.PURPOSE), f"{where}: agenda at {level.name}")
+            self._check_attendees(attendees(event, world), world, reader, meeting, level, at, where, exact=True)
+        names_case = REFERENCE in calname
+        check(names_case == any(level >= L.PURPOSE for level in expected.values()), f"{where}: calendar name")
+
+    @staticmethod
+    def _check_attendees(shown: dict[int, str], world: World, reader: Person, meeting: Meet, level: L,
+                         at: datetime, where: str, *, exact: bool) -> None:
+        """Rule 8 for one rendering of a meeting; with ``exact``, also that nobody the reader
+        may always see (own sector, family, service) is left out."""
+        check(set(shown) <= meeting.participants, f"{where}: lists someone not invited")
+        for other_id in meeting.participants:
+            other = world.person(other_id)
+            how = shown.get(other_id)
+            if other.id == reader.id:
+                check(how == "email" or not exact, f"{where}: the reader is not among the attendees")
+                continue
+            if how is not None:
+                check(attendee_sector_shown_at_most(world, reader, other.sector, level, at),
+                      f"{where}: shows attendee {other.id} ({other.sector}) at {level.name}")
+                outside = reader.sector not in ("family", "child_welfare")
+                check(how == ("initials" if other.role == "child" and outside else "email"),
+                      f"{where}: shows attendee {other.id} ({other.role}) by {how}")
+            elif exact:
+                check(not attendee_sector_shown_at_least(reader, other.sector, level),
+                      f"{where}: hides attendee {other.id} ({other.sector}) at {level.name}")
+
+    @staticmethod
+    def _status(meeting: Meet) -> str:
+        return {"proposed": "TENTATIVE", "confirmed": "CONFIRMED", "cancelled": "CANCELLED"}[meeting.status]
+
+    # after every step
+
+    @invariant()
+    def nothing_vanished(self) -> None:
+        if self.started:
+            self.run(self._nothing_vanished())
+
+    async def _nothing_vanished(self) -> None:
+        self.env.stats.steps["all"] += 1
+        rows = await self._rows()
+        now = self.now
+        sent = {r.message_id for r in rows if r.status == "sent"}
+        check(set(self.arrived_ids) == sent, "arrivals and sent rows differ")
+        for row in rows:
+            check(row.status != "sending", f"outbox {row.id} left claimed after the drain")
+            if row.status == "pending" and row.id in self.settled_rows and self.last_drain_at is not None:
+                check(row.next_attempt_at > self.last_drain_at, f"outbox {row.id} was due at the last drain and left")
+            if row.status == "dead":
+                check(bool(row.last_error), f"outbox {row.id} dead without an error")
+            # Retries and give-ups are for the relay's failures, never the service's own.
+            check(not row.last_error.startswith(("internal", "cannot build", "mail would disclose")),
+                  f"outbox {row.id} ({row.kind} to contact {row.recipient_contact_id}): {row.last_error}")
+        for expected in self.expected:
+            if expected.due > now:
+                continue
+            matching = [r for r in rows if r.kind == expected.kind and r.meeting_id == expected.meeting
+                        and r.recipient_contact_id == expected.contact and r.meeting_sequence == expected.sequence
+                        and (expected.kind != "reminder" or r.due_at == expected.due)]
+            check(bool(matching), f"vanished: {expected}")
+            for row in matching:
+                if row.status == "suppressed" and row.suppressed_code == "obsolete":
+                    check(expected.superseded, f"suppressed as obsolete while still current: {expected}")
+        await self._check_feeds(conditional=False)
+
+
+# --- running it -----------------------------------------------------------------------------------------
+
+
+PG_TABLES = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+SQLITE_TABLES = ("SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'alembic_version' "
+                 "AND name NOT LIKE 'sqlite_%' UNION ALL SELECT 'sqlite_sequence' FROM sqlite_master "
+                 "WHERE name = 'sqlite_sequence'")
+
+
+def examples(backend: str) -> int:
+    configured = os.environ.get("SAMHANDLING_STATEFUL_EXAMPLES")
+    return int(configured) if configured else CI_EXAMPLES[backend]
+
+
+@pytest.fixture
+def env(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Env]:
+    """SQLite lives in memory-backed storage when there is some: every feed version served is a
+    commit, and the history is about rules, not about the disk."""
+    backend = request.param
+    if backend == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+    else:
+        folder = Path("/dev/shm") if Path("/dev/shm").is_dir() else tmp_path
+        path = folder / f"samhandling-stateful-{uuid.uuid4().hex}.db"
+        shutil.copy(sqlite_template, path)
+        url = f"sqlite+aiosqlite:///{path}"
+    settings = replace(Settings(), database_url=url, dispatcher_enabled=False, mail_folder=tmp_path / "mail",
+                       public_base_url="http://testserver")
+    clock = Clock(frozen=START)
+    loop = asyncio.new_event_loop()
+    smtp = SmtpServer()
+    smtp.up()
+    client = AsyncTestClient(app=create_app(settings, clock))
+    loop.run_until_complete(client.__aenter__())
+    service = ServiceContext.create(settings, clock)
+    try:
+        yield Env(backend, loop, smtp, clock, client, service)
+    finally:
+        loop.run_until_complete(client.__aexit__(None, None, None))
+        loop.run_until_complete(service.engine.dispose())
+        smtp.down()
+        loop.close()
+        if backend == "sqlite":
+            for suffix in ("", "-wal", "-shm"):
+                Path(url.removeprefix("sqlite+aiosqlite:///") + suffix).unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("env", BACKENDS, indirect=True)
+def test_consent_holds_under_random_histories(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    machine = type(f"ConsentHistories_{env.backend}", (ConsentHistories,), {"env": env})
+    try:
+        run_state_machine_as_test(machine, settings=settings(
+            max_examples=examples(env.backend), stateful_step_count=STEPS, deadline=None, database=None,
+            phases=[Phase.generate, Phase.shrink] if os.environ.get("SAMHANDLING_STATEFUL_SHRINK", "1") == "1"
+            else [Phase.generate],
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much], print_blob=True))
+    finally:
+        with capsys.disabled():
+            print("\n" + env.stats.line(env.backend))

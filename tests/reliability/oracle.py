@@ -17,7 +17,6 @@ Readings the design leaves open, and how they are read here:
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -194,12 +193,6 @@ def in_feeds(meeting: Meet, at: datetime) -> bool:
     return meeting.cancelled_at is None or at < meeting.cancelled_at + CANCELLED_KEPT
 
 
-@dataclass(frozen=True)
-class FeedEntry:
-    uid: str
-    level: L
-
-
 def contact_feed(world: World, reader: Person, at: datetime, cap: L = L.PURPOSE) -> dict[str, L]:
     """Rule 1 applied to a contact's own feed: their meetings that consent lets them know of,
     each at the lowest level a calendar needs (``cap``) and never above what is allowed."""
@@ -216,7 +209,3 @@ def contact_feed(world: World, reader: Person, at: datetime, cap: L = L.PURPOSE)
 def staff_feed(world: World, at: datetime) -> set[str]:
     """The case team's feed: every meeting of the case still in feeds."""
     return {m.uid for m in world.meetings if in_feeds(m, at)}
-
-
-def emails(people: Iterable[Person]) -> set[str]:
-    return {p.email.lower() for p in people}

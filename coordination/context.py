@@ -34,7 +34,11 @@ class ServiceContext:
     @classmethod
     def create(cls, settings: Settings, clock: Clock | None = None) -> ServiceContext:
         engine = make_engine(settings.database_url)
-        return cls(settings, engine, make_sessionmaker(engine), clock or Clock())
+        if clock is None:
+            clock = Clock()
+            if settings.clock_start is not None:
+                clock.advance(settings.clock_start - clock.now())
+        return cls(settings, engine, make_sessionmaker(engine), clock)
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from coordination.levels import Level
@@ -38,6 +39,7 @@ ENVIRONMENT: dict[str, str] = {
     "DISPATCH_LEASE_SECONDS": "300",
     "MAX_BODY_BYTES": "65536",
     "LOG_LEVEL": "INFO",
+    "CLOCK_START": "",
 }
 
 
@@ -61,6 +63,18 @@ def _lease(text: str) -> float:
     return seconds
 
 
+def _instant(text: str, name: str) -> datetime | None:
+    if not text.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{PREFIX}{name} must be an ISO 8601 instant, not {text!r}") from None
+    if value.tzinfo is None:
+        raise ValueError(f"{PREFIX}{name} needs a time zone offset, e.g. 2027-01-04T09:00:00+01:00")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = ENVIRONMENT["DATABASE_URL"]
@@ -79,6 +93,9 @@ class Settings:
     dispatch_lease_seconds: float = 300.0
     max_body_bytes: int = 65536
     log_level: str = "INFO"
+    #: Run the service's clock from this instant instead of the wall clock (tests, demos
+    #: and training); empty for the real time.
+    clock_start: datetime | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -129,4 +146,5 @@ class Settings:
             dispatch_lease_seconds=_lease(_read("DISPATCH_LEASE_SECONDS", source)),
             max_body_bytes=int(_read("MAX_BODY_BYTES", source)),
             log_level=_read("LOG_LEVEL", source).upper(),
+            clock_start=_instant(_read("CLOCK_START", source), "CLOCK_START"),
         )

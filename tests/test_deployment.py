@@ -58,3 +58,17 @@ def test_dockerfile_installs_the_packages_and_runs_the_command() -> None:
         assert re.search(rf"COPY {package} ", dockerfile)
     assert 'CMD ["samhandling", "serve"]' in dockerfile
     assert "USER samhandling" in dockerfile
+
+
+def test_clock_start_sets_the_services_clock() -> None:
+    from coordination.context import ServiceContext
+
+    settings = Settings.from_env({"SAMHANDLING_CLOCK_START": "2027-01-04T10:00:00+01:00"})
+    now = ServiceContext.create(settings).now()
+    assert now.isoformat().startswith("2027-01-04T09:0")
+    try:
+        Settings.from_env({"SAMHANDLING_CLOCK_START": "2027-01-04T10:00:00"})
+    except ValueError as error:
+        assert "offset" in str(error)
+    else:
+        raise AssertionError("a naive instant was accepted")

@@ -74,6 +74,9 @@ class Server:
             "SAMHANDLING_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'demo.db'}",
             "SAMHANDLING_MAIL_FOLDER": str(self.mail),
             "SAMHANDLING_DISPATCHER_ENABLED": "true",
+            # A Monday morning in Oslo, whatever the hour of the run: mail to families waits
+            # through the night (21–07), and the test reads the mother's invitation.
+            "SAMHANDLING_CLOCK_START": "2027-01-04T10:00:00+01:00",
             "SAMHANDLING_DISPATCH_INTERVAL_SECONDS": "1",
             "SAMHANDLING_LOG_LEVEL": "WARNING",
         })

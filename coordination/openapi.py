@@ -132,6 +132,8 @@ def document_answers(app: Litestar) -> None:
             operation: Operation | None = getattr(item, method, None)
             if operation is None:
                 continue
+            if path in CAPABILITIES:
+                operation.security = [{}]  # the token in the address is the capability
             responses = operation.responses = dict(operation.responses or {})
             for status in _statuses(path, method, operation):
                 if str(status) not in responses:

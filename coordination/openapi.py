@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import msgspec
 from litestar import Litestar
+from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.openapi.spec import Components, OpenAPI, OpenAPIType, Operation, Reference, RequestBody, Schema
 from litestar.openapi.spec import OpenAPIMediaType as MediaType
 from litestar.openapi.spec import OpenAPIResponse as Response
@@ -120,9 +121,25 @@ def _tightened(ours: dict[str, Any], theirs: dict[str, Any]) -> Schema:
     return cast(Schema, _tighten(ours, theirs))
 
 
+class _DocumentedOpenAPIPlugin(OpenAPIPlugin):
+    """Litestar's OpenAPI plugin, completing the document when it is first built: building it
+    takes a while, and most apps (tests above all) never serve it."""
+
+    __slots__ = ()
+
+    def _build_openapi(self) -> OpenAPI:
+        document = super()._build_openapi()
+        _document(self.app, document)
+        return document
+
+
 def document_answers(app: Litestar) -> None:
-    """Add the answers every route can give to ``app``'s OpenAPI document (call once, at build)."""
-    document = app.openapi_schema
+    """Have ``app``'s OpenAPI document tell the answers every route can give."""
+    plugin = app.plugins.get(OpenAPIPlugin)
+    plugin.__class__ = _DocumentedOpenAPIPlugin
+
+
+def _document(app: Litestar, document: OpenAPI) -> None:
     components = document.components if isinstance(document.components, Components) else Components()
     components.schemas = {**(components.schemas or {}), "Error": ERROR}
     document.components = components

@@ -86,7 +86,7 @@ from notifications.transport import SmtpSecurity, SmtpSettings, SmtpTransport
 T = TypeVar("T")
 
 #: Examples per backend in CI, unless SAMHANDLING_STATEFUL_EXAMPLES says otherwise.
-CI_EXAMPLES = {"sqlite": 30, "postgresql": 8}
+CI_EXAMPLES = {"sqlite": 25, "postgresql": 6}
 STEPS = int(os.environ.get("SAMHANDLING_STATEFUL_STEPS", "30"))
 START = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)  # a Monday, 09:00 in Oslo
 SENDER = "noreply@samhandling.invalid"

@@ -3,7 +3,7 @@ operation, signed in as the case's coordinator, with generated requests (random 
 ids of a real case half of the time). No answer may be a 5xx, and every answer must match
 the document: status code, content type, headers and body schema.
 
-The service runs as users run it (``samhandling serve``, SQLite). CI: 15 cases per operation;
+The service runs as users run it (``samhandling serve``, SQLite). CI: 12 cases per operation;
 the long form (README): SAMHANDLING_SCHEMA_CASES=500.
 """
 
@@ -23,7 +23,7 @@ from processes import ServiceProcess, samhandling
 from schemathesis.checks import positive_data_acceptance
 from schemathesis.core.failures import FailureGroup
 
-CASES = int(os.environ.get("SAMHANDLING_SCHEMA_CASES", "15"))
+CASES = int(os.environ.get("SAMHANDLING_SCHEMA_CASES", "12"))
 
 
 def _seed(url: str, headers: dict[str, str]) -> dict[str, int]:

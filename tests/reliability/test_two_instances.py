@@ -2,7 +2,7 @@
 PostgreSQL drain the same due reminders together. None may be lost, none sent twice, and
 both must have done part of the work (counted by the instance that claimed each row).
 
-CI: 1,000 reminders. The long form (README): SAMHANDLING_TWO_INSTANCE_REMINDERS=10000.
+CI: 400 reminders. The long form (README): SAMHANDLING_TWO_INSTANCE_REMINDERS=10000.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from processes import (
 )
 from smtp_server import SmtpServer
 
-REMINDERS = int(os.environ.get("SAMHANDLING_TWO_INSTANCE_REMINDERS", "1000"))
+REMINDERS = int(os.environ.get("SAMHANDLING_TWO_INSTANCE_REMINDERS", "400"))
 
 pytestmark = pytest.mark.skipif(not POSTGRES_ENABLED, reason="SAMHANDLING_TEST_POSTGRES=off: PostgreSQL only")
 

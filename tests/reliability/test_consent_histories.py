@@ -67,7 +67,7 @@ from oracle import (
 )
 from smtp_server import SmtpServer
 from sqlalchemy import text
-from sqlmodel import select
+from sqlmodel import col, select
 
 from coordination import users
 from coordination.app import create_app
@@ -76,7 +76,7 @@ from coordination.context import ServiceContext
 from coordination.dispatch import build_dispatcher
 from coordination.domain import UserRole
 from coordination.levels import Level
-from coordination.models import OutboxMessage
+from coordination.models import AuditEntry, OutboxMessage
 from coordination.schemas import UserIn
 from coordination.settings import Settings
 from notifications.dispatcher import Dispatcher, DispatchSettings
@@ -647,9 +647,11 @@ class ConsentHistories(RuleBasedStateMachine):
         rows = await self._rows()
         self.last_drain_at = at
         self.settled_rows = {r.id or 0 for r in rows}
+        decisions = await self._decisions()
         for row in rows:
             if before.get(row.id or 0) == "pending" and row.status != "pending":
                 self._check_decision(row, world, at)
+                self._check_recorded(row, decisions)
         arrivals = self.env.smtp.arrivals[self.seen_arrivals:]
         self.seen_arrivals += len(arrivals)
         by_message_id = {r.message_id: r for r in rows}
@@ -659,6 +661,26 @@ class ConsentHistories(RuleBasedStateMachine):
     async def _rows(self) -> list[OutboxMessage]:
         async with self.service.transaction() as session:
             return list((await session.exec(select(OutboxMessage).order_by(OutboxMessage.id))).all())
+
+    async def _decisions(self) -> dict[int, set[str]]:
+        """The gate's recorded decisions (rule 1: every decision, allow or deny), by outbox row."""
+        async with self.service.transaction() as session:
+            entries = (await session.exec(select(AuditEntry).where(
+                col(AuditEntry.action).in_(["disclosure.allowed", "disclosure.denied"])))).all()
+        found: dict[int, set[str]] = {}
+        for entry in entries:
+            outbox = entry.detail.get("outbox")
+            if isinstance(outbox, int):
+                found.setdefault(outbox, set()).add(entry.action)
+        return found
+
+    @staticmethod
+    def _check_recorded(row: OutboxMessage, decisions: dict[int, set[str]]) -> None:
+        recorded = decisions.get(row.id or 0, set())
+        if row.kind != "alert" and row.status == "sent":
+            check("disclosure.allowed" in recorded, f"outbox {row.id}: sent without a recorded decision")
+        if row.suppressed_code in ("no_consent", "consent_withdrawn", "not_told"):
+            check("disclosure.denied" in recorded, f"outbox {row.id}: refused without a recorded decision")
 
     def _check_decision(self, row: OutboxMessage, world: World, at: datetime) -> None:
         """A row settled by the drain at ``at``: was the gate's answer the rules' answer?"""

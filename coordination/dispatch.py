@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -90,18 +89,22 @@ class SqlOutboxStore:
 
     async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> Sequence[PortMessage]:
         async with self._ctx.transaction() as session:
-            query = (
-                select(OutboxMessage)
-                .where(or_(
-                    (col(OutboxMessage.status) == "pending") & (col(OutboxMessage.next_attempt_at) <= now),
-                    (col(OutboxMessage.status) == "sending") & (col(OutboxMessage.lease_until) < now),
-                ))
-                .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
-                .limit(limit)
-            )
-            if not self._ctx.settings.is_sqlite:
-                query = query.with_for_update(skip_locked=True)
-            rows = list((await session.exec(query)).all())
+            # Two statements rather than one with OR, so each can use the (status, next_attempt_at)
+            # index: expired leases first (an instance died holding them), then due rows.
+            rows: list[OutboxMessage] = []
+            for condition, order in (
+                ((col(OutboxMessage.status) == "sending") & (col(OutboxMessage.lease_until) < now),
+                 col(OutboxMessage.lease_until)),
+                ((col(OutboxMessage.status) == "pending") & (col(OutboxMessage.next_attempt_at) <= now),
+                 col(OutboxMessage.next_attempt_at)),
+            ):
+                if len(rows) >= limit:
+                    break
+                query = select(OutboxMessage).where(condition).order_by(order, col(OutboxMessage.id))
+                query = query.limit(limit - len(rows))
+                if not self._ctx.settings.is_sqlite:
+                    query = query.with_for_update(skip_locked=True)
+                rows.extend((await session.exec(query)).all())
             for row in rows:
                 row.status = "sending"
                 row.lease_until = now + lease

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from db_backends import BACKENDS, POSTGRES_ADMIN_URL, POSTGRES_ENABLED, START  # noqa: F401
+from hypothesis import settings as hypothesis_settings
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
@@ -30,6 +31,10 @@ from coordination.domain import UserRole
 from coordination.migrate import upgrade
 from coordination.schemas import UserIn
 from coordination.settings import Settings
+
+# Property tests judge behaviour, not speed: a loaded CI machine must not fail them on time.
+hypothesis_settings.register_profile("samhandling", deadline=None)
+hypothesis_settings.load_profile("samhandling")
 
 
 def _with_database(url: str, name: str) -> str:

@@ -23,6 +23,7 @@ import asyncio
 import html
 import os
 import random
+import re
 import shutil
 import sys
 import uuid
@@ -223,6 +224,11 @@ def readable(message: EmailMessage) -> str:
             content = content.replace("\r\n ", "").replace("\\,", ",").replace("\\;", ";").replace("\\n", "\n")
         texts.append(content)
     return "\n".join(texts).casefold()
+
+
+def names(text: str, name: str) -> bool:
+    """Whether ``text`` (casefolded) names ``name`` as a whole (Person1 is not in Person10)."""
+    return re.search(rf"(?<!\w){re.escape(name.casefold())}(?!\w)", text) is not None
 
 
 def calendar_event(message: EmailMessage) -> Component | None:
@@ -754,7 +760,7 @@ class ConsentHistories(RuleBasedStateMachine):
         for other in world.people:
             if other.id != person.id and other.id in meeting.participants and not attendee_sector_shown_at_most(
                     world, person, other.sector, level, at):
-                check(other.name.casefold() not in text, f"{where}: names participant {other.id} ({other.sector})")
+                check(not names(text, other.name), f"{where}: names participant {other.id} ({other.sector})")
         event = calendar_event(message)
         if event is not None:
             self._check_attendees(attendees(event, world), world, person, meeting, level, at, where, exact=False)

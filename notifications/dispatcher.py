@@ -150,6 +150,9 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._wake_pending = False
         self._running = False
+        #: sends the relay took whose "sent" could not be written (the store failed just
+        #: then): written first thing on the next drain, before the lease lets the row go out again
+        self._unrecorded: dict[str, tuple[DisclosureLevel, datetime]] = {}
 
     def _now(self) -> datetime:
         now = self._clock()
@@ -221,6 +224,7 @@ class Dispatcher:
     async def drain_once(self) -> DrainReport:
         """Claim one batch of due rows and settle each of them."""
         async with self._lock:
+            await self._record_unrecorded()
             claimed_at = self._now()
             batch = await self._store.claim_due(claimed_at, self._settings.batch_size, self._settings.lease)
             return await self._settle(batch, claimed_at)
@@ -248,6 +252,14 @@ class Dispatcher:
             )
             outcomes.append((message.id, outcome))
         return DrainReport(tuple(outcomes))
+
+    async def _record_unrecorded(self) -> None:
+        """Write the "sent" of deliveries whose recording failed; raises while the store is
+        still failing, so that nothing new is claimed until it is back."""
+        for outbox_id, (level, sent_at) in list(self._unrecorded.items()):
+            await self._store.mark_sent(outbox_id, level, sent_at)
+            del self._unrecorded[outbox_id]
+            log.info("outbox %s: sent, recorded late", outbox_id)
 
     async def _record_temporary(self, message: OutboxMessage, now: datetime, error: str) -> Outcome:
         try:
@@ -314,8 +326,10 @@ class Dispatcher:
         except Exception as exc:
             log.warning("outbox %s: %s", message.id, type(exc).__name__)
             if sent:
-                # Delivered but not recorded: retrying would send it twice. The lease
-                # releases the row; the same Message-ID lets clients spot a repeat.
+                # Delivered but not recorded: retrying would send it twice. We keep it to
+                # record on the next drain; only if this process dies first does the lease
+                # release the row, and the same Message-ID then lets clients fold the repeat.
+                self._unrecorded[message.id] = (rendered.level, now)
                 return Outcome.ERROR, None
             error = f"internal: {type(exc).__name__}"
             return await self._record_temporary(message, now, error), None

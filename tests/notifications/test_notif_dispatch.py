@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, time, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from notif_doubles import (
@@ -443,3 +445,50 @@ async def test_rows_whose_claim_grew_old_are_left_for_the_lease_to_release(
     assert second.count(Outcome.SENT) == 2
     ids = sorted(str(arrival.message["Message-ID"]) for arrival in smtp.arrivals)
     assert ids == [f"<o{i}.outbox@samhandling.example>" for i in (1, 2, 3, 4)]
+
+
+async def test_a_send_the_store_could_not_record_is_recorded_later_not_sent_again(
+    smtp: SmtpServer,
+    outbox: MemoryOutbox,
+    gate: ScriptedGate,
+    clock: Clock,
+    make_dispatcher: DispatcherFactory,
+    smtp_transport: SmtpTransport,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The database goes away just after the relay took the mail: the "sent" is written
+    when it is back, before the expired lease could let the row go out a second time."""
+    for outbox_id in ("o1", "o2"):
+        queue(outbox, gate, outbox_id)
+    database = {"up": True}
+
+    def failing_while_down(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def call(*args: Any) -> Any:
+            if not database["up"]:
+                raise ConnectionRefusedError("database down")
+            return await method(*args)
+
+        return call
+
+    monkeypatch.setattr(outbox, "mark_sent", failing_while_down(outbox.mark_sent))
+    monkeypatch.setattr(outbox, "claim_due", failing_while_down(outbox.claim_due))
+
+    class DatabaseGoesAfterFirstSend:
+        async def send(self, message: EmailMessage) -> None:
+            await smtp_transport.send(message)
+            database["up"] = False
+
+    dispatcher = make_dispatcher(transport=DatabaseGoesAfterFirstSend(), lease=timedelta(minutes=5))
+    first = await dispatcher.drain_once()
+    clock.now = NOW + timedelta(minutes=10)  # every lease has run out
+    with pytest.raises(ConnectionRefusedError):
+        await dispatcher.drain_once()
+    database["up"] = True
+    await dispatcher.drain_once()
+    await dispatcher.drain_once()
+
+    assert [outcome for _, outcome in first.outcomes] == [Outcome.ERROR, Outcome.ERROR]
+    assert [outbox.status(outbox_id) for outbox_id in ("o1", "o2")] == ["sent", "sent"]
+    assert [row.history[-1][1] for row in outbox.rows.values()] == [NOW, NOW]  # when it was sent
+    ids = sorted(str(arrival.message["Message-ID"]) for arrival in smtp.arrivals)
+    assert ids == ["<o1.outbox@samhandling.example>", "<o2.outbox@samhandling.example>"]

@@ -13,6 +13,7 @@ from litestar import Litestar, MediaType, Request, Response, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
@@ -181,6 +182,9 @@ def create_app(
         },
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
+        # The root logger is the command line's (SAMHANDLING_LOG_LEVEL); Litestar's default
+        # would set it to INFO and let every per-message line through.
+        logging_config=LoggingConfig(configure_root_logger=False),
         openapi_config=OpenAPIConfig(
             title="Samhandling",
             version="0.1.0",

@@ -36,6 +36,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path, capsys: pytest.
     smtp.up()
     log = tmp_path / "serve.log"
     moments: list[str] = []
+    exited: list[str] = []  # a service that stopped before we killed it is a finding of its own
     try:
         with postgres_database() as url:
             seeded = asyncio.run(seed_reminders(url, REMINDERS))
@@ -53,6 +54,8 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path, capsys: pytest.
                                "reminders to arrive before the kill")
                     time.sleep(rng.uniform(0, 0.3))  # anywhere in the drain, not just after an arrival
                     moments.append(f"after {len(smtp.arrivals)} arrivals")
+                if not process.running:
+                    exited.append(f"before kill {kill + 1}: {process.tail(15)}")
                 process.kill()
             final = ServiceProcess(env, log).start()
             try:
@@ -67,6 +70,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path, capsys: pytest.
     with capsys.disabled():
         print(f"\ncrash test (seed {seed}): {REMINDERS} reminders, {KILLS} SIGKILLs ({'; '.join(moments)}): "
               f"{result.line()}")
+    assert not exited, "the service exited by itself\n" + "\n".join(exited)
     assert counts == {"sent": REMINDERS}, counts
     assert result.lost == 0, result
     assert result.foreign_ids == 0, result

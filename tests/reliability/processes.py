@@ -237,3 +237,16 @@ def tally(seeded: Seeded, arrivals: list[Arrival]) -> Tally:
     foreign = sum(1 for address, ids in by_recipient.items() for i in ids if seeded.recipients.get(address) != i)
     return Tally(arrived=len(arrivals), unique=unique, lost=len(seeded.recipients) - unique,
                  duplicates=len(arrivals) - len(by_recipient), foreign_ids=foreign)
+
+
+def first_copies_of_duplicates(arrivals: list[Arrival]) -> list[int]:
+    """The arrival index of the first copy of every mail that came again (by Message-ID)."""
+    first: dict[str, int] = {}
+    repeated: list[int] = []
+    for index, arrival in enumerate(arrivals):
+        key = str(arrival.message["Message-ID"])
+        if key in first:
+            repeated.append(first[key])
+        else:
+            first[key] = index
+    return repeated

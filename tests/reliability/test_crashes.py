@@ -3,8 +3,9 @@ serve`` on PostgreSQL sends due reminders to aiosmtpd and is killed with SIGKILL
 moments, then started again, until every reminder has arrived.
 
 A message handed to the relay just before a kill, whose "sent" was never written, goes
-out again once its lease has run out: that is the one duplicate a kill can cause, and it
-must carry the Message-ID of the first copy so that mail clients fold the two.
+out again once its lease has run out: that is the one duplicate a kill can cause (the test
+checks that every first copy was the last arrival before a kill), and it must carry the
+Message-ID of the first copy so that mail clients fold the two.
 
 CI: 200 reminders and 3 kills. The long form (README): SAMHANDLING_CRASH_REMINDERS=2000
 SAMHANDLING_CRASH_KILLS=20.
@@ -20,7 +21,16 @@ from pathlib import Path
 
 import pytest
 from db_backends import POSTGRES_ENABLED
-from processes import ServiceProcess, outbox_counts, postgres_database, seed_reminders, service_env, tally, wait_until
+from processes import (
+    ServiceProcess,
+    first_copies_of_duplicates,
+    outbox_counts,
+    postgres_database,
+    seed_reminders,
+    service_env,
+    tally,
+    wait_until,
+)
 from smtp_server import SmtpServer
 
 REMINDERS = int(os.environ.get("SAMHANDLING_CRASH_REMINDERS", "200"))
@@ -37,6 +47,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path, capsys: pytest.
     log = tmp_path / "serve.log"
     moments: list[str] = []
     exited: list[str] = []  # a service that stopped before we killed it is a finding of its own
+    arrived_at_kill: list[int] = []
     try:
         with postgres_database() as url:
             seeded = asyncio.run(seed_reminders(url, REMINDERS))
@@ -57,6 +68,8 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path, capsys: pytest.
                 if not process.running:
                     exited.append(f"before kill {kill + 1}: {process.tail(15)}")
                 process.kill()
+                time.sleep(0.05)  # let the SMTP server finish a DATA it already had
+                arrived_at_kill.append(len(smtp.arrivals))
             final = ServiceProcess(env, log).start()
             try:
                 wait_until(lambda: asyncio.run(outbox_counts(url)).get("sent") == REMINDERS,
@@ -74,5 +87,9 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path, capsys: pytest.
     assert counts == {"sent": REMINDERS}, counts
     assert result.lost == 0, result
     assert result.foreign_ids == 0, result
-    # A kill can interrupt at most the one message being handed over at that moment.
+    # A kill can interrupt at most the one message being handed over at that moment: every
+    # first copy of a duplicate is the last mail that arrived before some kill.
     assert result.duplicates <= KILLS, result
+    last_before_kill = {count - 1 for count in arrived_at_kill}
+    assert all(first in last_before_kill for first in first_copies_of_duplicates(smtp.arrivals)), \
+        (arrived_at_kill, first_copies_of_duplicates(smtp.arrivals))

@@ -237,6 +237,10 @@ class Dispatcher:
             now = self._now()
             if now >= usable_until:
                 outcome = Outcome.LEFT
+            elif message.id in self._unrecorded:
+                # We sent it and could not yet say so; its lease ran out and we claimed it
+                # again. Never send it twice: record the first send instead.
+                outcome = await self._record_late(message.id)
             elif relay_down is not None:
                 # The relay just failed for a reason that is not this message's: count
                 # the attempt for the rest of the batch instead of waiting on each.
@@ -254,12 +258,21 @@ class Dispatcher:
         return DrainReport(tuple(outcomes))
 
     async def _record_unrecorded(self) -> None:
-        """Write the "sent" of deliveries whose recording failed; raises while the store is
-        still failing, so that nothing new is claimed until it is back."""
-        for outbox_id, (level, sent_at) in list(self._unrecorded.items()):
+        """Write the "sent" of deliveries whose recording failed. One that fails again stays
+        for the next drain; it never blocks the rest of the outbox."""
+        for outbox_id in list(self._unrecorded):
+            await self._record_late(outbox_id)
+
+    async def _record_late(self, outbox_id: str) -> Outcome:
+        level, sent_at = self._unrecorded[outbox_id]
+        try:
             await self._store.mark_sent(outbox_id, level, sent_at)
-            del self._unrecorded[outbox_id]
-            log.info("outbox %s: sent, recorded late", outbox_id)
+        except Exception as exc:
+            log.warning("outbox %s: recording the send failed again: %s", outbox_id, type(exc).__name__)
+            return Outcome.ERROR
+        del self._unrecorded[outbox_id]
+        log.info("outbox %s: sent, recorded late", outbox_id)
+        return Outcome.SENT
 
     async def _record_temporary(self, message: OutboxMessage, now: datetime, error: str) -> Outcome:
         try:

@@ -492,3 +492,33 @@ async def test_a_send_the_store_could_not_record_is_recorded_later_not_sent_agai
     assert [row.history[-1][1] for row in outbox.rows.values()] == [NOW, NOW]  # when it was sent
     ids = sorted(str(arrival.message["Message-ID"]) for arrival in smtp.arrivals)
     assert ids == ["<o1.outbox@samhandling.example>", "<o2.outbox@samhandling.example>"]
+
+
+async def test_a_send_that_cannot_be_recorded_blocks_nothing_and_is_not_sent_again(
+    smtp: SmtpServer,
+    outbox: MemoryOutbox,
+    gate: ScriptedGate,
+    clock: Clock,
+    make_dispatcher: DispatcherFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Recording o1's send keeps failing (whatever the reason): mail queued after it still
+    goes out, and when o1's lease runs out and it is claimed again, it is not re-sent."""
+    queue(outbox, gate, "o1")
+    mark_sent = outbox.mark_sent
+
+    async def failing_for_o1(outbox_id: str, level: DisclosureLevel, now: datetime) -> None:
+        if outbox_id == "o1":
+            raise RuntimeError("cannot record")
+        await mark_sent(outbox_id, level, now)
+
+    monkeypatch.setattr(outbox, "mark_sent", failing_for_o1)
+    dispatcher = make_dispatcher(lease=timedelta(minutes=5))
+    await dispatcher.drain_once()
+    queue(outbox, gate, "o2", due_at=NOW + timedelta(minutes=1))
+    clock.now = NOW + timedelta(minutes=10)  # o1's lease has run out: it is claimed again
+    again = await dispatcher.drain_once()
+
+    assert dict(again.outcomes) == {"o1": Outcome.ERROR, "o2": Outcome.SENT}
+    ids = sorted(str(arrival.message["Message-ID"]) for arrival in smtp.arrivals)
+    assert ids == ["<o1.outbox@samhandling.example>", "<o2.outbox@samhandling.example>"]

@@ -20,6 +20,7 @@ from db_backends import BACKENDS, POSTGRES_ADMIN_URL, POSTGRES_ENABLED, START  #
 from hypothesis import settings as hypothesis_settings
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from smtp_server import SmtpServer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -231,3 +232,14 @@ async def team(client: AsyncTestClient[Litestar], people: People) -> CaseTeam:
         nurse=await add(name="Hanne Helse", role="public_health_nurse"),
         nav=await add(name="Nils NAV", role="nav_adviser", phone="+47 400 00 000"),
     )
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on a free port, for any test that sends mail."""
+    server = SmtpServer()
+    server.up()
+    try:
+        yield server
+    finally:
+        server.down()

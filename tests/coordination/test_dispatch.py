@@ -3,51 +3,24 @@ consent gate to a real SMTP server (aiosmtpd), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import random
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
 import icalendar
+import mail_fixtures
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
+from mail_fixtures import SENDER, Client, consent, to
 from smtp_server import SmtpServer
 from sqlmodel import select
 
 from coordination.context import ServiceContext
-from coordination.dispatch import build_dispatcher
 from coordination.models import AuditEntry, OutboxMessage
-from notifications.dispatcher import Dispatcher, DispatchSettings, Outcome
-from notifications.email import MailSettings
-from notifications.transport import SmtpSecurity, SmtpSettings, SmtpTransport
+from notifications.dispatcher import Dispatcher, Outcome
 
-Client = AsyncTestClient[Litestar]
-SENDER = "noreply@samhandling.invalid"
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.up()
-    try:
-        yield server
-    finally:
-        server.down()
-
-
-@pytest.fixture
-def dispatcher(service: ServiceContext, smtp: SmtpServer) -> Dispatcher:
-    transport = SmtpTransport(SmtpSettings(host="127.0.0.1", port=smtp.port, security=SmtpSecurity.NONE,
-                                           timeout=5))
-    settings = DispatchSettings(mail=MailSettings(sender_address=SENDER, sender_name="Møteinnkalling"),
-                                backoff_base=timedelta(seconds=30), max_attempts=5)
-    built = build_dispatcher(service, transport, dispatch_settings=settings)
-    built._rng = random.Random(3)  # repeatable jitter
-    return built
+dispatcher = mail_fixtures.dispatcher
 
 
 @dataclass
@@ -55,10 +28,6 @@ class Scene:
     team: Any
     caseworker: int
     meeting: dict[str, Any]
-
-
-def to(arrival: Any) -> str:
-    return str(arrival.message["To"])
 
 
 def ics_of(message: EmailMessage) -> icalendar.Calendar:
@@ -72,20 +41,6 @@ def text_of(message: EmailMessage) -> str:
     body = message.get_body(preferencelist=("plain",))
     assert body is not None
     return str(body.get_content())
-
-
-async def grant(client: Client, people: Any, team: Any, grantor: int, sector: str, level: str = "purpose",
-                **extra: Any) -> None:
-    response = await client.post(f"/cases/{team.case_id}/consents", headers=people.coordinator.headers, json={
-        "grantor_contact_id": grantor, "sector": sector, "status": "granted", "level": level,
-        "form": "written", **extra})
-    assert response.status_code == 201, response.text
-
-
-async def withdraw(client: Client, people: Any, team: Any, grantor: int, sector: str) -> None:
-    response = await client.post(f"/cases/{team.case_id}/consents", headers=people.coordinator.headers, json={
-        "grantor_contact_id": grantor, "sector": sector, "status": "withdrawn", "form": "oral"})
-    assert response.status_code == 201, response.text
 
 
 @pytest.fixture
@@ -102,7 +57,7 @@ async def scene(client: Client, people: Any, team: Any) -> Scene:
                                      json={"email": email})
         assert patched.status_code == 200
     for carer in (team.mother, team.father):
-        await grant(client, people, team, carer, "school")
+        await consent(client, people, team, carer, "school")
     response = await client.post(f"/cases/{team.case_id}/meetings", headers=headers, json={
         "start": "2027-01-11T09:00:00+01:00", "end": "2027-01-11T10:00:00+01:00", "place": "Rådhuset, rom 3",
         "agenda": "Oppfølging av miljøterapi", "kind": "startup",
@@ -178,7 +133,7 @@ async def test_withdrawal_between_queuing_and_sending_stops_the_reminder(
     await dispatcher.drain_once()
     start = datetime.fromisoformat(scene.meeting["start"])
     service.clock.set(start - timedelta(hours=48, minutes=1))
-    await withdraw(client, people, scene.team, scene.team.father, "school")
+    await consent(client, people, scene.team, scene.team.father, "school", "withdrawn")
     before = len(smtp.arrivals)
     service.clock.set(start - timedelta(hours=48))
     await dispatcher.drain_once()
@@ -201,10 +156,10 @@ async def test_consent_granted_later_sends_the_held_back_invitation(
 ) -> None:
     await dispatcher.drain_once()
     assert "hanne@helse.example.org" not in [to(a) for a in smtp.arrivals]
-    await grant(client, people, scene.team, scene.team.mother, "health")
+    await consent(client, people, scene.team, scene.team.mother, "health")
     await dispatcher.drain_once()
     assert "hanne@helse.example.org" not in [to(a) for a in smtp.arrivals]  # the father has not consented
-    await grant(client, people, scene.team, scene.team.father, "health")
+    await consent(client, people, scene.team, scene.team.father, "health")
     await dispatcher.drain_once()
     nurse = [a for a in smtp.arrivals if to(a) == "hanne@helse.example.org"]
     assert len(nurse) == 1

@@ -1,10 +1,9 @@
-"""Fixtures for the notifications tests: a real SMTP server, the outbox and gate
+"""Fixtures for the notifications tests (the real SMTP server is the root conftest's): the outbox and gate
 doubles, a settable clock and a dispatcher wired to all of them."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,16 +12,6 @@ from notif_doubles import NOW, SENDER, Clock, DispatcherFactory, MemoryOutbox, S
 from notifications.dispatcher import Dispatcher, DispatchSettings
 from notifications.email import MailSettings
 from notifications.transport import SmtpSecurity, SmtpSettings, SmtpTransport, Transport
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.up()
-    try:
-        yield server
-    finally:
-        server.down()
 
 
 @pytest.fixture
@@ -38,8 +27,6 @@ def outbox() -> MemoryOutbox:
 @pytest.fixture
 def gate() -> ScriptedGate:
     return ScriptedGate()
-
-
 
 
 @pytest.fixture

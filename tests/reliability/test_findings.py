@@ -17,7 +17,7 @@ from coordination.levels import Level
 from coordination.models import OutboxMessage
 from notifications.dispatcher import Dispatcher
 
-smtp, dispatcher = mail_fixtures.smtp, mail_fixtures.dispatcher
+dispatcher = mail_fixtures.dispatcher
 
 
 async def test_a_change_of_place_keeps_the_reminders(

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import ics
-import mail_fixtures
 import pytest
 from mail_fixtures import Client, make_dispatcher
 from processes import ServiceProcess, samhandling
@@ -23,8 +22,6 @@ from smtp_server import SmtpServer
 
 from coordination.context import ServiceContext
 from coordination.levels import Level
-
-smtp = mail_fixtures.smtp
 
 #: Accepted by the API (no C0 control characters) and hostile downstream.
 HOSTILE = [

@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-import mail_fixtures
 from mail_fixtures import Client, make_dispatcher, meeting
 from smtp_server import SmtpServer
 from sqlmodel import select
@@ -20,8 +19,6 @@ from sqlmodel import select
 from coordination.context import ServiceContext
 from coordination.models import OutboxMessage
 from notifications.dispatcher import Outcome
-
-smtp = mail_fixtures.smtp
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

@@ -16,7 +16,7 @@ from coordination.context import ServiceContext
 from coordination.ratelimit import MISSES, MissLimiter
 from notifications.dispatcher import Dispatcher
 
-smtp, dispatcher = mail_fixtures.smtp, mail_fixtures.dispatcher
+dispatcher = mail_fixtures.dispatcher
 
 
 async def _rows_containing(service: ServiceContext, table: str, secret: str) -> int:

@@ -1,10 +1,9 @@
-"""Fixtures for tests that send through the real dispatcher to aiosmtpd (import them into a
-test module to use them)."""
+"""Helpers for tests that send through the real dispatcher to aiosmtpd (the ``smtp`` fixture
+is in conftest.py; import ``dispatcher`` into a test module to use it as a fixture)."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -21,16 +20,6 @@ from notifications.transport import SmtpSecurity, SmtpSettings, SmtpTransport
 
 Client = AsyncTestClient[Litestar]
 SENDER = "noreply@samhandling.invalid"
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.up()
-    try:
-        yield server
-    finally:
-        server.down()
 
 
 def make_dispatcher(service: ServiceContext, port: int, *, timeout: float = 5, **overrides: Any) -> Dispatcher:

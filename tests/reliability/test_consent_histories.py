@@ -139,8 +139,8 @@ class MeetingModel:
     cancelled_at: datetime | None = None
 
     def frozen(self) -> Meet:
-        return Meet(self.id, self.uid, self.kind, self.start, self.end, self.status, self.sequence,
-                    self.participants, self.parents_told, self.agenda, self.place, self.cancelled_at)
+        """The oracle's immutable view (same fields)."""
+        return Meet(**vars(self))
 
 
 @dataclass

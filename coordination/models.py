@@ -209,6 +209,17 @@ class FeedToken(SQLModel, table=True):
     last_seen_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
+class WebSession(SQLModel, table=True):
+    """A signed-in browser: the cookie holds a random session id, stored here only as a hash."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(sa_type=String(64), unique=True, index=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    created_at: datetime = Field(sa_column=_utc())
+    last_seen_at: datetime = Field(sa_column=_utc())
+    ended_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
 class AnswerToken(SQLModel, table=True):
     """The accept/decline link in an invitation: one per participant and meeting."""
 

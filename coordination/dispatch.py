@@ -45,6 +45,7 @@ from coordination.policy import Decision
 from coordination.security import hash_token, new_token
 from notifications.dispatcher import Dispatcher, DispatchSettings
 from notifications.email import MailSettings
+from notifications.messages import message_level
 from notifications.ports import (
     AlertDetails,
     AlertKind,
@@ -273,8 +274,10 @@ class ConsentGate:
                      action="disclosure.allowed", subject=f"contact:{contact.id}", at=now, detail=decided)
         if not contact.email:
             return Suppressed(SuppressionCode.NO_ADDRESS, f"contact {contact.id} has no e-mail address")
-        return await self._prepared(session, row, kind, case, unit, meeting, contact, reader, facts,
-                                    decision.level, now)
+        # One level for the whole message — text, HTML and the calendar part — which the
+        # dispatcher renders and audits as sent (rules 3 and 9).
+        level = message_level(kind, decision.level)
+        return await self._prepared(session, row, kind, case, unit, meeting, contact, reader, facts, level, now)
 
     async def _prepared(self, session: AsyncSession, row: OutboxMessage, kind: MessageKind, case: Case,
                         unit: Unit, meeting: Meeting, contact: Contact, reader: Reader, facts: PolicyFacts,
@@ -299,7 +302,7 @@ class ConsentGate:
                 uid=meeting.uid, sequence=meeting.ical_sequence, start=meeting.start, end=meeting.end,
                 place=_place(meeting), organiser_phone=unit.phone or None,
                 kind=MeetingKind(meeting.kind), agenda_headline=meeting.agenda or None,
-                content_text=plan.goals if plan and plan.goals else None,
+                content_text=plan.goals if plan and plan.goals and level >= Level.CONTENT else None,
             ),
             answer_url=answer_url,
             calendar=calendar,

@@ -55,6 +55,12 @@ KIND_CEILING: dict[MessageKind, DisclosureLevel] = {
 }
 
 
+def message_level(kind: MessageKind, allowed: DisclosureLevel) -> DisclosureLevel:
+    """The one level a message of this kind is rendered at, in every part (text, HTML and
+    the calendar object alike): the lowest its purpose needs, never above what is allowed."""
+    return lowest(allowed, KIND_CEILING[kind])
+
+
 class RenderError(ValueError):
     """The prepared data cannot make this message (missing meeting, bad link, level
     ``none``); sending it anyway would mislead or leak, so the row ends dead."""
@@ -444,7 +450,7 @@ def render(
     sender_name: str,
 ) -> RenderedMessage:
     """Render one message at the lowest level it needs, never above the allowed one."""
-    level = lowest(prepared.allowed_level, KIND_CEILING[kind])
+    level = message_level(kind, prepared.allowed_level)
     if level is DisclosureLevel.NONE:
         raise RenderError("nothing may be disclosed to this recipient")
     language = prepared.recipient.language

@@ -181,7 +181,9 @@ class AlertDetails:
 class Prepared:
     """The gate's "yes": everything needed to render, already capped for this recipient.
 
-    ``allowed_level`` is the consent level capped by the channel cap. ``calendar`` is the
+    ``allowed_level`` is the consent level capped by the channel cap and by what the kind of
+    message needs (``messages.message_level``): the one level at which the text, the HTML
+    and ``calendar`` are all rendered, and which is audited as sent. ``calendar`` is the
     iTIP VCALENDAR (``METHOD:REQUEST`` for invitations and updates, ``METHOD:CANCEL`` for
     cancellations) as rendered by ``calendars`` after the attendee filter, with the
     ORGANIZER ``mailto:`` equal to the sending address; reminders and alerts carry none.

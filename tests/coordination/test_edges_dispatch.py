@@ -1,0 +1,154 @@
+"""Issue 12, the send path at its edges: quiet hours from the contact as it is at send time
+(rule 10), one disclosure level for every part of a message (rules 3 and 9), one answer link
+for the life of an invitation, and the relay's time in the audit. Through the HTTP API, the
+real dispatcher and a real SMTP server (aiosmtpd), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import replace
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import icalendar
+import mail_fixtures
+import pytest
+from mail_fixtures import Client, consent, to
+from smtp_server import SmtpServer
+from sqlmodel import col, select
+
+from coordination.context import ServiceContext
+from coordination.levels import Level
+from coordination.models import AuditEntry, OutboxMessage
+
+dispatcher = mail_fixtures.dispatcher
+
+TEACHER = "siri@skole.example.org"
+GOALS = "Oppmøte minst 90 prosent de neste tolv ukene"
+MEASURE = "Miljøterapeut hjemme"
+AGENDA = "Oppfølging av skolefravær"
+START = "2027-01-11T09:00:00+01:00"
+
+
+def _parts(message: EmailMessage) -> tuple[str, str, icalendar.Calendar | None]:
+    """The text, the HTML (unescaped) and the parsed calendar part of a mail."""
+    text = html_text = ""
+    calendar = None
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        payload = part.get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        if part.get_content_type() == "text/plain":
+            text = payload.decode("utf-8")
+        elif part.get_content_type() == "text/html":
+            html_text = html.unescape(payload.decode("utf-8"))
+        elif part.get_content_type() == "text/calendar":
+            calendar = icalendar.Calendar.from_ical(payload)
+    return text, html_text, calendar
+
+
+def _attendees(event: Any) -> list[str]:
+    found = event.get("ATTENDEE")
+    if found is None:
+        return []
+    return [str(a) for a in (found if isinstance(found, list) else [found])]
+
+
+async def _rows(service: ServiceContext) -> list[OutboxMessage]:
+    async with service.transaction() as session:
+        return list((await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all())
+
+
+async def _audit(service: ServiceContext, action: str) -> list[AuditEntry]:
+    async with service.transaction() as session:
+        found = await session.exec(select(AuditEntry).where(AuditEntry.action == action)
+                                   .order_by(col(AuditEntry.id)))
+        return list(found.all())
+
+
+# --- hole 5: every part of a message at one level, and the audit says which -----------------
+
+_LEVELS = ("logistics", "purpose", "content")
+
+
+def _expected_level(kind: str, cap: str) -> str:
+    """An invitation or update may help people prepare (content); a reminder or cancellation
+    only has to identify the meeting (purpose at most). Never above the channel cap."""
+    ceiling = "content" if kind in ("invitation", "update") else "purpose"
+    return min(cap, ceiling, key=_LEVELS.index)
+
+
+@pytest.mark.parametrize("cap", _LEVELS)
+async def test_every_part_of_every_message_is_rendered_at_the_audited_level(
+    client: Client, people: Any, team: Any, service: ServiceContext, smtp: SmtpServer, cap: str
+) -> None:
+    headers = people.coordinator.headers
+    for contact, email in ((team.nurse, "hanne@helse.example.org"), (team.nav, "nils@nav.example.org")):
+        assert (await client.patch(f"/cases/{team.case_id}/contacts/{contact}", headers=headers,
+                                   json={"email": email})).status_code == 200
+    for carer in (team.mother, team.father):
+        await consent(client, people, team, carer, "school", level="content")
+        await consent(client, people, team, carer, "nav", level="purpose")
+    plan = await client.put(f"/cases/{team.case_id}/plan", headers=headers, json={
+        "start_date": "2027-01-04", "expected_end": "2027-12-17", "goals": GOALS,
+        "measures": [{"what": MEASURE, "how_often": "2x/uke"}], "member_ids": [team.mother]})
+    assert plan.status_code == 200, plan.text
+    meeting = await mail_fixtures.meeting(client, people, team,
+                                          [team.mother, team.father, team.teacher, team.nav, team.nurse],
+                                          start=START, end="2027-01-11T10:00:00+01:00", agenda=AGENDA,
+                                          kind="startup")
+    capped = ServiceContext(replace(service.settings, email_level_cap=Level(cap)), service.engine, service.sessions,
+                            service.clock)
+    sender = mail_fixtures.make_dispatcher(capped, smtp.port)
+    url = f"/cases/{team.case_id}/meetings/{meeting['id']}"
+
+    await sender.drain_once()  # the invitation
+    service.clock.set(datetime.fromisoformat(START) - timedelta(hours=48))
+    await sender.drain_once()  # the 48-hour reminder
+    assert (await client.put(url, headers=headers, json={"place": "Rådhuset, rom 4"})).status_code == 200
+    await sender.drain_once()  # the update
+    assert (await client.post(f"{url}/cancel", headers=headers)).status_code == 200
+    await sender.drain_once()  # the cancellation
+
+    rows = {r.message_id: r for r in await _rows(service)}
+    sent_level = {e.subject: e.detail["level"] for e in await _audit(service, "notification.sent")}
+    seen: set[str] = set()
+    for arrival in smtp.arrivals:
+        if to(arrival) != TEACHER:
+            continue
+        row = rows[str(arrival.message["Message-ID"])]
+        level = _expected_level(row.kind, cap)
+        assert sent_level[f"outbox:{row.id}"] == level, (row.kind, cap)
+        seen.add(row.kind)
+        text, html_text, calendar = _parts(arrival.message)
+        bodies = [text, html_text]
+        if calendar is not None:
+            event = calendar.walk("VEVENT")[0]
+            ics_words = f"{event.get('SUMMARY', '')}\n{event.get('DESCRIPTION', '')}"
+            attendees = _attendees(event)
+            bodies.append(ics_words)
+            if level == "logistics":
+                assert attendees == [f"mailto:{TEACHER}"], (row.kind, attendees)
+                assert str(event["SUMMARY"]) == "Møte"
+            else:
+                assert f"mailto:{TEACHER}" in attendees and "mailto:nils@nav.example.org" in attendees
+            # Rule 8 at every level: a sector without consent is never shown.
+            assert "mailto:hanne@helse.example.org" not in attendees
+        else:
+            assert row.kind == "reminder"
+        for body in bodies:
+            if level != "content":
+                assert "90 prosent" not in body and MEASURE not in body, (row.kind, cap)
+            if level == "logistics":
+                assert AGENDA not in body and "Oppstartsmøte" not in body, (row.kind, cap)
+                assert "Nils" not in body and "Mona" not in body, (row.kind, cap)
+            assert "Hanne" not in body
+        # What the audit says was disclosed really was: the level is not overstated.
+        if level != "logistics":
+            assert AGENDA in text and AGENDA in html_text
+        if level == "content":
+            assert GOALS in text and GOALS in html_text
+            assert calendar is not None and GOALS in str(calendar.walk("VEVENT")[0]["DESCRIPTION"])
+    assert seen == {"invitation", "reminder", "update", "cancellation"}

@@ -56,7 +56,7 @@ from coordination.schemas import (
     LevelAt,
     WeeklyWindow,
 )
-from coordination.texts import contact_label, describe
+from coordination.texts import contact_label, describe, grantor_label
 
 OSLO = ZoneInfo("Europe/Oslo")
 #: Eleven digits in a row look like a Norwegian national identity number (fødselsnummer).
@@ -382,6 +382,13 @@ def consent_out(record: ConsentRecord) -> ConsentOut:
     )
 
 
+async def _has_consented(session: AsyncSession, contact_id: int) -> bool:
+    found = await session.exec(
+        select(ConsentRecord.id).where(ConsentRecord.grantor_contact_id == contact_id).limit(1)
+    )
+    return found.first() is not None
+
+
 async def record_consent(
     session: AsyncSession, user: User, case_id: int, data: ConsentIn, now: datetime
 ) -> ConsentOut:
@@ -392,9 +399,12 @@ async def record_consent(
     grantor = await session.get(Contact, data.grantor_contact_id)
     if grantor is None or grantor.case_id != case_id:
         raise InputError("grantor_contact_id", "the grantor is not a contact in this case")
-    if not grantor.active:
-        raise InputError("grantor_contact_id", "the grantor is no longer an active contact")
-    if not grantor.daily_care and grantor.role != Role.CHILD:
+    # An inactive row is still the person's (DESIGN.md rule 2): a carer or the child keeps
+    # consenting, refusing and withdrawing through it. A former carer may still take back
+    # what they once gave, so that it cannot come back into force with their daily care.
+    if not grantor.daily_care and grantor.role != Role.CHILD and not (
+        data.status is not ConsentStatus.GRANTED and await _has_consented(session, grantor.id or 0)
+    ):
         raise InputError(
             "grantor_contact_id", "only a contact with daily care, or the child, can give consent"
         )
@@ -519,7 +529,7 @@ def _level_at(
         grantors=[
             GrantorOut(
                 contact_id=g.contact_id,
-                name=names.get(g.contact_id, "?"),
+                name=grantor_label(g.contact_id, language, names),
                 as_child=g.as_child,
                 status=g.state.value,
                 level=g.level,

@@ -8,12 +8,20 @@ How consent history is read: for one grantor and one sector, the record in force
 (a correction or a withdrawal is a new record and wins over older ones). A grant in force
 whose ``valid_until`` has passed is *expired*. Records recorded after the moment of the
 decision are not known at that moment and are ignored.
+
+Who must consent (rule 2): every contact with daily care, active or not — deactivating a
+carer never widens what others may learn; only taking away their daily care does — and,
+when the child has party status and the measure is aimed at the child, the child. Party
+status belongs to the child, not to a contact row: the child's consent acts are those
+recorded for any contact with the role child (active or not), and a case without a child
+contact still needs the child's grant, so its sectors stay at ``none`` until the child is
+added and consents.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -83,8 +91,25 @@ class Reason:
 
 
 @dataclass(frozen=True, slots=True)
+class Grantor:
+    """One person whose consent a sector needs.
+
+    ``acts_of`` are the contact rows whose consent records are this person's: a carer's own
+    row, or every row with the role child. ``contact_id`` names the person; it is None for a
+    child with party status who has no contact in the list.
+    """
+
+    contact_id: int | None
+    as_child: bool
+    acts_of: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
 class GrantorStatus:
-    contact_id: int
+    """A grantor's state; ``contact_id`` is the row whose record is in force, else the grantor's
+    own row (None: the child, who has no contact in the list)."""
+
+    contact_id: int | None
     as_child: bool
     state: GrantorState
     level: Level
@@ -132,25 +157,29 @@ def has_party_status(case: CaseFacts, at: datetime) -> bool:
 
 def required_grantors(
     case: CaseFacts, contacts: Iterable[ContactFacts], at: datetime
-) -> list[tuple[ContactFacts, bool]]:
-    """Everyone whose consent a sector needs at ``at``: (contact, as_child)."""
-    result: list[tuple[ContactFacts, bool]] = []
-    for contact in contacts:
-        if not contact.active:
-            continue
-        if contact.daily_care and contact.role is not Role.CHILD:
-            result.append((contact, False))
+) -> list[Grantor]:
+    """Everyone whose consent a sector needs at ``at``: the carers by id, then the child."""
+    contacts = sorted(contacts, key=lambda c: c.id)
+    result = [
+        Grantor(c.id, False, frozenset((c.id,)))
+        for c in contacts
+        if c.daily_care and c.role is not Role.CHILD
+    ]
     if case.aimed_at_child and has_party_status(case, at):
-        result.extend((c, True) for c in contacts if c.active and c.role is Role.CHILD)
-    return sorted(result, key=lambda item: (item[1], item[0].id))
+        rows = [c for c in contacts if c.role is Role.CHILD]
+        active = [c for c in rows if c.active]
+        named = (active or rows)[-1].id if rows else None
+        result.append(Grantor(named, True, frozenset(c.id for c in rows)))
+    return result
 
 
 def record_in_force(
-    records: Iterable[ConsentFact], grantor_id: int, sector: Sector, at: datetime
+    records: Iterable[ConsentFact], grantor_ids: Collection[int], sector: Sector, at: datetime
 ) -> ConsentFact | None:
+    """The record in force at ``at`` among the acts of one grantor (any of ``grantor_ids``)."""
     best: ConsentFact | None = None
     for record in records:
-        if record.grantor_id != grantor_id or record.sector is not sector:
+        if record.grantor_id not in grantor_ids or record.sector is not sector:
             continue
         if record.recorded_at > at or record.valid_from > at:
             continue
@@ -160,10 +189,9 @@ def record_in_force(
 
 
 def _grantor_status(
-    contact: ContactFacts, as_child: bool, records: Sequence[ConsentFact], sector: Sector,
-    at: datetime,
+    grantor: Grantor, records: Sequence[ConsentFact], sector: Sector, at: datetime
 ) -> GrantorStatus:
-    record = record_in_force(records, contact.id, sector, at)
+    record = record_in_force(records, grantor.acts_of, sector, at)
     if record is None:
         state, level = GrantorState.MISSING, Level.NONE
     elif record.status is ConsentStatus.REFUSED:
@@ -175,8 +203,8 @@ def _grantor_status(
     else:
         state, level = GrantorState.GRANTED, record.level
     return GrantorStatus(
-        contact_id=contact.id,
-        as_child=as_child,
+        contact_id=record.grantor_id if record else grantor.contact_id,
+        as_child=grantor.as_child,
         state=state,
         level=level,
         record_id=record.id if record else None,
@@ -192,7 +220,8 @@ def effective_consent(
     at: datetime,
 ) -> SectorConsent:
     """DESIGN.md rule 2: every carer (and the child with party status, when the measure is
-    aimed at the child) must hold a valid grant; the effective level is the narrowest."""
+    aimed at the child) must hold a valid grant; the effective level is the narrowest.
+    A child without a contact row is named by a reason with ``contact_id`` None."""
     at = at.astimezone(UTC)
     if not sector.needs_consent:
         reason = Reason("party_or_service", sector=sector)
@@ -201,7 +230,7 @@ def effective_consent(
     if not grantors:
         reason = Reason("no_daily_care", sector=sector)
         return SectorConsent(sector, at, Level.NONE, SectorState.MISSING, (), (reason,))
-    statuses = tuple(_grantor_status(c, as_child, records, sector, at) for c, as_child in grantors)
+    statuses = tuple(_grantor_status(g, records, sector, at) for g in grantors)
     reasons: list[Reason] = []
     for status in statuses:
         if status.state is GrantorState.GRANTED:

@@ -170,7 +170,7 @@ class ConsentOut(Struct):
 
 
 class GrantorOut(Struct):
-    contact_id: int
+    contact_id: int | None  # None: the child with party status, who has no contact in the list
     name: str
     as_child: bool
     status: str

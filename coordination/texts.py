@@ -117,8 +117,9 @@ _TEMPLATES: dict[Language, dict[str, str]] = {
 
 
 def describe(reason: Reason, language: Language, names: Mapping[int, str]) -> str:
-    """One reason in words, naming people by their label in the contact list."""
-    who = names.get(reason.contact_id, "?") if reason.contact_id is not None else ""
+    """One reason in words, naming people by their label in the contact list (the child, who
+    may have party status without a contact in the list, by the word for the child)."""
+    who = grantor_label(reason.contact_id, language, names)
     on = reason.on.astimezone(OSLO).date().isoformat() if isinstance(reason.on, datetime) else ""
     return _TEMPLATES[language][reason.code].format(
         who=who,
@@ -131,3 +132,8 @@ def describe(reason: Reason, language: Language, names: Mapping[int, str]) -> st
 def contact_label(name: str, role: Role, role_label: str, language: Language) -> str:
     """"Ola Nordmann (far)": the free label wins over the role's name."""
     return f"{name} ({role_label or ROLE_NAMES[language][role]})"
+
+
+def grantor_label(contact_id: int | None, language: Language, names: Mapping[int, str]) -> str:
+    """A grantor by their label in the contact list; no contact id is the child without a row."""
+    return ROLE_NAMES[language][Role.CHILD] if contact_id is None else names.get(contact_id, "?")

@@ -32,7 +32,7 @@ from coordination.models import Alert, AuditEntry, Case, ConsentRecord, Contact,
 from coordination.policy import CaseFacts, ConsentFact, ContactFacts, Reason, effective_consent
 from coordination.schemas import AlertOut, CaseOut, ContactOut, FeedCreated, FeedOut, MeetingOut
 from coordination.slot_texts import explain
-from coordination.texts import contact_label, describe
+from coordination.texts import contact_label, describe, grantor_label
 from coordination.web import texts as t
 from notifications.messages import meeting_kind_name
 
@@ -296,7 +296,7 @@ async def consent_page(session: AsyncSession, user: User, case_id: int, now: dat
         if sector not in present and not any(r.sector is sector for r in facts.records):
             continue  # nobody from this sector in the case, and no consent ever recorded for it
         grantors = [
-            f"{names.get(g.contact_id, '?')}: {t.GRANTOR_STATE[g.state.value]}"
+            f"{grantor_label(g.contact_id, NB, names)}: {t.GRANTOR_STATE[g.state.value]}"
             + (f" ({t.level_name(g.level).lower()}" + (f", til {t.day(g.valid_until)}" if g.valid_until else "")
                + ")" if g.level > Level.NONE else "")
             for g in consent.grantors
@@ -319,8 +319,9 @@ async def consent_page(session: AsyncSession, user: User, case_id: int, now: dat
         )
         for r in reversed(history)
     ]
-    choices = [Choice(str(c.id), names[c.id]) for c in contacts
-               if c.active and (c.daily_care or c.role is Role.CHILD)]
+    # An inactive carer or child still consents (DESIGN.md rule 2), so they stay in the list.
+    choices = [Choice(str(c.id), names[c.id] + ("" if c.active else " – ikke aktiv")) for c in contacts
+               if c.daily_care or c.role is Role.CHILD]
     return ConsentPage(
         sectors=sectors,
         history=rows,

@@ -34,6 +34,7 @@ TWO_CARERS = (MOTHER, FATHER, CHILD, TEACHER, NURSE, CASEWORKER)
 ONE_CARER = (MOTHER, CHILD, TEACHER, NURSE, CASEWORKER)
 
 _ids = iter(range(1000, 10**6))
+LEVELS = [Level.LOGISTICS, Level.PURPOSE, Level.CONTENT]
 
 
 def fact(
@@ -178,6 +179,74 @@ def test_carer_losing_daily_care() -> None:
     assert school((father_without_care, CHILD, TEACHER), [fact(FATHER)]) is Level.NONE
 
 
+CHILD_16 = CaseFacts(birth_date=date(2010, 5, 1), aimed_at_child=True)
+
+
+def test_party_status_needs_the_child_even_without_a_contact_row() -> None:
+    """Rule 2: party status belongs to the child, not to a row in the contact list."""
+    carers_only = (MOTHER, FATHER, TEACHER)
+    consent = effective_consent(CHILD_16, carers_only, [fact(MOTHER), fact(FATHER)], Sector.SCHOOL, T0)
+    assert consent.level is Level.NONE and consent.state is SectorState.PARTIAL
+    assert [(r.code, r.contact_id) for r in consent.reasons] == [("child_not_consented", None)]
+    child = consent.grantors[-1]
+    assert child.as_child and child.contact_id is None and child.state is GrantorState.MISSING
+    # Without party status nobody asks for the child.
+    assert school(carers_only, [fact(MOTHER), fact(FATHER)]) is Level.PURPOSE
+
+
+def test_an_inactive_child_is_still_a_grantor() -> None:
+    gone = ContactFacts(CHILD.id, Role.CHILD, Sector.FAMILY, daily_care=False, active=False)
+    records = [fact(MOTHER), fact(FATHER), fact(CHILD, ConsentStatus.REFUSED)]
+    assert school((MOTHER, FATHER, gone, TEACHER), records, case=CHILD_16) is Level.NONE
+    # Their grant, recorded through the inactive row, counts.
+    later = fact(CHILD, level=Level.CONTENT, recorded_at=T0 - timedelta(days=1))
+    assert school((MOTHER, FATHER, gone, TEACHER), [*records, later], case=CHILD_16) is Level.PURPOSE
+
+
+def test_the_child_is_one_person_whatever_rows_the_list_has() -> None:
+    """A child re-entered as a new row: the acts of every child row are the child's, the latest wins."""
+    old = ContactFacts(CHILD.id, Role.CHILD, Sector.FAMILY, daily_care=False, active=False)
+    new = ContactFacts(20, Role.CHILD, Sector.FAMILY, daily_care=False)
+    refused = fact(old, ConsentStatus.REFUSED)
+    contacts = (MOTHER, FATHER, old, new, TEACHER)
+    consent = effective_consent(CHILD_16, contacts, [fact(MOTHER), fact(FATHER), refused], Sector.SCHOOL, T0)
+    assert consent.level is Level.NONE
+    assert (consent.grantors[-1].contact_id, consent.grantors[-1].state) == (old.id, GrantorState.REFUSED)
+    fresh = effective_consent(CHILD_16, (MOTHER, FATHER, old, new), [fact(MOTHER), fact(FATHER)], Sector.SCHOOL, T0)
+    assert fresh.grantors[-1].contact_id == new.id  # the active row is named while nobody has consented
+    granted = fact(new, recorded_at=T0 - timedelta(days=1))
+    assert school(contacts, [fact(MOTHER), fact(FATHER), refused, granted], case=CHILD_16) is Level.PURPOSE
+
+
+def test_an_inactive_carer_is_still_a_grantor() -> None:
+    gone = ContactFacts(FATHER.id, Role.PARENT, Sector.FAMILY, daily_care=True, active=False)
+    assert school((MOTHER, gone, CHILD, TEACHER), [fact(MOTHER)]) is Level.NONE
+    assert school((MOTHER, gone, CHILD, TEACHER), [fact(MOTHER), fact(FATHER, level=Level.LOGISTICS)]
+                  ) is Level.LOGISTICS
+
+
+@given(
+    active=st.tuples(st.booleans(), st.booleans(), st.booleans()),
+    present=st.tuples(st.booleans(), st.booleans(), st.booleans()),
+    grants=st.lists(st.tuples(st.sampled_from([MOTHER, FATHER, CHILD]), st.sampled_from(list(ConsentStatus)),
+                              st.sampled_from(LEVELS)), max_size=6),
+)
+def test_removing_or_deactivating_a_grantor_never_widens(
+    active: tuple[bool, bool, bool], present: tuple[bool, bool, bool],
+    grants: list[tuple[ContactFacts, ConsentStatus, Level]],
+) -> None:
+    records = [fact(who, status, level, recorded_at=T0 - timedelta(days=30 - i))
+               for i, (who, status, level) in enumerate(grants)]
+    everyone = (MOTHER, FATHER, CHILD, TEACHER)
+    full = school(everyone, records, case=CHILD_16)
+    changed = tuple(
+        ContactFacts(c.id, c.role, c.sector, c.daily_care, active=flag)
+        for c, flag, keep in zip((MOTHER, FATHER, CHILD), active, present, strict=True)
+        if keep or c.role is not Role.CHILD  # a carer is never deleted; the child may have no row
+    )
+    assert school((*changed, TEACHER), records, case=CHILD_16) <= full
+
+
 def test_no_carer_registered_means_no_consent() -> None:
     consent = effective_consent(CHILD_14, (CHILD, TEACHER), [], Sector.SCHOOL, T0)
     assert consent.level is Level.NONE and consent.reasons[0].code == "no_daily_care"
@@ -231,7 +300,6 @@ def test_attendee_visibility() -> None:
                                                               CASEWORKER, T0)
 
 
-LEVELS = [Level.LOGISTICS, Level.PURPOSE, Level.CONTENT]
 
 
 @given(

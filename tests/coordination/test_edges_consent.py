@@ -1,0 +1,153 @@
+"""Consent at the edges (issue 12): what a second reading of DESIGN.md rules 2, 7 and 11 found,
+each through the HTTP API on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlmodel import select
+
+from coordination.context import ServiceContext
+from coordination.levels import Level
+from coordination.models import User
+from coordination.web import views
+
+Client = AsyncTestClient[Litestar]
+#: 16 on the tests' clock (2027-01-04): the child has party status.
+SIXTEEN = "2010-05-01"
+
+
+async def consent(client: Client, people: Any, case_id: int, grantor: int, sector: str = "school",
+                  status: str = "granted", level: str = "purpose", **extra: Any) -> Any:
+    body: dict[str, Any] = {"grantor_contact_id": grantor, "sector": sector, "status": status, "form": "written",
+                            **extra}
+    if status == "granted":
+        body["level"] = level
+    return await client.post(f"/cases/{case_id}/consents", headers=people.coordinator.headers, json=body)
+
+
+async def granted(client: Client, people: Any, case_id: int, grantor: int, sector: str = "school",
+                  **extra: Any) -> None:
+    response = await consent(client, people, case_id, grantor, sector, **extra)
+    assert response.status_code == 201, response.text
+
+
+async def patch_contact(client: Client, people: Any, case_id: int, contact_id: int, **body: Any) -> Any:
+    return await client.patch(f"/cases/{case_id}/contacts/{contact_id}", headers=people.coordinator.headers,
+                              json=body)
+
+
+async def loop_of(client: Client, people: Any, case_id: int, contact_id: int) -> dict[str, Any]:
+    loops = await client.get(f"/cases/{case_id}/information-loops", headers=people.coordinator.headers)
+    assert loops.status_code == 200, loops.text
+    found: dict[str, Any] = next(c for c in loops.json()["contacts"] if c["contact_id"] == contact_id)
+    return found
+
+
+async def sixteen(client: Client, people: Any, team: Any) -> None:
+    changed = await client.patch(f"/cases/{team.case_id}", headers=people.coordinator.headers,
+                                 json={"child_birth_date": SIXTEEN})
+    assert changed.status_code == 200 and changed.json()["party_status"] is True, changed.text
+
+
+async def coordinator(service: ServiceContext, people: Any) -> User:
+    async with service.transaction() as session:
+        user = (await session.exec(select(User).where(User.id == people.coordinator.id))).one()
+    return user
+
+
+# --- hole 1: party status belongs to the child, not to a contact row ------------------------------
+
+
+async def test_deactivating_the_child_who_refused_does_not_open_the_sector(
+    client: Client, people: Any, team: Any
+) -> None:
+    await sixteen(client, people, team)
+    for carer in (team.mother, team.father):
+        await granted(client, people, team.case_id, carer)
+    refused = await consent(client, people, team.case_id, team.child, status="refused")
+    assert refused.status_code == 201, refused.text
+    assert (await loop_of(client, people, team.case_id, team.teacher))["now"]["level"] == "none"
+    gone = await patch_contact(client, people, team.case_id, team.child, active=False)
+    assert gone.status_code == 200, gone.text
+    teacher = await loop_of(client, people, team.case_id, team.teacher)
+    assert teacher["now"]["level"] == "none"
+    assert "Sara Hansen (barnet) har nektet samtykke til deling med skole" in teacher["now"]["reasons"]
+    # The child can still consent although their row is inactive, and then the sector opens.
+    await granted(client, people, team.case_id, team.child)
+    assert (await loop_of(client, people, team.case_id, team.teacher))["now"]["level"] == "purpose"
+
+
+async def test_without_a_child_contact_the_child_with_party_status_must_still_consent(
+    client: Client, people: Any, case_body: Any, service: ServiceContext
+) -> None:
+    headers = people.coordinator.headers
+    created = await client.post("/cases", headers=headers, json=case_body(child_birth_date=SIXTEEN))
+    assert created.status_code == 201, created.text
+    case_id = created.json()["id"]
+
+    async def add(**body: Any) -> int:
+        added = await client.post(f"/cases/{case_id}/contacts", headers=headers, json=body)
+        assert added.status_code == 201, added.text
+        return int(added.json()["id"])
+
+    mother = await add(name="Mona Hansen", role="parent", daily_care=True)
+    father = await add(name="Per Hansen", role="parent", daily_care=True)
+    teacher = await add(name="Siri Lærer", role="school_contact")
+    for carer in (mother, father):
+        await granted(client, people, case_id, carer)
+    loop = (await loop_of(client, people, case_id, teacher))["now"]
+    assert loop["level"] == "none" and loop["sector_state"] == "partial"
+    assert "barnet har partsstatus og har ikke samtykket til deling med skole" in loop["reasons"]
+    child = next(g for g in loop["grantors"] if g["as_child"])
+    assert child["contact_id"] is None and child["status"] == "missing" and child["name"] == "barnet"
+    english = await client.get(f"/cases/{case_id}/information-loops", params={"lang": "en"}, headers=headers)
+    reasons = next(c for c in english.json()["contacts"] if c["contact_id"] == teacher)["now"]["reasons"]
+    assert "the child has party status and has not consented to school" in reasons
+    # The coordinator's pages say the same in words, and do not fail on a grantor without a row.
+    user = await coordinator(service, people)
+    async with service.transaction() as session:
+        page = await views.consent_page(session, user, case_id, service.now())
+        overview = await views.overview(session, user, case_id, service.now(), Level.LOGISTICS)
+        rows = await views.my_cases(session, user, service.now())
+    school = next(s for s in page.sectors if s.sector == "school")
+    assert "barnet: har ikke samtykket" in school.grantors
+    assert "barnet har partsstatus og har ikke samtykket til deling med skole" in school.reasons
+    teacher_row = next(r for r in overview.loops if r.contact_id == teacher)
+    assert any("barnet har partsstatus" in r for r in teacher_row.reasons)
+    assert rows[0].sectors[0] is not None and rows[0].sectors[0].tone == "warn"
+    # Once the child is in the list and consents, the sector opens.
+    child_id = await add(name="Sara Hansen", role="child")
+    assert (await loop_of(client, people, case_id, teacher))["now"]["level"] == "none"
+    await granted(client, people, case_id, child_id)
+    assert (await loop_of(client, people, case_id, teacher))["now"]["level"] == "purpose"
+
+
+async def test_deactivating_a_carer_never_widens_what_partners_learn(
+    client: Client, people: Any, team: Any
+) -> None:
+    await granted(client, people, team.case_id, team.mother)
+    await granted(client, people, team.case_id, team.father, level="logistics")
+    assert (await loop_of(client, people, team.case_id, team.teacher))["now"]["level"] == "logistics"
+    withdrawn = await consent(client, people, team.case_id, team.father, status="withdrawn")
+    assert withdrawn.status_code == 201
+    assert (await loop_of(client, people, team.case_id, team.teacher))["now"]["level"] == "none"
+    assert (await patch_contact(client, people, team.case_id, team.father, active=False)).status_code == 200
+    teacher = await loop_of(client, people, team.case_id, team.teacher)
+    assert teacher["now"]["level"] == "none"
+    assert "Per Hansen (far) har trukket tilbake samtykket til deling med skole" in teacher["now"]["reasons"]
+    # An inactive carer's acts are still recorded, a refusal as well as a grant.
+    refused = await consent(client, people, team.case_id, team.father, "health", status="refused")
+    assert refused.status_code == 201, refused.text
+    await granted(client, people, team.case_id, team.father, level="logistics")
+    assert (await loop_of(client, people, team.case_id, team.teacher))["now"]["level"] == "logistics"
+    # Only taking away daily care makes someone no longer a grantor.
+    await consent(client, people, team.case_id, team.father, status="withdrawn")
+    assert (await patch_contact(client, people, team.case_id, team.father, daily_care=False)).status_code == 200
+    assert (await loop_of(client, people, team.case_id, team.teacher))["now"]["level"] == "purpose"
+    # A former carer may still take back what they gave, but no longer grant.
+    assert (await consent(client, people, team.case_id, team.father, "health", status="withdrawn")).status_code == 201
+    grant = await consent(client, people, team.case_id, team.father, "nav")
+    assert grant.status_code == 400 and grant.json()["field"] == "grantor_contact_id"

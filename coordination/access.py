@@ -3,6 +3,9 @@ nobody another unit's. A case you may not see is answered as if it did not exist
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -19,15 +22,20 @@ async def user_for_token(session: AsyncSession, token: str) -> User | None:
     return user if user is not None and user.active else None
 
 
+def may_see_case(user_id: Any, role: Any, unit_id: Any, case_id: Any, case_unit_id: Any
+                 ) -> ColumnElement[bool]:
+    """The rule, as an SQL condition: a leader sees the unit's cases, a coordinator the cases
+    assigned to them, nobody else any. The user may be given as values (a loaded user: the
+    condition then folds to the branch of their role) or as columns (a joined user row, as in
+    the feed token's query), so that one rule serves both."""
+    assigned = col(case_id).in_(select(CaseCoordinator.case_id).where(CaseCoordinator.user_id == user_id))
+    return and_(case_unit_id == unit_id,
+                or_(role == UserRole.LEADER.value, and_(role == UserRole.COORDINATOR.value, assigned)))
+
+
 def visible_cases(user: User) -> SelectOfScalar[Case]:
     """The cases ``user`` may see, as a query to narrow further."""
-    query = select(Case).where(Case.unit_id == user.unit_id)
-    if user.role == UserRole.LEADER:
-        return query
-    if user.role == UserRole.COORDINATOR:
-        assigned = select(CaseCoordinator.case_id).where(CaseCoordinator.user_id == user.id)
-        return query.where(col(Case.id).in_(assigned))
-    return query.where(col(Case.id).is_(None))
+    return select(Case).where(may_see_case(user.id, user.role, user.unit_id, Case.id, Case.unit_id))
 
 
 async def case_for(session: AsyncSession, user: User, case_id: int) -> Case:

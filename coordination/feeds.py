@@ -12,11 +12,12 @@ What a reader may see of a meeting is decided by :mod:`coordination.disclosure` 
 Serving is built around one cheap query. Every write that can change a feed bumps the
 unit's ``data_version`` in its own transaction (:mod:`coordination.versions`); the token
 row joined with that counter says whether the body cached in this process is still the
-one the database would give. The rest of the time dependence (a consent starting or
-ending, the child turning 15, a cancelled meeting reaching its 30 days) is folded into
-the entry's ``valid_until``: the next instant at which the same data could render
-differently. Rendered events are cached too, keyed by the complete event value, so a
-cold render is mostly a join of bytes.
+one the database would give, and joined with its owner, case and contact whether the
+feed may be served at all (rule 11) — checked on every poll, before the cache. The rest
+of the time dependence (a consent starting or ending, the child turning 15, a cancelled
+meeting reaching its 30 days) is folded into the entry's ``valid_until``: the next
+instant at which the same data could render differently. Rendered events are cached too,
+keyed by the complete event value, so a cold render is mostly a join of bytes.
 
 Accounting (rule 9) happens when a token is served bytes it has not been served
 before: the ``feed.served`` entries and the token's new ``last_etag`` are written in one
@@ -43,8 +44,9 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 from sqlmodel import select as sm_select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -53,7 +55,7 @@ from calendars.events import CalendarEvent
 from calendars.ical import render_event, render_feed
 from calendars.workdays import local_date
 from coordination import audit
-from coordination.access import case_for, require_role, visible_cases
+from coordination.access import case_for, may_see_case, require_role, visible_cases
 from coordination.alerts import ALERT_TEXTS
 from coordination.cases import PolicyFacts, case_facts, load_policy_facts
 from coordination.context import ServiceContext
@@ -265,7 +267,8 @@ async def revoke_feed(
 
 @dataclass(frozen=True, slots=True)
 class TokenState:
-    """The token row joined with its unit's data version: all a warm request reads."""
+    """The token row joined with its unit's data version and with what decides whether its
+    owner may still see its scope: all a warm request reads."""
 
     id: int
     unit_id: int
@@ -279,23 +282,39 @@ class TokenState:
     last_modified: datetime | None
     data_version: int
     show_child_name: bool
-    user_active: bool | None
+    #: The owner (the coordinator feed's user, or whoever created a case or contact feed).
+    owner_active: bool
+    #: The owner may see the feed's case now (access.may_see_case); False without a case.
+    owner_sees_case: bool
+    #: The contact of a contact feed is still one of the case's contacts.
+    contact_in_case: bool
 
     @property
     def usable(self) -> bool:
-        """A revoked token, or the feed of a user who has left, is gone."""
-        return self.revoked_at is None and self.user_active is not False
+        """Rule 11: a feed belongs to a user, and is gone once it is revoked, once that user
+        leaves, or once they may no longer see what it shows."""
+        if self.revoked_at is not None or not self.owner_active:
+            return False
+        if self.scope is FeedScope.COORDINATOR:
+            return True
+        return self.owner_sees_case and (self.scope is FeedScope.CASE or self.contact_in_case)
 
 
+_Owner = aliased(User)
 _STATE_QUERY = (
     select(
         col(FeedToken.id), col(FeedToken.unit_id), col(FeedToken.scope), col(FeedToken.user_id),
         col(FeedToken.case_id), col(FeedToken.contact_id), col(FeedToken.created_at),
         col(FeedToken.revoked_at), col(FeedToken.last_etag), col(FeedToken.last_modified),
-        col(Unit.data_version), col(Unit.show_child_name_in_feeds), col(User.active),
+        col(Unit.data_version), col(Unit.show_child_name_in_feeds), col(_Owner.active),
+        may_see_case(_Owner.id, _Owner.role, _Owner.unit_id, FeedToken.case_id, Case.unit_id),
+        col(Contact.case_id) == col(FeedToken.case_id),
     )
     .join(Unit, col(Unit.id) == col(FeedToken.unit_id))
-    .outerjoin(User, col(User.id) == col(FeedToken.user_id))
+    # One statement, however many facts: polls are the hot path (one query per poll).
+    .outerjoin(_Owner, col(_Owner.id) == func.coalesce(FeedToken.user_id, FeedToken.created_by_user_id))
+    .outerjoin(Case, col(Case.id) == col(FeedToken.case_id))
+    .outerjoin(Contact, col(Contact.id) == col(FeedToken.contact_id))
     .where(col(FeedToken.token_hash) == bindparam("token_hash"))
 )
 
@@ -308,7 +327,7 @@ async def token_state(connection: AsyncConnection, token_hash: str) -> TokenStat
         id=row[0], unit_id=row[1], scope=FeedScope(row[2]), user_id=row[3], case_id=row[4],
         contact_id=row[5], created_at=row[6], revoked_at=row[7], last_etag=row[8],
         last_modified=row[9], data_version=row[10], show_child_name=bool(row[11]),
-        user_active=None if row[12] is None else bool(row[12]),
+        owner_active=bool(row[12]), owner_sees_case=bool(row[13]), contact_in_case=bool(row[14]),
     )
 
 
@@ -688,6 +707,11 @@ class FeedRuntime:
             _, evicted = self._entries.popitem(last=False)
             self._bytes -= len(evicted.body)
 
+    def _forget(self, key: str) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old.body)
+
     @staticmethod
     def _fresh(entry: CacheEntry | None, state: TokenState, now: datetime) -> bool:
         return (
@@ -717,6 +741,9 @@ class FeedRuntime:
         if state is None:
             return _text_answer(404, TEXT_NOT_FOUND)
         if not state.usable:
+            # Checked before the cache on every poll, so no cached body outlives its owner's
+            # access; the body is dropped too, it is never to be served again as it is.
+            self._forget(key)
             return _text_answer(410, TEXT_GONE)
         entry = self._get(key)
         if not self._fresh(entry, state, now):

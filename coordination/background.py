@@ -1,6 +1,6 @@
 """What an instance does besides answering requests: the outbox dispatcher (when enabled)
-and the periodic scan for coordinator alerts. Both are started and stopped by the app's
-lifespan; neither keeps state of its own beyond the database."""
+and the periodic scan for coordinator alerts (which also deletes old web sessions). Both are
+started and stopped by the app's lifespan; neither keeps state of its own beyond the database."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import logging
 from coordination import alerts
 from coordination.context import ServiceContext
 from coordination.dispatch import build_dispatcher, instance_name, release_claims
+from coordination.web.session import delete_old_sessions
 from notifications.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class Background:
                     raised = await alerts.scan(session, self._ctx.now())
                 if raised:
                     log.info("alert scan raised %d alert(s)", raised)
+                async with self._ctx.transaction() as session:
+                    await delete_old_sessions(session, self._ctx.settings, self._ctx.now())
             except Exception as error:  # the database may be down; try again next round
                 log.warning("alert scan failed: %s", type(error).__name__)
             await asyncio.sleep(ALERT_SCAN_SECONDS)

@@ -242,6 +242,13 @@ def _check_contact(role: Role, sector: Sector, daily_care: bool, email: str, pho
         raise InputError("sector", "the child belongs to the family sector")
     if role in (Role.PARENT, Role.TRUSTED_PERSON) and sector is not Sector.FAMILY:
         raise InputError("sector", f"a {role.value} belongs to the family sector")
+    if role is not Role.OTHER and DEFAULT_SECTOR[role].needs_consent and not sector.needs_consent:
+        # DESIGN.md rule 11: in the family or the service they would learn all without consent.
+        raise InputError(
+            "sector",
+            f"a {role.value} belongs to an outside sector ({DEFAULT_SECTOR[role].value}) and cannot be "
+            f"placed in the {sector.value} sector: that would bypass consent",
+        )
 
 
 def contact_out(contact: Contact) -> ContactOut:
@@ -335,7 +342,8 @@ async def update_contact(
     case = await case_for(session, user, case_id)
     contact = await contact_of_case(session, case_id, contact_id)
     changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
-    before = {"daily_care": contact.daily_care, "sector": contact.sector, "active": contact.active}
+    before = {"role": contact.role, "daily_care": contact.daily_care, "sector": contact.sector,
+              "active": contact.active}
     for key, value in changes.items():
         if key == "availability":
             contact.availability = _check_availability(value)
@@ -352,7 +360,9 @@ async def update_contact(
     contact.updated_at = now
     session.add(contact)
     assert user.id is not None
-    after = {"daily_care": contact.daily_care, "sector": contact.sector, "active": contact.active}
+    # Every sector change is audited with its old and new value, also when a role change moved it.
+    after = {"role": contact.role, "daily_care": contact.daily_care, "sector": contact.sector,
+             "active": contact.active}
     audit.record(session, unit_id=case.unit_id, case_id=case_id, actor=audit.actor_for_user(user.id),
                  action="contact.updated", subject=f"contact:{contact_id}", at=now,
                  detail={"fields": sorted(changes),

@@ -114,7 +114,7 @@ async def seed(session: AsyncSession, now: datetime) -> DemoInfo:
                   email="mia@bv.example.org",
                   availability=[WeeklyWindow(weekday=1, start="16:00", end="20:00"),
                                 WeeklyWindow(weekday=3, start="16:00", end="20:00")])
-    guide = await contact(name="Ole COS-P", role=Role.FAMILY_THERAPIST, role_label="COS-P-veileder",
+    guide = await contact(name="Ole COS-P", role=Role.OTHER, role_label="COS-P-veileder",
                   sector=Sector.CHILD_WELFARE, email="ole@bv.example.org")
     await contact(name="Kari Koordinator", role=Role.CASEWORKER, email="kari.koordinator@example.org",
                   phone="+47 22 00 00 01", availability=long_days)

@@ -38,6 +38,8 @@ ENVIRONMENT: dict[str, str] = {
     "DISPATCH_INTERVAL_SECONDS": "5",
     "DISPATCH_LEASE_SECONDS": "300",
     "MAX_BODY_BYTES": "65536",
+    "SESSION_IDLE_MINUTES": "30",
+    "SESSION_MAX_HOURS": "10",
     "LOG_LEVEL": "INFO",
     "CLOCK_START": "",
 }
@@ -61,6 +63,17 @@ def _lease(text: str) -> float:
     if seconds < 2:
         raise ValueError(f"{PREFIX}DISPATCH_LEASE_SECONDS must be at least 2, not {text!r}")
     return seconds
+
+
+def _whole(text: str, name: str, most: int) -> int:
+    """A whole number from 1 to ``most`` (a limit must exist, and a year is beyond any session)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= most:
+        raise ValueError(f"{PREFIX}{name} must be a whole number from 1 to {most}, not {text!r}")
+    return value
 
 
 def _instant(text: str, name: str) -> datetime | None:
@@ -92,6 +105,10 @@ class Settings:
     #: How long a claimed outbox row is held; after a crash, its messages wait this long.
     dispatch_lease_seconds: float = 300.0
     max_body_bytes: int = 65536
+    #: A signed-in browser is signed out after this long without a page view ...
+    session_idle_minutes: int = 30
+    #: ... and this long after signing in, however active (DESIGN.md "Signing in").
+    session_max_hours: int = 10
     log_level: str = "INFO"
     #: Run the service's clock from this instant instead of the wall clock (tests, demos
     #: and training); empty for the real time.
@@ -145,6 +162,8 @@ class Settings:
             dispatch_interval_seconds=float(_read("DISPATCH_INTERVAL_SECONDS", source)),
             dispatch_lease_seconds=_lease(_read("DISPATCH_LEASE_SECONDS", source)),
             max_body_bytes=int(_read("MAX_BODY_BYTES", source)),
+            session_idle_minutes=_whole(_read("SESSION_IDLE_MINUTES", source), "SESSION_IDLE_MINUTES", 525600),
+            session_max_hours=_whole(_read("SESSION_MAX_HOURS", source), "SESSION_MAX_HOURS", 8760),
             log_level=_read("LOG_LEVEL", source).upper(),
             clock_start=_instant(_read("CLOCK_START", source), "CLOCK_START"),
         )

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 import msgspec
-from sqlmodel import col, select
+from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from coordination import audit, versions
 from coordination.access import require_role
 from coordination.domain import UserRole
 from coordination.errors import InputError, NotFound
-from coordination.models import Unit, User
+from coordination.models import Unit, User, WebSession
 from coordination.schemas import ClosureIn, UnitOut, UnitPatch, UserCreated, UserIn, UserOut
 from coordination.security import hash_token, new_token
 
@@ -62,13 +62,16 @@ async def list_users(session: AsyncSession, user: User) -> list[UserOut]:
 
 
 async def deactivate_user(session: AsyncSession, admin: User, user_id: int, now: datetime) -> UserOut:
-    """Revokes the user's token at once: every later request with it answers 401."""
+    """Revokes the user's token at once (every later request with it answers 401) and ends their
+    browser sessions, so that reactivating the user later revives none of them."""
     require_role(admin, UserRole.ADMIN)
     user = await session.get(User, user_id)
     if user is None or user.unit_id != admin.unit_id:
         raise NotFound(f"user {user_id} not found")
     user.active = False
     session.add(user)
+    await session.exec(update(WebSession).where(
+        col(WebSession.user_id) == user_id, col(WebSession.ended_at).is_(None)).values(ended_at=now))
     assert admin.id is not None
     audit.record(session, unit_id=admin.unit_id, case_id=None, actor=audit.actor_for_user(admin.id),
                  action="user.deactivated", subject=f"user:{user_id}", at=now)

@@ -37,10 +37,13 @@ from coordination.web.session import (
     check_csrf,
     csrf_cookie,
     csrf_token_of,
+    end_session,
     new_csrf_token,
     safe_next,
     session_cookies,
+    session_id_of,
     signed_out_cookies,
+    start_session,
 )
 
 CONSENT_FIELDS = ("grantor", "sector", "status", "level", "form", "valid_until", "note")
@@ -105,12 +108,18 @@ def next_quarter(now: datetime) -> datetime:
 # --- sign-in ---------------------------------------------------------------------------
 
 
+def _session_limits(ctx: ServiceContext) -> dict[str, int]:
+    """For the sign-in page, which tells how long a session lasts."""
+    return {"idle_minutes": ctx.settings.session_idle_minutes, "max_hours": ctx.settings.session_max_hours}
+
+
 class SignInPages(Controller):
     path = ""
 
     @get("/logg-inn")
-    async def sign_in_form(self, request: Request[Any, Any, State]) -> Template:
-        return render(request, "sign_in.html", next=safe_next(request.query_params.get("neste")), errors=[])
+    async def sign_in_form(self, request: Request[Any, Any, State], ctx: Ctx) -> Template:
+        return render(request, "sign_in.html", next=safe_next(request.query_params.get("neste")), errors=[],
+                      **_session_limits(ctx))
 
     @post("/logg-inn")
     async def sign_in(self, request: Request[Any, Any, State], ctx: Ctx) -> Response[Any]:
@@ -122,14 +131,16 @@ class SignInPages(Controller):
             async with ctx.sessions() as session:
                 user = await user_for_token(session, token)
         if user is None:
-            return render(request, "sign_in.html", status=400, next=target,
+            return render(request, "sign_in.html", status=400, next=target, **_session_limits(ctx),
                           errors=[("token", "Fant ingen aktiv bruker med denne tilgangsnøkkelen. "
                                             "Kontroller at du har limt inn hele nøkkelen.")])
-        return Redirect(path=target, status_code=303, cookies=session_cookies(ctx.settings, token))
+        session_id = await start_session(ctx, user, session_id_of(request, ctx.settings))
+        return Redirect(path=target, status_code=303, cookies=session_cookies(ctx.settings, session_id))
 
     @post("/logg-ut")
     async def sign_out(self, request: Request[Any, Any, State], ctx: Ctx) -> Redirect:
         await read_form(request)
+        await end_session(ctx, session_id_of(request, ctx.settings))
         return Redirect(path="/logg-inn?melding=logget-ut", status_code=303,
                         cookies=signed_out_cookies(ctx.settings))
 

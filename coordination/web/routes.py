@@ -20,8 +20,8 @@ from litestar.types import ControllerRouterHandler
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from coordination.errors import Forbidden, Gone, InputError, NotFound
-from coordination.web.pages import CasePages, HomePages, SignInPages, render
-from coordination.web.session import CsrfRejected, SignInRequired, provide_web_user
+from coordination.web.pages import CasePages, HomePages, SignInPages, render, service
+from coordination.web.session import CsrfRejected, SignInRequired, expired_session_cookie, provide_web_user
 from coordination.web.texts import error_text
 
 log = logging.getLogger("samhandling.web")
@@ -46,10 +46,15 @@ def _error_page(request: Request[Any, Any, State], status: int, title: str, text
     return render(request, "error.html", status=status, title=title, text=text)
 
 
-def _sign_in(request: Request[Any, Any, State], _: SignInRequired) -> Response[Any]:
+def _sign_in(request: Request[Any, Any, State], reason: SignInRequired) -> Response[Any]:
+    """To the sign-in form, back here afterwards; an expired session is told so, and its cookie dropped."""
     target = request.url.path if request.method == "GET" else "/"
-    query = f"?neste={target}" if target != "/" else ""
-    return Redirect(path=f"/logg-inn{query}", status_code=303)
+    query = [f"neste={target}"] if target != "/" else []
+    cookies = []
+    if reason.expired:
+        query.append("melding=utlopt")
+        cookies.append(expired_session_cookie(service(request).settings))
+    return Redirect(path="/logg-inn" + ("?" + "&".join(query) if query else ""), status_code=303, cookies=cookies)
 
 
 def _csrf(request: Request[Any, Any, State], _: CsrfRejected) -> Response[Any]:

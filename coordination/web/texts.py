@@ -133,6 +133,7 @@ ALERT_TARGET = {
 MESSAGES = {
     "logget-inn": "Du er logget inn.",
     "logget-ut": "Du er logget ut.",
+    "utlopt": "Økten er utløpt. Logg inn på nytt.",
     "samtykke": "Samtykket er registrert. Informasjonssløyfene er oppdatert.",
     "flyttet": "Møtet er flyttet. De inviterte får beskjed om den nye tiden.",
     "bekreftet": "Møtet er bekreftet. Invitasjonene sendes.",

@@ -151,3 +151,43 @@ async def test_deactivating_a_carer_never_widens_what_partners_learn(
     assert (await consent(client, people, team.case_id, team.father, "health", status="withdrawn")).status_code == 201
     grant = await consent(client, people, team.case_id, team.father, "nav")
     assert grant.status_code == 400 and grant.json()["field"] == "grantor_contact_id"
+
+
+# --- hole 7: a partner cannot be moved into the family or the service (rule 11) -------------------
+
+
+async def test_a_partner_cannot_be_placed_in_the_family_or_the_service(
+    client: Client, people: Any, team: Any
+) -> None:
+    headers = people.coordinator.headers
+    for role in ("school_contact", "gp", "nav_adviser", "family_therapist"):
+        for sector in ("family", "child_welfare"):
+            added = await client.post(f"/cases/{team.case_id}/contacts", headers=headers,
+                                      json={"name": "Siri Lærer", "role": role, "sector": sector})
+            assert added.status_code == 400, (role, sector, added.text)
+            assert added.json()["field"] == "sector" and "bypass consent" in added.json()["detail"]
+    for body in ({"sector": "family"}, {"sector": "child_welfare"}, {"role": "principal", "sector": "family"}):
+        moved = await patch_contact(client, people, team.case_id, team.teacher, **body)
+        assert moved.status_code == 400, (body, moved.text)
+        assert moved.json()["field"] == "sector"
+    teacher = await loop_of(client, people, team.case_id, team.teacher)
+    assert teacher["sector"] == "school" and teacher["now"]["level"] == "none"
+    # Role other may be placed in any sector.
+    other = await client.post(f"/cases/{team.case_id}/contacts", headers=headers,
+                              json={"name": "Ola Nabo", "role": "other", "sector": "family"})
+    assert other.status_code == 201, other.text
+
+
+async def test_every_sector_change_is_audited_also_when_a_role_change_moves_it(
+    client: Client, people: Any, team: Any
+) -> None:
+    headers = people.coordinator.headers
+    other = await client.post(f"/cases/{team.case_id}/contacts", headers=headers,
+                              json={"name": "Ola Nabo", "role": "other", "sector": "family"})
+    contact_id = other.json()["id"]
+    assert (await patch_contact(client, people, team.case_id, contact_id, role="gp")).json()["sector"] == "health"
+    assert (await patch_contact(client, people, team.case_id, team.nurse, sector="school")).status_code == 200
+    entries = (await client.get(f"/cases/{team.case_id}/audit", headers=headers)).json()
+    changes = {e["subject"]: e["detail"]["changed"] for e in entries if e["action"] == "contact.updated"}
+    assert changes[f"contact:{contact_id}"] == {"role": ["other", "gp"], "sector": ["family", "health"]}
+    assert changes[f"contact:{team.nurse}"] == {"sector": ["health", "school"]}

@@ -1,5 +1,6 @@
 """The caseworker's pages over HTTP, without a browser, on SQLite and PostgreSQL: sign-in and
-its cookie, CSRF, the API's access rules, and every form doing what the API would do.
+its cookie (the session's lifetime is in test_sessions.py), CSRF, the API's access rules, and
+every form doing what the API would do.
 
 The pages are plain HTML forms, so these requests are exactly what a browser without
 JavaScript sends. The real browser, axe-core and the keyboard are in test_browser.py.
@@ -77,7 +78,7 @@ async def meeting(client: Client, people: Any, team: Any, start: str, end: str, 
     return int(created.json()["id"])
 
 
-async def test_sign_in_keeps_the_token_in_a_safe_cookie_and_sign_out_clears_it(
+async def test_sign_in_sets_a_safe_session_cookie_and_sign_out_clears_it(
     client: Client, people: Any, service: ServiceContext
 ) -> None:
     first = await client.get("/", follow_redirects=False)
@@ -108,14 +109,15 @@ async def test_sign_in_keeps_the_token_in_a_safe_cookie_and_sign_out_clears_it(
     assert out.status_code == 303 and out.headers["location"].startswith("/logg-inn")
     assert (await client.get("/", follow_redirects=False)).status_code == 303
 
-    # A page never outlives its token: a deactivated user is signed out at the next click.
+    # An inactive user is signed out at the next click, however the flag was set (test_sessions.py
+    # has the expiry, the revocation and what the cookie holds).
     await sign_in(client, people.coordinator.token)
     async with service.transaction() as session_:
         user = await session_.get(User, people.coordinator.id)
         assert user is not None
         user.active = False
         session_.add(user)
-    assert (await client.get("/", follow_redirects=False)).headers["location"] == "/logg-inn"
+    assert (await client.get("/", follow_redirects=False)).headers["location"] == "/logg-inn?melding=utlopt"
 
 
 async def test_behind_https_the_cookies_are_secure_and_host_only(settings: Settings, clock: Clock,

@@ -41,6 +41,7 @@ from coordination.models import (
     Unit,
     User,
 )
+from coordination.outbox import recipient_kind
 from coordination.policy import Decision
 from coordination.security import hash_token, new_token
 from notifications.dispatcher import Dispatcher, DispatchSettings
@@ -75,7 +76,7 @@ def _port(row: OutboxMessage) -> PortMessage:
     recipient = row.recipient_contact_id if row.recipient_contact_id is not None else row.recipient_user_id
     return PortMessage(
         id=str(row.id), idempotency_key=row.idempotency_key, kind=MessageKind(row.kind),
-        recipient_id=str(recipient), recipient_kind=RecipientKind(row.recipient_kind), due_at=row.due_at,
+        recipient_id=str(recipient), due_at=row.due_at,
         attempts=row.attempts, message_id=row.message_id,
         subject_id=str(row.meeting_id if row.meeting_id is not None else row.alert_id),
     )
@@ -234,6 +235,7 @@ class ConsentGate:
         kind = AlertKind(alert.kind) if alert.kind in AlertKind.__members__.values() else AlertKind.OTHER
         return Prepared(
             recipient=Recipient(email=user.email, language=Language.NB),
+            recipient_kind=RecipientKind.COORDINATOR,
             allowed_level=min(Level.CONTENT, self._ctx.settings.email_level_cap),
             alert=AlertDetails(kind=kind, case_reference=case.reference if case else None),
             link_url=f"{self._ctx.settings.public_base_url}/",
@@ -297,6 +299,7 @@ class ConsentGate:
             calendar = render_itip("CANCEL" if kind is MessageKind.CANCELLATION else "REQUEST", event)
         return Prepared(
             recipient=Recipient(email=contact.email, language=Language(contact.language)),
+            recipient_kind=recipient_kind(contact),
             allowed_level=level,
             meeting=MeetingDetails(
                 uid=meeting.uid, sequence=meeting.ical_sequence, start=meeting.start, end=meeting.end,

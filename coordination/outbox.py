@@ -29,6 +29,8 @@ DEFAULT_REMINDER_OFFSETS_HOURS = (48, 3)
 
 
 def recipient_kind(contact: Contact) -> RecipientKind:
+    """Who the contact is as a recipient: the gate asks this of the contact as it is at send
+    time (DESIGN.md rule 10: quiet hours for families), so a corrected role counts at once."""
     role = Role(contact.role)
     if role is Role.PARENT:
         return RecipientKind.PARENT
@@ -48,6 +50,7 @@ def meeting_message(case: Case, meeting: Meeting, contact: Contact, kind: Messag
     """One message about a meeting to one contact, due at ``due``."""
     return OutboxMessage(
         idempotency_key=key, unit_id=case.unit_id, case_id=case.id, kind=kind.value,
+        # The kind when queued, for the record only: sending decides it anew from the contact.
         recipient_contact_id=contact.id, recipient_kind=recipient_kind(contact).value,
         meeting_id=meeting.id, meeting_sequence=meeting.ical_sequence, due_at=due, next_attempt_at=due,
         message_id=new_message_id(), created_at=now, updated_at=now,

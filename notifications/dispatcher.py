@@ -286,21 +286,24 @@ class Dispatcher:
         so that the caller can spare the rest of the batch the wait."""
         sent = False
         try:
-            if message.recipient_kind.is_family:
+            decision = await self._gate.prepare(message, now)
+            if isinstance(decision, Suppressed):
+                return await self._suppress(message, now, decision.code, decision.reason), None
+            if decision.recipient_kind.is_family:
+                # Who is family is the gate's answer from the contact as it is now, not what
+                # they were when the message was queued (DESIGN.md rule 10). The gate's
+                # recorded decision is no disclosure: nothing is sent or marked sent.
                 until = quiet_until(now, self._settings.quiet_start, self._settings.quiet_end)
                 if until is not None:
                     await self._store.defer(message.id, until, "quiet hours", now)
                     return Outcome.DEFERRED, None
-            decision = await self._gate.prepare(message, now)
-            if isinstance(decision, Suppressed):
-                return await self._suppress(message, now, decision.code, decision.reason), None
             refusal = self._refusal(message, decision, now)
             if refusal is not None:
                 return await self._suppress(message, now, *refusal), None
             try:
                 rendered = render(
                     message.kind,
-                    message.recipient_kind,
+                    decision.recipient_kind,
                     decision,
                     sender_name=self._settings.mail.sender_name,
                 )

@@ -119,9 +119,9 @@ class SuppressionCode(enum.StrEnum):
 class OutboxMessage:
     """One claimed outbox row, as much as the dispatcher needs before asking the gate.
 
-    ``recipient_kind`` is here (not only in :class:`Prepared`) so that quiet hours can be
-    kept without asking the consent policy, which would record a decision for a message
-    that is not sent then. ``attempts`` counts failed delivery attempts so far.
+    It carries no recipient kind: who is family is decided when the message is sent, from
+    the contact as it is then (DESIGN.md rule 10), so it comes in :class:`Prepared`.
+    ``attempts`` counts failed delivery attempts so far.
     ``message_id`` is the RFC 5322 Message-ID (``<...@domain>``) fixed at enqueue time,
     so that a re-sent copy carries the same id.
     """
@@ -130,7 +130,6 @@ class OutboxMessage:
     idempotency_key: str
     kind: MessageKind
     recipient_id: str
-    recipient_kind: RecipientKind
     due_at: datetime
     attempts: int
     message_id: str
@@ -190,10 +189,13 @@ class Prepared:
     ``withheld_terms`` are words this recipient may not read at this level (the child's
     full name, the measure, other participants' names): the dispatcher refuses to send a
     mail containing any of them, a last guard against a leaking place or agenda text.
+    ``recipient_kind`` is read from the contact as it is now: it decides quiet hours and
+    the wording, whatever the recipient was when the message was queued.
     """
 
     recipient: Recipient
     allowed_level: DisclosureLevel
+    recipient_kind: RecipientKind
     meeting: MeetingDetails | None = None
     alert: AlertDetails | None = None
     answer_url: str | None = None  # accept/decline capability link
@@ -256,5 +258,6 @@ class DisclosureGate(Protocol):
     async def prepare(self, message: OutboxMessage, now: datetime) -> Prepared | Suppressed:
         """Decide, at ``now``, whether this recipient may receive this message, and at
         which level; record the decision. ``Prepared`` carries only what that level
-        allows; ``Suppressed`` says why not."""
+        allows, and who the recipient is now; ``Suppressed`` says why not. A decision
+        recorded here is not a disclosure: only ``OutboxStore.mark_sent`` records one."""
         ...

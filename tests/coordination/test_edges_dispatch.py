@@ -152,3 +152,83 @@ async def test_every_part_of_every_message_is_rendered_at_the_audited_level(
             assert GOALS in text and GOALS in html_text
             assert calendar is not None and GOALS in str(calendar.walk("VEVENT")[0]["DESCRIPTION"])
     assert seen == {"invitation", "reminder", "update", "cancellation"}
+
+
+# --- hole 4: quiet hours follow the contact as it is when the message is sent --------------
+
+SIX_OSLO = datetime.fromisoformat("2027-01-11T06:00:00+01:00")  # the 3-hour reminder of a 09:00 meeting
+SEVEN_OSLO = datetime.fromisoformat("2027-01-11T07:00:00+01:00")
+
+
+async def _reminders_to(service: ServiceContext, contact: int) -> list[OutboxMessage]:
+    return [r for r in await _rows(service) if r.kind == "reminder" and r.recipient_contact_id == contact]
+
+
+async def test_a_contact_corrected_to_parent_is_not_woken_by_a_reminder(
+    client: Client, people: Any, team: Any, dispatcher: Any, smtp: SmtpServer, service: ServiceContext
+) -> None:
+    for carer in (team.mother, team.father):
+        await consent(client, people, team, carer, "school")
+    await mail_fixtures.meeting(client, people, team, [team.mother, team.teacher], start=START)
+    service.clock.set(datetime.fromisoformat(START) - timedelta(hours=48))
+    await dispatcher.drain_once()  # the invitation and the 48-hour reminder, in the daytime
+    # Queued to a school contact; the role was wrong: she is the child's mother.
+    corrected = await client.patch(f"/cases/{team.case_id}/contacts/{team.teacher}",
+                                   headers=people.coordinator.headers, json={"role": "parent"})
+    assert corrected.status_code == 200, corrected.text
+    before = len(smtp.arrivals)
+
+    service.clock.set(SIX_OSLO)
+    await dispatcher.drain_once()
+
+    assert TEACHER not in [to(a) for a in smtp.arrivals[before:]]
+    [held] = [r for r in await _reminders_to(service, team.teacher) if r.status == "pending"]
+    assert held.next_attempt_at == SEVEN_OSLO and held.attempts == 0
+    # Waiting is no disclosure: nothing is recorded as sent.
+    assert held.sent_at is None and held.level == ""
+    assert f"outbox:{held.id}" not in {e.subject for e in await _audit(service, "notification.sent")}
+
+    service.clock.set(SEVEN_OSLO - timedelta(minutes=1))
+    await dispatcher.drain_once()
+    assert TEACHER not in [to(a) for a in smtp.arrivals[before:]]
+    service.clock.set(SEVEN_OSLO)
+    await dispatcher.drain_once()
+    assert [to(a) for a in smtp.arrivals[before:]].count(TEACHER) == 1
+    sent = [r for r in await _reminders_to(service, team.teacher) if r.id == held.id]
+    assert sent[0].status == "sent" and sent[0].sent_at == SEVEN_OSLO
+
+
+async def test_a_parent_corrected_to_teacher_is_not_held_by_quiet_hours_but_by_consent(
+    client: Client, people: Any, team: Any, dispatcher: Any, smtp: SmtpServer, service: ServiceContext
+) -> None:
+    headers = people.coordinator.headers
+    first = await mail_fixtures.meeting(client, people, team, [team.mother, team.father], start=START)
+    second = await mail_fixtures.meeting(client, people, team, [team.mother, team.father],
+                                         start="2027-01-12T09:00:00+01:00", end="2027-01-12T10:00:00+01:00")
+    await dispatcher.drain_once()  # the invitations, in the daytime
+    # Every reminder was queued to him as a parent; he is the child's teacher, without daily care.
+    corrected = await client.patch(f"/cases/{team.case_id}/contacts/{team.father}", headers=headers,
+                                   json={"role": "school_contact", "daily_care": False,
+                                         "email": "per@skole.example.org"})
+    assert corrected.status_code == 200, corrected.text
+    for day in ("2027-01-09T09:00:00+01:00", "2027-01-10T09:00:00+01:00"):  # the 48-hour reminders
+        service.clock.set(datetime.fromisoformat(day))
+        await dispatcher.drain_once()
+
+    # No school consent: the first meeting's 06:00 reminder is refused at once, not kept for 07:00.
+    service.clock.set(SIX_OSLO)
+    await dispatcher.drain_once()
+    [refused] = [r for r in await _reminders_to(service, team.father)
+                 if r.meeting_id == first["id"] and r.due_at == SIX_OSLO]
+    assert refused.status == "suppressed" and refused.suppressed_code == "no_consent"
+
+    # With school consent (the mother alone has daily care now) the next one goes out at 06:00:
+    # he is no family, while the mother's waits for the morning.
+    await consent(client, people, team, team.mother, "school")
+    before = len(smtp.arrivals)
+    service.clock.set(SIX_OSLO + timedelta(days=1))
+    await dispatcher.drain_once()
+    assert [to(a) for a in smtp.arrivals[before:]] == ["per@skole.example.org"]
+    [sent] = [r for r in await _reminders_to(service, team.father)
+              if r.meeting_id == second["id"] and r.due_at == SIX_OSLO + timedelta(days=1)]
+    assert sent.status == "sent" and sent.sent_at == SIX_OSLO + timedelta(days=1)

@@ -73,14 +73,12 @@ class MemoryOutbox:
         *,
         due_at: datetime,
         kind: MessageKind = MessageKind.INVITATION,
-        recipient_kind: RecipientKind = RecipientKind.PARENT,
     ) -> OutboxMessage:
         message = OutboxMessage(
             id=outbox_id,
             idempotency_key=f"m1:{outbox_id}:{kind.value}",
             kind=kind,
             recipient_id=f"contact-{outbox_id}",
-            recipient_kind=recipient_kind,
             due_at=due_at,
             attempts=0,
             message_id=f"<{outbox_id}.outbox@samhandling.example>",
@@ -246,6 +244,7 @@ def prepared(
     base = Prepared(
         recipient=Recipient(email=email, language=language),
         allowed_level=level,
+        recipient_kind=RecipientKind.PARENT,
         meeting=details,
         answer_url=ANSWER_URL,
         calendar=calendar,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -57,8 +58,9 @@ def queue(
     kind: MessageKind = MessageKind.INVITATION,
     recipient_kind: RecipientKind = RecipientKind.PARENT,
 ) -> None:
-    outbox.add(outbox_id, due_at=due_at, kind=kind, recipient_kind=recipient_kind)
-    gate.answers[outbox_id] = decision or prepared(email=f"{outbox_id}@familie.example")
+    outbox.add(outbox_id, due_at=due_at, kind=kind)
+    answer = decision or prepared(email=f"{outbox_id}@familie.example")
+    gate.answers[outbox_id] = replace(answer, recipient_kind=recipient_kind) if isinstance(answer, Prepared) else answer
 
 
 async def test_greylisting_is_retried_later_and_delivered_once(
@@ -240,7 +242,8 @@ async def test_quiet_hours_hold_family_mail_until_seven(
     seven_oslo = datetime(2027, 1, 6, 6, 0, tzinfo=UTC)
     assert outbox.rows["parent"].next_attempt_at == seven_oslo
     assert outbox.rows["parent"].message.attempts == 0  # waiting is not failing
-    assert [outbox_id for outbox_id, _ in gate.asked] == ["teacher"]
+    # Who is family is the gate's answer at send time (rule 10), so it is asked for each.
+    assert sorted(outbox_id for outbox_id, _ in gate.asked) == ["child", "parent", "teacher"]
 
     clock.now = seven_oslo - timedelta(minutes=1)
     assert (await dispatcher.drain_once()).claimed == 0

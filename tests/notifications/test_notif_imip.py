@@ -3,6 +3,7 @@ absence of anything the allowed level does not cover (DESIGN rules 3 and 4)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from email.message import EmailMessage
 
 import pytest
@@ -46,8 +47,8 @@ def queue(
     kind: MessageKind = MessageKind.INVITATION,
     recipient_kind: RecipientKind = RecipientKind.PARENT,
 ) -> None:
-    outbox.add(outbox_id, due_at=NOW, kind=kind, recipient_kind=recipient_kind)
-    gate.answers[outbox_id] = decision
+    outbox.add(outbox_id, due_at=NOW, kind=kind)
+    gate.answers[outbox_id] = replace(decision, recipient_kind=recipient_kind)
 
 
 def readable(message: EmailMessage) -> str:
@@ -349,6 +350,7 @@ async def test_coordinator_alert_says_only_open_samhandling_at_logistics(
     base = Prepared(
         recipient=Recipient(email="saksbehandler@kommune.example"),
         allowed_level=DisclosureLevel.LOGISTICS,
+        recipient_kind=RecipientKind.COORDINATOR,
         alert=alert,
         link_url="https://samhandling.example/varsler",
     )

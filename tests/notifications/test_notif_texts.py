@@ -105,6 +105,7 @@ def test_alert_text_grows_with_the_level(level: DisclosureLevel, shown: list[str
     data = Prepared(
         recipient=Recipient(email="saksbehandler@kommune.example"),
         allowed_level=level,
+        recipient_kind=RecipientKind.COORDINATOR,
         alert=AlertDetails(AlertKind.CONSENT_EXPIRING, "2027-0042", "Lærer Per Hansen"),
         link_url="https://samhandling.example/varsler",
     )

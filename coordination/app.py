@@ -35,7 +35,7 @@ from coordination.errors import Forbidden, Gone, InputError, NotFound
 from coordination.feeds import FeedRuntime
 from coordination.migrate import upgrade_async
 from coordination.openapi import document_answers
-from coordination.ratelimit import MissLimiter, MissLimitMiddleware
+from coordination.ratelimit import ClientAddress, MissLimiter, MissLimitMiddleware
 from coordination.settings import Settings
 from coordination.web.routes import template_config, web_routes
 
@@ -160,7 +160,7 @@ def create_app(
 
     app = Litestar(
         route_handlers=[*ROUTES, *web_routes(), *extra_routes],
-        middleware=[MissLimitMiddleware(MissLimiter(ctx.now))],
+        middleware=[MissLimitMiddleware(MissLimiter(ctx.now), ClientAddress(settings.trusted_proxies))],
         template_config=template_config(),
         state=State({"service": ctx, "feeds": feeds}),
         dependencies={

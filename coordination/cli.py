@@ -47,8 +47,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
         hooks.append(seed_demo)
     app = create_app(settings, on_startup=hooks)
+    # uvicorn trusts X-Forwarded-For from exactly the proxies the rate limiter trusts (never
+    # its own default, 127.0.0.1, nor FORWARDED_ALLOW_IPS): one setting decides who the client is.
     uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port,
-                log_level=settings.log_level.lower(), access_log=False)
+                log_level=settings.log_level.lower(), access_log=False,
+                forwarded_allow_ips=list(settings.trusted_proxies))
     return 0
 
 

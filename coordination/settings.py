@@ -6,6 +6,7 @@ The embedded default needs none of them: SQLite in ``./var`` and mail written as
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +24,7 @@ ENVIRONMENT: dict[str, str] = {
     "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
     "HOST": "127.0.0.1",
     "PORT": "8000",
+    "TRUSTED_PROXIES": "",
     "TIMEZONE": "Europe/Oslo",
     "SMTP_HOST": "",
     "SMTP_PORT": "25",
@@ -76,6 +78,18 @@ def _whole(text: str, name: str, most: int) -> int:
     return value
 
 
+def _networks(text: str, name: str) -> tuple[str, ...]:
+    """Comma-separated addresses or networks, checked and written as CIDR; empty for none."""
+    networks = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ValueError(f"{PREFIX}{name} must list IP addresses or networks (such as 10.0.0.2 or "
+                             f"10.0.0.0/24), separated by commas, not {item!r}") from None
+    return tuple(networks)
+
+
 def _instant(text: str, name: str) -> datetime | None:
     if not text.strip():
         return None
@@ -94,6 +108,9 @@ class Settings:
     public_base_url: str = ENVIRONMENT["PUBLIC_BASE_URL"]
     host: str = ENVIRONMENT["HOST"]
     port: int = int(ENVIRONMENT["PORT"])
+    #: Reverse proxies (CIDR) whose X-Forwarded-For names the client (ratelimit.ClientAddress
+    #: and uvicorn's forwarded_allow_ips); nobody's by default.
+    trusted_proxies: tuple[str, ...] = ()
     timezone: str = ENVIRONMENT["TIMEZONE"]
     smtp: SmtpSettings | None = None
     mail_from: str = ENVIRONMENT["MAIL_FROM"]
@@ -152,6 +169,7 @@ class Settings:
             public_base_url=_read("PUBLIC_BASE_URL", source).rstrip("/"),
             host=_read("HOST", source),
             port=int(_read("PORT", source)),
+            trusted_proxies=_networks(_read("TRUSTED_PROXIES", source), "TRUSTED_PROXIES"),
             timezone=_read("TIMEZONE", source),
             smtp=smtp,
             mail_from=_read("MAIL_FROM", source),

@@ -221,12 +221,15 @@ class WebSession(SQLModel, table=True):
 
 
 class AnswerToken(SQLModel, table=True):
-    """The accept/decline link in an invitation: one per participant and meeting."""
+    """The accept/decline link in an invitation: one per participant and meeting, for its life.
+    The token is derived from the server secret and ``salt`` (``dispatch.answer_link``), so every
+    copy of the invitation carries the same link; only its hash is stored."""
 
     __table_args__ = (UniqueConstraint("meeting_id", "contact_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     token_hash: str = Field(sa_type=String(64), unique=True)
+    salt: str = Field(default="", sa_type=String(32))
     meeting_id: int = Field(foreign_key="meeting.id")
     contact_id: int = Field(foreign_key="contact.id")
     created_at: datetime = Field(sa_column=_utc())

@@ -35,6 +35,7 @@ ENVIRONMENT: dict[str, str] = {
     "MAIL_FROM": "noreply@samhandling.invalid",
     "MAIL_FROM_NAME": "Møteinnkalling",
     "MAIL_FOLDER": "./var/mail",
+    "LINK_SECRET": "",
     "EMAIL_LEVEL_CAP": "logistics",
     "DISPATCHER_ENABLED": "true",
     "DISPATCH_INTERVAL_SECONDS": "5",
@@ -90,6 +91,15 @@ def _networks(text: str, name: str) -> tuple[str, ...]:
     return tuple(networks)
 
 
+def _secret(text: str, name: str) -> str:
+    """Empty (not set), or long enough that it cannot be guessed."""
+    value = text.strip()
+    if value and len(value) < 32:
+        raise ValueError(f"{PREFIX}{name} must be at least 32 characters (for instance the output of "
+                         "python -c 'import secrets; print(secrets.token_urlsafe(32))'), or empty")
+    return value
+
+
 def _instant(text: str, name: str) -> datetime | None:
     if not text.strip():
         return None
@@ -116,6 +126,9 @@ class Settings:
     mail_from: str = ENVIRONMENT["MAIL_FROM"]
     mail_from_name: str = ENVIRONMENT["MAIL_FROM_NAME"]
     mail_folder: Path = field(default_factory=lambda: Path(ENVIRONMENT["MAIL_FOLDER"]))
+    #: The server secret every answer link is derived from (``dispatch.answer_link_key``); when
+    #: empty, a SQLite database keeps a generated one in a file beside it.
+    link_secret: str = field(default="", repr=False)
     email_level_cap: Level = Level.LOGISTICS
     dispatcher_enabled: bool = True
     dispatch_interval_seconds: float = 5.0
@@ -175,6 +188,7 @@ class Settings:
             mail_from=_read("MAIL_FROM", source),
             mail_from_name=_read("MAIL_FROM_NAME", source),
             mail_folder=Path(_read("MAIL_FOLDER", source)),
+            link_secret=_secret(_read("LINK_SECRET", source), "LINK_SECRET"),
             email_level_cap=level_cap,
             dispatcher_enabled=_bool(_read("DISPATCHER_ENABLED", source), "DISPATCHER_ENABLED"),
             dispatch_interval_seconds=float(_read("DISPATCH_INTERVAL_SECONDS", source)),

@@ -284,7 +284,7 @@ class Dispatcher:
     async def _process(self, message: OutboxMessage, now: datetime) -> tuple[Outcome, str | None]:
         """Settle one row; the second value is set when the relay failed at server level,
         so that the caller can spare the rest of the batch the wait."""
-        sent = False
+        sent_at: datetime | None = None  # set once the relay has taken the message
         try:
             decision = await self._gate.prepare(message, now)
             if isinstance(decision, Suppressed):
@@ -329,6 +329,9 @@ class Dispatcher:
                 # Never name the terms: they are exactly what must not be written down.
                 error = f"mail would disclose {len(leaked)} withheld term(s)"
                 return await self._dead(message, now, error), None
+            # Since the gate decided: only this one mail was built, with no database write and
+            # no other message in between, so that the window in which a withdrawal can cross a
+            # message in flight is the SMTP conversation itself (README, "Invitations").
             try:
                 await self._transport.send(email)
             except PermanentFailure as exc:
@@ -336,16 +339,18 @@ class Dispatcher:
             except TemporaryFailure as exc:
                 outcome = await self._temporary(message, now, exc.detail)
                 return outcome, exc.detail if exc.server_level else None
-            sent = True
-            await self._store.mark_sent(message.id, rendered.level, now)
+            # The disclosure happened when the relay took the message (its 250), not when the
+            # gate decided: that is the time recorded, so the audit shows which came first.
+            sent_at = self._now()
+            await self._store.mark_sent(message.id, rendered.level, sent_at)
             return Outcome.SENT, None
         except Exception as exc:
             log.warning("outbox %s: %s", message.id, type(exc).__name__)
-            if sent:
+            if sent_at is not None:
                 # Delivered but not recorded: retrying would send it twice. We keep it to
                 # record on the next drain; only if this process dies first does the lease
                 # release the row, and the same Message-ID then lets clients fold the repeat.
-                self._unrecorded[message.id] = (rendered.level, now)
+                self._unrecorded[message.id] = (rendered.level, sent_at)
                 return Outcome.ERROR, None
             error = f"internal: {type(exc).__name__}"
             return await self._record_temporary(message, now, error), None

@@ -225,7 +225,8 @@ class OutboxStore(Protocol):
         ...
 
     async def mark_sent(self, outbox_id: str, level: DisclosureLevel, now: datetime) -> None:
-        """Delivered to the SMTP relay (or the mail folder) at ``level``; audit it."""
+        """Delivered to the SMTP relay (or the mail folder) at ``level``; audit it. ``now`` is
+        when the relay accepted it (read from the clock after its 250), not the gate's time."""
         ...
 
     async def mark_suppressed(

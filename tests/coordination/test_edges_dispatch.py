@@ -6,21 +6,30 @@ real dispatcher and a real SMTP server (aiosmtpd), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import html
+import stat
 from dataclasses import replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import icalendar
 import mail_fixtures
 import pytest
 from mail_fixtures import Client, consent, to
-from smtp_server import SmtpServer
+from smtp_server import Mailbox, SmtpServer
 from sqlmodel import col, select
 
+from coordination.clock import Clock
 from coordination.context import ServiceContext
+from coordination.dispatch import answer_link_key, build_dispatcher
 from coordination.levels import Level
-from coordination.models import AuditEntry, OutboxMessage
+from coordination.models import AnswerToken, AuditEntry, OutboxMessage
+from coordination.security import hash_token
+from coordination.settings import Settings
+from notifications.dispatcher import DispatchSettings, Outcome
+from notifications.email import MailSettings
+from notifications.transport import SmtpSecurity, SmtpSettings, SmtpTransport
 
 dispatcher = mail_fixtures.dispatcher
 
@@ -232,3 +241,119 @@ async def test_a_parent_corrected_to_teacher_is_not_held_by_quiet_hours_but_by_c
     [sent] = [r for r in await _reminders_to(service, team.father)
               if r.meeting_id == second["id"] and r.due_at == SIX_OSLO + timedelta(days=1)]
     assert sent.status == "sent" and sent.sent_at == SIX_OSLO + timedelta(days=1)
+
+
+# --- hole 10: one answer link for the life of an invitation; the relay's time in the audit ---
+
+MOTHER = "mona@example.org"
+
+
+class FirstCopyUnacknowledged(Mailbox):
+    """A relay that keeps the first copy but answers 451, as when its 250 is lost on the way
+    back or the service dies before reading it: the copy arrived, the service sends it again."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        reply = await super().handle_DATA(server, session, envelope)
+        return "451 4.3.0 Temporary failure, try again" if len(self.arrivals) == 1 else reply
+
+
+class RelayTakingTime(SmtpTransport):
+    """The SMTP conversation takes seven seconds on the service's clock."""
+
+    def __init__(self, port: int, clock: Clock) -> None:
+        super().__init__(SmtpSettings(host="127.0.0.1", port=port, security=SmtpSecurity.NONE, timeout=5))
+        self.clock = clock
+
+    async def send(self, message: EmailMessage) -> None:
+        self.clock.advance(timedelta(seconds=7))
+        await super().send(message)
+
+
+def _answer_path(message: EmailMessage) -> str:
+    text, _, _ = _parts(message)
+    link = next(word for word in text.split() if "/answer/" in word)
+    return link[link.index("/answer/"):]
+
+
+async def test_the_answer_link_of_every_copy_keeps_working(
+    client: Client, people: Any, team: Any, service: ServiceContext
+) -> None:
+    relay = SmtpServer()
+    relay.mailbox = FirstCopyUnacknowledged()
+    relay.up()
+    try:
+        sender = mail_fixtures.make_dispatcher(service, relay.port)
+        meeting = await mail_fixtures.meeting(client, people, team, [team.mother], start=START)
+        assert (await sender.drain_once()).count(Outcome.RETRY) == 1
+        service.clock.advance(timedelta(minutes=5))
+        assert (await sender.drain_once()).count(Outcome.SENT) == 1
+        moved = await client.put(f"/cases/{team.case_id}/meetings/{meeting['id']}",
+                                 headers=people.coordinator.headers, json={"place": "Rådhuset, rom 4"})
+        assert moved.status_code == 200
+        await sender.drain_once()
+        copies = [a.message for a in relay.arrivals if to(a) == MOTHER]
+    finally:
+        relay.down()
+
+    assert len(copies) == 3  # the unacknowledged invitation, its resend, and the update
+    paths = [_answer_path(copy) for copy in copies]
+    assert len(set(paths)) == 1
+    for path in paths:
+        page = await client.get(path)
+        assert page.status_code == 200 and "Rådhuset, rom 4" in page.text
+    answered = await client.post(paths[0], data={"answer": "accepted"})
+    assert answered.status_code == 200, answered.text
+    # Stored only hashed: the token itself is nowhere in its row.
+    async with service.transaction() as session:
+        [row] = (await session.exec(select(AnswerToken))).all()
+    token = paths[0].removeprefix("/answer/")
+    assert token not in (row.token_hash, row.salt) and row.token_hash == hash_token(token)
+
+
+async def test_a_removed_participant_s_link_stops_working(
+    client: Client, people: Any, team: Any, dispatcher: Any, smtp: SmtpServer
+) -> None:
+    await mail_fixtures.meeting(client, people, team, [team.mother, team.father], start=START)
+    await dispatcher.drain_once()
+    path = _answer_path(next(a.message for a in smtp.arrivals if to(a) == MOTHER))
+    removed = await client.patch(f"/cases/{team.case_id}/contacts/{team.mother}",
+                                 headers=people.coordinator.headers, json={"active": False})
+    assert removed.status_code == 200, removed.text
+    assert (await client.get(path)).status_code == 410
+
+
+async def test_sent_at_is_when_the_relay_took_the_message_not_when_the_gate_decided(
+    client: Client, people: Any, team: Any, service: ServiceContext, smtp: SmtpServer
+) -> None:
+    sender = build_dispatcher(service, RelayTakingTime(smtp.port, service.clock),
+                              dispatch_settings=DispatchSettings(mail=MailSettings(sender_address=mail_fixtures.SENDER)))
+    await mail_fixtures.meeting(client, people, team, [team.mother], start=START)
+    decided = service.now()
+
+    assert (await sender.drain_once()).count(Outcome.SENT) == 1
+
+    accepted = decided + timedelta(seconds=7)
+    [row] = [r for r in await _rows(service) if r.kind == "invitation"]
+    assert row.sent_at == accepted
+    [sent] = await _audit(service, "notification.sent")
+    assert sent.at == accepted and sent.subject == f"outbox:{row.id}"
+    [allowed] = [e for e in await _audit(service, "disclosure.allowed") if e.detail.get("outbox") == row.id]
+    assert allowed.at == decided
+
+
+def test_the_link_secret_is_configured_or_kept_beside_the_sqlite_database(tmp_path: Path) -> None:
+    configured = "k" * 40
+    assert answer_link_key(replace(Settings(), link_secret=configured)) == configured.encode()
+    database = tmp_path / "embedded.db"
+    embedded = replace(Settings(), database_url=f"sqlite+aiosqlite:///{database}")
+    key = answer_link_key(embedded)
+    kept = tmp_path / "embedded.db.link-secret"
+    assert kept.read_text().strip().encode() == key and len(key) >= 32
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600  # the service's user only
+    # A restart reads the same secret: links sent before it keep their value.
+    moved = tmp_path / "moved.db"
+    (tmp_path / "moved.db.link-secret").write_text(key.decode() + "\n")
+    assert answer_link_key(replace(embedded, database_url=f"sqlite+aiosqlite:///{moved}")) == key
+    with pytest.raises(ValueError, match="SAMHANDLING_LINK_SECRET must be at least 32 characters"):
+        Settings.from_env({"SAMHANDLING_LINK_SECRET": "too-short"})
+    assert Settings.from_env({"SAMHANDLING_LINK_SECRET": configured}).link_secret == configured

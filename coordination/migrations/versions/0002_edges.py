@@ -1,4 +1,4 @@
-"""confidentiality at the edges: server-side web sessions
+"""confidentiality at the edges: server-side web sessions; one answer link per invitation
 
 Revision ID: 0002
 Revises: 0001
@@ -34,9 +34,15 @@ def upgrade() -> None:
     with op.batch_alter_table('websession', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_websession_token_hash'), ['token_hash'], unique=True)
         batch_op.create_index(batch_op.f('ix_websession_user_id'), ['user_id'], unique=False)
+    # The salt an answer link is derived from; rows from before have none and get one (a new
+    # link) when their invitation is next sent.
+    with op.batch_alter_table('answertoken', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('salt', sa.String(length=32), nullable=False, server_default=''))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('answertoken', schema=None) as batch_op:
+        batch_op.drop_column('salt')
     with op.batch_alter_table('websession', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_websession_user_id'))
         batch_op.drop_index(batch_op.f('ix_websession_token_hash'))

@@ -5,8 +5,10 @@ answers. Nothing else in the code base constructs these parts."""
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, get
@@ -94,10 +96,34 @@ def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str
                   headers={"Retry-After": "10"})
 
 
+_PACKAGE = str(Path(__file__).resolve().parent)
+
+
+def _log_internal(request: Request[Any, Any, Any], exc: BaseException, what: str) -> None:
+    """An unexpected error, logged with what an operator needs and nothing a person typed: the
+    route and its ids, the error's kind (and SQLSTATE), and the innermost line of our own code.
+    Never the error's message or traceback: a database's message may hold the row it refused
+    ("Failing row contains ...", "Key (...)=(...)"), and an exception's text anything at all."""
+    ids = " ".join(f"{k}={v}" for k, v in request.path_params.items() if isinstance(v, int))
+    cause: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    code = getattr(cause, "sqlstate", None) or getattr(cause, "sqlite_errorname", None)
+    while cause.__cause__ is not None:  # the driver's own error (asyncpg's) names the kind best
+        cause = cause.__cause__
+    ours = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(_PACKAGE)]
+    where = f"{Path(ours[-1].filename).name}:{ours[-1].lineno} in {ours[-1].name}" if ours else "?"
+    log.error("%s: %s %s%s: %s%s at %s", what, request.method, request.scope.get("path_template", "?"),
+              f" ({ids})" if ids else "", type(cause).__name__, f" ({code})" if code else "", where)
+
+
 def _dbapi_error(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[dict[str, Any]]:
     if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
         return _unavailable(request, exc)
-    log.exception("database error")
+    _log_internal(request, exc, "database error")
+    return _error(500, "internal error")
+
+
+def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    _log_internal(request, exc, "internal error")
     return _error(500, "internal error")
 
 
@@ -179,12 +205,14 @@ def create_app(
             OSError: _unavailable,
             TimeoutError: _unavailable,
             HTTPException: _http_error,
+            Exception: _internal_error,
         },
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         # The root logger is the command line's (SAMHANDLING_LOG_LEVEL); Litestar's default
         # would set it to INFO and let every per-message line through.
-        logging_config=LoggingConfig(configure_root_logger=False),
+        # Litestar's own exception log would print messages and tracebacks: _log_internal does it.
+        logging_config=LoggingConfig(configure_root_logger=False, log_exceptions="never"),
         openapi_config=OpenAPIConfig(
             title="Samhandling",
             version="0.1.0",

@@ -42,7 +42,13 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An engine with the per-backend settings the service relies on."""
+    """An engine with the per-backend settings the service relies on.
+
+    Parameters are never part of a database error's text nor of SQLAlchemy's statement log:
+    they are the names, birth dates, addresses and phone numbers the service keeps, and an
+    error is logged (the migration command, every service instance and the tests all come here).
+    """
+    kwargs["hide_parameters"] = True
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 

@@ -11,6 +11,23 @@ from sqlmodel import Field, SQLModel
 
 from coordination.db import UTCDateTime
 
+#: Sizes of the columns that hold what people type. The request schemas (``schemas.py``) take
+#: their limits from here, so that a value too long for its column is refused with a 400 naming
+#: the field, never sent to the database (PostgreSQL refuses it with the row in its error;
+#: SQLite would keep it). Changing one changes a column: it needs a migration.
+NAME_LENGTH = 200
+REFERENCE_LENGTH = 40
+CHILD_NAME_LENGTH = 100
+INITIALS_LENGTH = 10
+ROLE_LABEL_LENGTH = 100
+ORGANISATION_LENGTH = 200
+EMAIL_LENGTH = 254
+PHONE_LENGTH = 40
+INTERPRETER_LANGUAGE_LENGTH = 50
+DEFAULT_PLACE_LENGTH = 200
+VIDEO_LINK_LENGTH = 500
+FEED_LABEL_LENGTH = 100
+
 
 def _utc(nullable: bool = False, index: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable, index=index)
@@ -20,8 +37,8 @@ class Unit(SQLModel, table=True):
     """A child welfare service (barneverntjeneste)."""
 
     id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(max_length=200)
-    phone: str = Field(default="", max_length=40)
+    name: str = Field(max_length=NAME_LENGTH)
+    phone: str = Field(default="", max_length=PHONE_LENGTH)
     show_child_name_in_feeds: bool = False
     #: Bumped by every change that can alter a feed, so feed caches know when to refresh.
     data_version: int = 0
@@ -33,8 +50,8 @@ class Unit(SQLModel, table=True):
 class User(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     unit_id: int = Field(foreign_key="unit.id", index=True)
-    name: str = Field(max_length=200)
-    email: str = Field(default="", max_length=254)
+    name: str = Field(max_length=NAME_LENGTH)
+    email: str = Field(default="", max_length=EMAIL_LENGTH)
     role: str = Field(sa_type=String(20))
     token_hash: str = Field(sa_type=String(64), unique=True)
     active: bool = True
@@ -46,9 +63,9 @@ class Case(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     unit_id: int = Field(foreign_key="unit.id", index=True)
-    reference: str = Field(max_length=40)
-    child_given_name: str = Field(max_length=100)
-    child_initials: str = Field(max_length=10)
+    reference: str = Field(max_length=REFERENCE_LENGTH)
+    child_given_name: str = Field(max_length=CHILD_NAME_LENGTH)
+    child_initials: str = Field(max_length=INITIALS_LENGTH)
     child_birth_date: date
     language: str = Field(default="nb", sa_type=String(5))
     aimed_at_child: bool = True
@@ -68,17 +85,17 @@ class CaseCoordinator(SQLModel, table=True):
 class Contact(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True)
-    name: str = Field(max_length=200)
+    name: str = Field(max_length=NAME_LENGTH)
     role: str = Field(sa_type=String(30))
-    role_label: str = Field(default="", max_length=100)
+    role_label: str = Field(default="", max_length=ROLE_LABEL_LENGTH)
     sector: str = Field(sa_type=String(20))
-    organisation: str = Field(default="", max_length=200)
-    email: str = Field(default="", max_length=254)
-    phone: str = Field(default="", max_length=40)
+    organisation: str = Field(default="", max_length=ORGANISATION_LENGTH)
+    email: str = Field(default="", max_length=EMAIL_LENGTH)
+    phone: str = Field(default="", max_length=PHONE_LENGTH)
     language: str = Field(default="nb", sa_type=String(5))
     daily_care: bool = False
     needs_interpreter: bool = False
-    interpreter_language: str = Field(default="", max_length=50)
+    interpreter_language: str = Field(default="", max_length=INTERPRETER_LANGUAGE_LENGTH)
     availability: list[dict[str, object]] = Field(default_factory=list, sa_type=SAJSON)
     active: bool = True
     created_at: datetime = Field(sa_column=_utc())
@@ -130,7 +147,7 @@ class Plan(SQLModel, table=True):
     day_care: bool = False
     goals: str = Field(default="", sa_type=Text)
     #: Where planned meetings are held unless moved; a neutral address (it is sent by e-mail).
-    default_place: str = Field(default="", max_length=200)
+    default_place: str = Field(default="", max_length=DEFAULT_PLACE_LENGTH)
     measures: list[dict[str, object]] = Field(default_factory=list, sa_type=SAJSON)
     member_ids: list[int] = Field(default_factory=list, sa_type=SAJSON)
     child_takes_part: bool = True
@@ -171,7 +188,7 @@ class Meeting(SQLModel, table=True):
     start: datetime = Field(sa_column=_utc())
     end: datetime = Field(sa_column=_utc())
     place: str = Field(default="", max_length=300)
-    video_link: str = Field(default="", max_length=500)
+    video_link: str = Field(default="", max_length=VIDEO_LINK_LENGTH)
     agenda: str = Field(default="", max_length=300)
     status: str = Field(default="proposed", sa_type=String(20))
     ical_sequence: int = 0
@@ -200,7 +217,7 @@ class FeedToken(SQLModel, table=True):
     user_id: int | None = Field(default=None, foreign_key="user.id")
     case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
     contact_id: int | None = Field(default=None, foreign_key="contact.id")
-    label: str = Field(default="", max_length=100)
+    label: str = Field(default="", max_length=FEED_LABEL_LENGTH)
     created_by_user_id: int = Field(foreign_key="user.id")
     created_at: datetime = Field(sa_column=_utc())
     revoked_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))

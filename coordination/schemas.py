@@ -22,6 +22,20 @@ from coordination.domain import (
     UserRole,
 )
 from coordination.levels import Level
+from coordination.models import (
+    CHILD_NAME_LENGTH,
+    DEFAULT_PLACE_LENGTH,
+    EMAIL_LENGTH,
+    FEED_LABEL_LENGTH,
+    INITIALS_LENGTH,
+    INTERPRETER_LANGUAGE_LENGTH,
+    NAME_LENGTH,
+    ORGANISATION_LENGTH,
+    PHONE_LENGTH,
+    REFERENCE_LENGTH,
+    ROLE_LABEL_LENGTH,
+    VIDEO_LINK_LENGTH,
+)
 
 #: A single line of text: no control characters at all (they end up in mail headers and
 #: calendar lines), so CR, LF, NUL and TAB are refused.
@@ -29,13 +43,21 @@ LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 #: Free text may hold line breaks and tabs, but no other control characters.
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
-Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=LINE_PATTERN)]
+# Strings stored in a column take their limit from the column's size (models.py), so that a
+# value too long for it is a 400 naming the field; ShortLine is for text kept in JSON or in a
+# wider column.
+Name = Annotated[str, Meta(min_length=1, max_length=NAME_LENGTH, pattern=LINE_PATTERN)]
+ChildName = Annotated[str, Meta(min_length=1, max_length=CHILD_NAME_LENGTH, pattern=LINE_PATTERN)]
 ShortLine = Annotated[str, Meta(max_length=200, pattern=LINE_PATTERN)]
-Reference = Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9ÆØÅæøå._/-]+$")]
-Initials = Annotated[str, Meta(min_length=1, max_length=10, pattern=r"^[A-Za-zÆØÅæøåÉéÜü. -]+$")]
+RoleLabel = Annotated[str, Meta(max_length=ROLE_LABEL_LENGTH, pattern=LINE_PATTERN)]
+Organisation = Annotated[str, Meta(max_length=ORGANISATION_LENGTH, pattern=LINE_PATTERN)]
+InterpreterLanguage = Annotated[str, Meta(max_length=INTERPRETER_LANGUAGE_LENGTH, pattern=LINE_PATTERN)]
+DefaultPlace = Annotated[str, Meta(max_length=DEFAULT_PLACE_LENGTH, pattern=LINE_PATTERN)]
+Reference = Annotated[str, Meta(min_length=1, max_length=REFERENCE_LENGTH, pattern=r"^[A-Za-z0-9ÆØÅæøå._/-]+$")]
+Initials = Annotated[str, Meta(min_length=1, max_length=INITIALS_LENGTH, pattern=r"^[A-Za-zÆØÅæøåÉéÜü. -]+$")]
 EMAIL_PATTERN = r"^$|^[^@\s\x00-\x1f\x7f<>(),;:\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
-Email = Annotated[str, Meta(max_length=254, pattern=EMAIL_PATTERN)]
-Phone = Annotated[str, Meta(max_length=40, pattern=r"^$|^\+?[0-9][0-9 ()-]{2,30}$")]
+Email = Annotated[str, Meta(max_length=EMAIL_LENGTH, pattern=EMAIL_PATTERN)]
+Phone = Annotated[str, Meta(max_length=PHONE_LENGTH, pattern=r"^$|^\+?[0-9][0-9 ()-]{2,30}$")]
 Note = Annotated[str, Meta(max_length=4000, pattern=TEXT_PATTERN)]
 #: The largest row id any table can hold (PostgreSQL ``integer``): an id beyond it names nothing,
 #: and must be refused here rather than reach the database as a value it cannot bind.
@@ -54,7 +76,7 @@ class WeeklyWindow(Struct, frozen=True, forbid_unknown_fields=True):
 
 class CaseIn(Struct, forbid_unknown_fields=True):
     reference: Reference
-    child_given_name: Name
+    child_given_name: ChildName
     child_initials: Initials
     child_birth_date: date
     language: Language = Language.NB
@@ -66,7 +88,7 @@ class CaseIn(Struct, forbid_unknown_fields=True):
 
 
 class CasePatch(Struct, forbid_unknown_fields=True):
-    child_given_name: Name | UnsetType = UNSET
+    child_given_name: ChildName | UnsetType = UNSET
     child_initials: Initials | UnsetType = UNSET
     child_birth_date: date | UnsetType = UNSET
     language: Language | UnsetType = UNSET
@@ -95,15 +117,15 @@ class CaseOut(Struct):
 class ContactIn(Struct, forbid_unknown_fields=True):
     name: Name
     role: Role
-    role_label: ShortLine = ""
+    role_label: RoleLabel = ""
     sector: Sector | None = None
-    organisation: ShortLine = ""
+    organisation: Organisation = ""
     email: Email = ""
     phone: Phone = ""
     language: Language = Language.NB
     daily_care: bool = False
     needs_interpreter: bool = False
-    interpreter_language: ShortLine = ""
+    interpreter_language: InterpreterLanguage = ""
     availability: Annotated[list[WeeklyWindow], Meta(max_length=50)] = msgspec.field(
         default_factory=list
     )
@@ -112,15 +134,15 @@ class ContactIn(Struct, forbid_unknown_fields=True):
 class ContactPatch(Struct, forbid_unknown_fields=True):
     name: Name | UnsetType = UNSET
     role: Role | UnsetType = UNSET
-    role_label: ShortLine | UnsetType = UNSET
+    role_label: RoleLabel | UnsetType = UNSET
     sector: Sector | UnsetType = UNSET
-    organisation: ShortLine | UnsetType = UNSET
+    organisation: Organisation | UnsetType = UNSET
     email: Email | UnsetType = UNSET
     phone: Phone | UnsetType = UNSET
     language: Language | UnsetType = UNSET
     daily_care: bool | UnsetType = UNSET
     needs_interpreter: bool | UnsetType = UNSET
-    interpreter_language: ShortLine | UnsetType = UNSET
+    interpreter_language: InterpreterLanguage | UnsetType = UNSET
     availability: Annotated[list[WeeklyWindow], Meta(max_length=50)] | UnsetType = UNSET
     active: bool | UnsetType = UNSET
 
@@ -246,7 +268,7 @@ KIND_PATTERN = (
 MeetingKindName = Annotated[str, Meta(pattern=KIND_PATTERN)]
 Hours = Annotated[int, Meta(ge=1, le=336)]
 Minutes = Annotated[int, Meta(ge=5, le=720)]
-Url = Annotated[str, Meta(max_length=500, pattern=r"^$|^https://[^\s\x00-\x1f\x7f\"<>]+$")]
+Url = Annotated[str, Meta(max_length=VIDEO_LINK_LENGTH, pattern=r"^$|^https://[^\s\x00-\x1f\x7f\"<>]+$")]
 
 
 class MeasureIn(Struct, forbid_unknown_fields=True):
@@ -292,7 +314,7 @@ class PlanIn(Struct, forbid_unknown_fields=True):
     expected_end: date
     day_care: bool = False
     goals: Note = ""
-    default_place: ShortLine = ""
+    default_place: DefaultPlace = ""
     measures: Annotated[list[MeasureIn], Meta(max_length=20)] = msgspec.field(default_factory=list)
     member_ids: list[Id] | None = None
     child_takes_part: bool = True
@@ -398,7 +420,7 @@ class SlotSearchOut(Struct):
 
 # --- calendar feeds --------------------------------------------------------------------
 
-FeedLabel = Annotated[str, Meta(max_length=100, pattern=LINE_PATTERN)]
+FeedLabel = Annotated[str, Meta(max_length=FEED_LABEL_LENGTH, pattern=LINE_PATTERN)]
 
 
 class CaseFeedIn(Struct, forbid_unknown_fields=True):

@@ -44,7 +44,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -286,8 +286,9 @@ class TokenState:
     owner_active: bool
     #: The owner may see the feed's case now (access.may_see_case); False without a case.
     owner_sees_case: bool
-    #: The contact of a contact feed is still one of the case's contacts.
-    contact_in_case: bool
+    #: The contact of a contact feed is still an active contact of the case: a feed cannot be
+    #: made for an inactive contact, and one made before does not outlive the deactivation.
+    contact_active: bool
 
     @property
     def usable(self) -> bool:
@@ -297,7 +298,7 @@ class TokenState:
             return False
         if self.scope is FeedScope.COORDINATOR:
             return True
-        return self.owner_sees_case and (self.scope is FeedScope.CASE or self.contact_in_case)
+        return self.owner_sees_case and (self.scope is FeedScope.CASE or self.contact_active)
 
 
 _Owner = aliased(User)
@@ -308,7 +309,7 @@ _STATE_QUERY = (
         col(FeedToken.revoked_at), col(FeedToken.last_etag), col(FeedToken.last_modified),
         col(Unit.data_version), col(Unit.show_child_name_in_feeds), col(_Owner.active),
         may_see_case(_Owner.id, _Owner.role, _Owner.unit_id, FeedToken.case_id, Case.unit_id),
-        col(Contact.case_id) == col(FeedToken.case_id),
+        and_(col(Contact.case_id) == col(FeedToken.case_id), col(Contact.active)),
     )
     .join(Unit, col(Unit.id) == col(FeedToken.unit_id))
     # One statement, however many facts: polls are the hot path (one query per poll).
@@ -327,7 +328,7 @@ async def token_state(connection: AsyncConnection, token_hash: str) -> TokenStat
         id=row[0], unit_id=row[1], scope=FeedScope(row[2]), user_id=row[3], case_id=row[4],
         contact_id=row[5], created_at=row[6], revoked_at=row[7], last_etag=row[8],
         last_modified=row[9], data_version=row[10], show_child_name=bool(row[11]),
-        owner_active=bool(row[12]), owner_sees_case=bool(row[13]), contact_in_case=bool(row[14]),
+        owner_active=bool(row[12]), owner_sees_case=bool(row[13]), contact_active=bool(row[14]),
     )
 
 

@@ -143,22 +143,24 @@ async def test_a_case_feed_follows_its_owners_assignment_alone(
     assert uids(await poll(client, mine)) == {held["uid"]}
 
 
-async def test_a_deactivated_contacts_feed_discloses_nothing_until_reactivated(
+async def test_a_deactivated_contacts_feed_is_gone_while_they_are_inactive(
     client: Client, people: Any, team: Any
 ) -> None:
-    """DESIGN.md: a contact feed shows the contact's own meetings at their consent level.
-    An inactive contact may learn nothing (rule 2: deactivating a person never widens what
-    anyone learns), so the feed is an empty, neutral calendar — not 410: the feed's owner,
-    the coordinator, still may see it, and reactivating the contact brings the meetings back."""
+    """DESIGN.md: a contact feed shows "only their own meetings"; an inactive contact is no
+    longer one of the people around the child (no feed can be made for them), so theirs is
+    gone like one whose owner left (rule 11) — even warm in the cache — while the others'
+    feeds go on. Reactivating the contact makes it answer again."""
     held = await meeting(client, people, team, [team.mother, team.father])
     mothers = await new_feed(client, people.coordinator, team.case_id, "contact", team.mother)
+    fathers = await new_feed(client, people.coordinator, team.case_id, "contact", team.father)
     assert uids(await poll(client, mothers)) == {held["uid"]}
     path = f"/cases/{team.case_id}/contacts/{team.mother}"
     off = await client.patch(path, json={"active": False}, headers=people.coordinator.headers)
     assert off.status_code == 200, off.text
-    empty = await poll(client, mothers)
-    assert uids(empty) == set()
-    assert b"BV-2027-17" not in empty.content and b"S.H." not in empty.content
+    gone = await poll(client, mothers)
+    assert_gone(gone)
+    assert b"BV-2027-17" not in gone.content and b"S.H." not in gone.content
+    assert uids(await poll(client, fathers)) == {held["uid"]}
     on = await client.patch(path, json={"active": True}, headers=people.coordinator.headers)
     assert on.status_code == 200, on.text
     assert uids(await poll(client, mothers)) == {held["uid"]}

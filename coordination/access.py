@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from coordination.domain import UserRole
-from coordination.errors import Forbidden, NotFound
+from coordination.errors import Forbidden, not_found
 from coordination.models import Case, CaseCoordinator, User
 from coordination.security import hash_token
 
@@ -41,7 +41,7 @@ def visible_cases(user: User) -> SelectOfScalar[Case]:
 async def case_for(session: AsyncSession, user: User, case_id: int) -> Case:
     case = (await session.exec(visible_cases(user).where(Case.id == case_id))).first()
     if case is None:
-        raise NotFound(f"case {case_id} not found")
+        raise not_found("case", case_id)
     return case
 
 

@@ -17,7 +17,7 @@ from calendars.workdays import local_date, local_midnight
 from coordination import audit, versions
 from coordination.access import case_for, visible_cases
 from coordination.context import WAKE_DISPATCHER
-from coordination.errors import NotFound
+from coordination.errors import not_found
 from coordination.models import Alert, Case, CaseCoordinator, ConsentRecord, Contact, Meeting, OutboxMessage, User
 from coordination.outbox import new_message_id
 from coordination.schemas import AlertOut
@@ -201,10 +201,13 @@ async def list_alerts(session: AsyncSession, user: User, case_id: int | None, in
 
 
 async def resolve(session: AsyncSession, user: User, alert_id: int, now: datetime) -> AlertOut:
-    alert = await session.get(Alert, alert_id)
-    if alert is None or alert.case_id is None:
-        raise NotFound(f"alert {alert_id} not found")
-    case = await case_for(session, user, alert.case_id)
+    """An alert of a case the user may not see is not found, as the alert itself (rule 11): saying
+    "case 5 not found" would tell another unit that its case 5 has alerts."""
+    visible = visible_cases(user).with_only_columns(col(Case.id))
+    alert = (await session.exec(select(Alert).where(Alert.id == alert_id, col(Alert.case_id).in_(visible)))).first()
+    case = await session.get(Case, alert.case_id) if alert is not None and alert.case_id is not None else None
+    if alert is None or case is None:
+        raise not_found("alert", alert_id)
     if alert.resolved_at is None:
         alert.resolved_at = now
         session.add(alert)

@@ -29,7 +29,7 @@ from coordination.domain import (
     Sector,
     UserRole,
 )
-from coordination.errors import InputError, NotFound
+from coordination.errors import InputError, NotFound, not_found
 from coordination.levels import Level
 from coordination.models import Case, CaseCoordinator, ConsentRecord, Contact, User
 from coordination.policy import (
@@ -331,7 +331,7 @@ async def list_contacts(session: AsyncSession, user: User, case_id: int) -> list
 async def contact_of_case(session: AsyncSession, case_id: int, contact_id: int) -> Contact:
     contact = await session.get(Contact, contact_id)
     if contact is None or contact.case_id != case_id:
-        raise NotFound(f"contact {contact_id} not found in this case")
+        raise not_found("contact", contact_id)
     return contact
 
 

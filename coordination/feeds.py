@@ -61,7 +61,7 @@ from coordination.cases import PolicyFacts, case_facts, load_policy_facts
 from coordination.context import ServiceContext
 from coordination.disclosure import Reader, level_for, to_event, visible_for
 from coordination.domain import Language, UserRole
-from coordination.errors import Gone, InputError, NotFound
+from coordination.errors import Gone, InputError, NotFound, not_found
 from coordination.levels import Level
 from coordination.models import (
     Alert,
@@ -241,16 +241,16 @@ async def revoke_feed(
     """From now on the address answers 410 Gone. Revoking twice changes nothing."""
     feed = await session.get(FeedToken, feed_id)
     if feed is None or feed.unit_id != user.unit_id:
-        raise NotFound(f"feed {feed_id} not found")
+        raise not_found("feed", feed_id)
     if feed.scope == FeedScope.COORDINATOR:
         if feed.user_id != user.id:
-            raise NotFound(f"feed {feed_id} not found")
+            raise not_found("feed", feed_id)
     else:
         assert feed.case_id is not None
         try:
             await case_for(session, user, feed.case_id)
         except NotFound:
-            raise NotFound(f"feed {feed_id} not found") from None
+            raise not_found("feed", feed_id) from None
     if feed.revoked_at is None:
         feed.revoked_at = now
         session.add(feed)

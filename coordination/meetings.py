@@ -30,7 +30,7 @@ from coordination import audit, outbox, versions
 from coordination.access import case_for
 from coordination.cases import oslo_today
 from coordination.domain import Role, Sector
-from coordination.errors import InputError, NotFound
+from coordination.errors import InputError, not_found
 from coordination.models import Case, Contact, Meeting, MeetingParticipant, Plan, Unit, User
 from coordination.schemas import (
     AnswerIn,
@@ -184,7 +184,7 @@ async def list_meetings(session: AsyncSession, user: User, case_id: int) -> list
 async def meeting_of_case(session: AsyncSession, case_id: int, meeting_id: int) -> Meeting:
     meeting = await session.get(Meeting, meeting_id)
     if meeting is None or meeting.case_id != case_id:
-        raise NotFound(f"meeting {meeting_id} not found in this case")
+        raise not_found("meeting", meeting_id)
     return meeting
 
 

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from coordination import audit, versions
 from coordination.access import require_role
 from coordination.domain import UserRole
-from coordination.errors import InputError, NotFound
+from coordination.errors import InputError, not_found
 from coordination.models import Unit, User, WebSession
 from coordination.schemas import ClosureIn, UnitOut, UnitPatch, UserCreated, UserIn, UserOut
 from coordination.security import hash_token, new_token
@@ -67,7 +67,7 @@ async def deactivate_user(session: AsyncSession, admin: User, user_id: int, now:
     require_role(admin, UserRole.ADMIN)
     user = await session.get(User, user_id)
     if user is None or user.unit_id != admin.unit_id:
-        raise NotFound(f"user {user_id} not found")
+        raise not_found("user", user_id)
     user.active = False
     session.add(user)
     await session.exec(update(WebSession).where(

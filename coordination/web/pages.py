@@ -25,7 +25,7 @@ from coordination.alerts import resolve
 from coordination.api.deps import Ctx
 from coordination.context import ServiceContext
 from coordination.domain import ConsentStatus, UserRole
-from coordination.errors import InputError, NotFound
+from coordination.errors import InputError, not_found
 from coordination.feeds import FeedRuntime
 from coordination.models import User
 from coordination.schemas import AnswerIn, CaseFeedIn, ConsentIn, MeetingPatch, MyFeedIn
@@ -439,7 +439,7 @@ class CasePages(Controller):
             await cases.get_case(session, viewer, case_id, ctx.now())
             listed = await feeds.list_case_feeds(session, viewer, case_id)
             if feed_id not in {f.id for f in listed}:
-                raise NotFound(f"feed {feed_id} not found")
+                raise not_found("feed", feed_id)
             await feeds.revoke_feed(session, viewer, feed_id, ctx.now(), _runtime(request).pending_seen)
         return see(f"/saker/{case_id}/kalendere", "kalender-stoppet")
 

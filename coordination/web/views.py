@@ -420,9 +420,9 @@ async def one_meeting(session: AsyncSession, user: User, case_id: int, meeting_i
     for meeting in listed:
         if meeting.id == meeting_id:
             return meeting_view(meeting, now, names)
-    from coordination.errors import NotFound
+    from coordination.errors import not_found
 
-    raise NotFound(f"meeting {meeting_id} not found in this case")
+    raise not_found("meeting", meeting_id)
 
 
 @dataclass(frozen=True, slots=True)

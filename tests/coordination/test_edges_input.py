@@ -1,8 +1,12 @@
-"""Input at the edges, on SQLite and PostgreSQL (issue 12, hole 3).
+"""Input at the edges, on SQLite and PostgreSQL (issue 12, holes 3 and 6).
 
 Hole 3: every string the API takes fits the column it is stored in, so a value one character
 too long is a 400 naming the field, never a database error; and a database error, whatever
 it says, never puts personal data in the log or in the answer.
+
+Hole 6 (rule 11): an id the user may not see — another unit's, in a case they are not
+assigned to, of another case than the one in the address — answers exactly as an id that
+does not exist, in every operation of the API and the pages that takes an id.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -22,7 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
-from coordination import cases, schemas
+from coordination import alerts, cases, schemas
 from coordination.context import ServiceContext
 from coordination.models import Case, ConsentRecord, Contact, FeedToken, Meeting, MeetingParticipant, Plan, Unit, User
 from coordination.schemas import CaseIn, ContactIn
@@ -272,3 +278,262 @@ async def test_an_unexpected_error_answers_plainly_and_logs_no_message(
     assert not [s for s in SECRETS if s in caplog.text], caplog.text
     assert f"internal error: POST /cases/{{case_id}}/contacts (case_id={team.case_id}): ValueError" in caplog.text
 
+
+# --- ids another user may not see ---------------------------------------------------------
+
+#: An id no table holds.
+MISSING = 987_654
+
+
+@dataclass
+class World:
+    """Case A (the coordinator's, in the address), with a meeting; for each kind of id the
+    ones the coordinator may not reach there: in case B (also theirs: another case), in case D
+    (their unit, not assigned to them) and in case C (another unit)."""
+
+    a: dict[str, int]
+    hidden: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+async def _world(client: Client, people: Any, team: Any, service: ServiceContext) -> World:
+    async def case_with_things(who: Any, reference: str, knut_feed: bool = False) -> dict[str, int]:
+        case = await client.post("/cases", headers=who.headers, json={
+            "reference": reference, "child_given_name": "Per", "child_initials": "P.",
+            "child_birth_date": "2014-02-02"})
+        assert case.status_code == 201, case.text
+        case_id = case.json()["id"]
+        contact = await client.post(f"/cases/{case_id}/contacts", headers=who.headers,
+                                    json={"name": "Kari Mor", "role": "parent", "daily_care": True})
+        meeting = await client.post(f"/cases/{case_id}/meetings", headers=who.headers, json={
+            "start": "2027-01-12T09:00:00+01:00", "end": "2027-01-12T10:00:00+01:00",
+            "participant_ids": [contact.json()["id"]], "confirm": False})
+        feed = await client.post(f"/cases/{case_id}/feeds", headers=who.headers, json={"scope": "case"})
+        assert meeting.status_code == feed.status_code == 201, meeting.text + feed.text
+        async with service.transaction() as session:
+            found = await session.get(Case, case_id)
+            assert found is not None
+            alert = await alerts.raise_alert(session, found, "other", f"case:{case_id}:probe", service.now())
+            assert alert is not None and alert.id is not None
+        return {"case": case_id, "contact": contact.json()["id"], "meeting": meeting.json()["id"],
+                "feed": feed.json()["id"], "alert": alert.id}
+
+    meeting = await client.post(f"/cases/{team.case_id}/meetings", headers=people.coordinator.headers, json={
+        "start": "2027-01-11T09:00:00+01:00", "end": "2027-01-11T10:00:00+01:00",
+        "participant_ids": [team.mother, team.teacher], "confirm": False})
+    assert meeting.status_code == 201, meeting.text
+    world = World(a={"case": team.case_id, "contact": team.mother, "meeting": meeting.json()["id"]})
+    b = await case_with_things(people.coordinator, "BV-B")
+    d = await case_with_things(people.other_coordinator, "BV-D")
+    c = await case_with_things(people.stranger, "BV-C")
+    own = await client.post("/users/me/feeds", headers=people.other_coordinator.headers, json={})
+    assert own.status_code == 201, own.text
+    world.hidden = {
+        "case": {"another unit's": c["case"], "not assigned": d["case"]},
+        "contact": {"another unit's": c["contact"], "not assigned": d["contact"], "another case's": b["contact"]},
+        "meeting": {"another unit's": c["meeting"], "not assigned": d["meeting"], "another case's": b["meeting"]},
+        "alert": {"another unit's": c["alert"], "not assigned": d["alert"]},
+        "feed": {"another unit's": c["feed"], "not assigned": d["feed"], "another user's own": own.json()["id"]},
+        "user": {"another unit's": people.stranger.id},
+    }
+    return world
+
+
+Body = Callable[[World, int], Any]
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation, asked with the probed id of kind ``kind`` in the address (``{kind}``) or,
+    when ``body`` takes it, in the body or form. The other ids are case A's."""
+
+    method: str
+    path: str
+    kind: str
+    body: Body | None = None
+    asker: str = "coordinator"
+    page: bool = False
+
+    @property
+    def name(self) -> str:
+        where = "" if "{" + self.kind + "}" in self.path else f" ({self.kind} id in the body)"
+        return f"{self.method} {self.path}{where}"
+
+
+def _meeting_body(_: World, contact: int) -> Any:
+    return {"start": "2027-01-13T09:00:00+01:00", "end": "2027-01-13T10:00:00+01:00",
+            "participant_ids": [contact], "confirm": False}
+
+
+def _slots_body(_: World, contact: int) -> Any:
+    return {"window_start": "2027-01-11T08:00:00+01:00", "window_end": "2027-01-15T16:00:00+01:00",
+            "duration_minutes": 60, "participant_ids": [contact]}
+
+
+def _consent_body(_: World, contact: int) -> Any:
+    return {"grantor_contact_id": contact, "sector": "school", "status": "granted", "level": "purpose",
+            "form": "written"}
+
+
+def _plan_body(**extra: Any) -> Any:
+    return {"start_date": "2027-01-04", "expected_end": "2027-06-30", **extra}
+
+
+CASE_PATHS = ["", "/contacts", "/consents", "/information-loops", "/audit", "/plan", "/meetings", "/feeds",
+              "/alerts", "/outbox"]
+CASE_PAGES = ["/", "/samtykke", "/moter", "/kalendere", "/utsendinger", "/logg"]
+MEETING_ACTIONS = ["confirm", "cancel", "held"]
+
+OPERATIONS: list[Op] = [
+    # the API: ids in the address
+    *[Op("GET", "/cases/{case}" + path, "case") for path in CASE_PATHS],
+    Op("PATCH", "/cases/{case}", "case", lambda w, _: {"child_given_name": "Endret"}),
+    Op("PUT", "/cases/{case}/coordinators", "case", lambda w, _: [w.a["user"]]),
+    Op("POST", "/cases/{case}/contacts", "case", lambda w, _: {"name": "Ny Person", "role": "parent"}),
+    Op("POST", "/cases/{case}/consents", "case", lambda w, _: _consent_body(w, w.a["contact"])),
+    Op("PUT", "/cases/{case}/plan", "case", lambda w, _: _plan_body()),
+    Op("POST", "/cases/{case}/meetings", "case", lambda w, _: _meeting_body(w, w.a["contact"])),
+    Op("POST", "/cases/{case}/slots", "case", lambda w, _: _slots_body(w, w.a["contact"])),
+    Op("POST", "/cases/{case}/feeds", "case", lambda w, _: {"scope": "case"}),
+    Op("PATCH", "/cases/{case}/contacts/{contact}", "contact", lambda w, _: {"name": "Endret Navn"}),
+    Op("PUT", "/cases/{case}/meetings/{meeting}", "meeting", lambda w, _: {"place": "Et annet sted"}),
+    *[Op("POST", "/cases/{case}/meetings/{meeting}/" + action, "meeting") for action in MEETING_ACTIONS],
+    Op("PUT", "/cases/{case}/meetings/{meeting}/answers/{contact}", "meeting", lambda w, _: {"answer": "declined"}),
+    Op("PUT", "/cases/{case}/meetings/{meeting}/answers/{contact}", "contact", lambda w, _: {"answer": "declined"}),
+    Op("POST", "/alerts/{alert}/resolve", "alert"),
+    Op("DELETE", "/feeds/{feed}", "feed"),
+    Op("DELETE", "/users/{user}", "user", asker="admin"),
+    # the API: ids in the body
+    Op("POST", "/cases/{case}/consents", "contact", _consent_body),
+    Op("POST", "/cases/{case}/meetings", "contact", _meeting_body),
+    Op("PUT", "/cases/{case}/meetings/{meeting}", "contact", lambda w, c: {"participant_ids": [c]}),
+    Op("POST", "/cases/{case}/slots", "contact", _slots_body),
+    Op("PUT", "/cases/{case}/plan", "contact", lambda w, c: _plan_body(member_ids=[c])),
+    Op("PUT", "/cases/{case}/plan", "contact",
+       lambda w, c: _plan_body(measures=[{"what": "Miljøterapeut", "contact_ids": [c]}])),
+    Op("POST", "/cases/{case}/feeds", "contact", lambda w, c: {"scope": "contact", "contact_id": c}),
+    Op("POST", "/cases", "user", lambda w, u: {"reference": "BV-NY", "child_given_name": "Ola", "child_initials": "O.",
+                                                "child_birth_date": "2015-01-01", "coordinator_ids": [u]}),
+    Op("PUT", "/cases/{case}/coordinators", "user", lambda w, u: [u], asker="leader"),
+    # the pages
+    *[Op("GET", "/saker/{case}" + path, "case", page=True) for path in CASE_PAGES],
+    Op("POST", "/saker/{case}/samtykke", "case", page=True,
+       body=lambda w, _: {"grantor": str(w.a["contact"]), "sector": "school", "status": "granted",
+                          "level": "purpose", "form": "written"}),
+    Op("POST", "/saker/{case}/kalendere", "case", lambda w, _: {"scope": "case"}, page=True),
+    Op("GET", "/saker/{case}/moter/{meeting}", "meeting", page=True),
+    Op("POST", "/saker/{case}/moter/{meeting}/flytt", "meeting", lambda w, _: {"dato": "2027-01-14", "tid": "10:00"},
+       page=True),
+    Op("POST", "/saker/{case}/moter/{meeting}/forslag", "meeting",
+       lambda w, _: {"fra": "2027-01-11", "til": "2027-01-15"}, page=True),
+    Op("POST", "/saker/{case}/moter/{meeting}/bekreft", "meeting", page=True),
+    Op("POST", "/saker/{case}/moter/{meeting}/holdt", "meeting", page=True),
+    Op("POST", "/saker/{case}/moter/{meeting}/avlys", "meeting", lambda w, _: {"bekreft": "ja"}, page=True),
+    Op("POST", "/saker/{case}/moter/{meeting}/svar", "meeting",
+       lambda w, _: {"kontakt": str(w.a["contact"]), "svar": "accepted"}, page=True),
+    Op("POST", "/saker/{case}/moter/{meeting}/svar", "contact", lambda w, c: {"kontakt": str(c), "svar": "accepted"},
+       page=True),
+    Op("POST", "/saker/{case}/samtykke", "contact", page=True,
+       body=lambda w, c: {"grantor": str(c), "sector": "school", "status": "granted", "level": "purpose",
+                          "form": "written"}),
+    Op("POST", "/saker/{case}/kalendere", "contact", lambda w, c: {"scope": "contact", "kontakt": str(c)}, page=True),
+    Op("POST", "/saker/{case}/kalendere/{feed}/stopp", "feed", page=True),
+    Op("POST", "/kalender/{feed}/stopp", "feed", page=True),
+    Op("POST", "/varsler/{alert}/lost", "alert", page=True),
+]
+
+
+#: Operations whose capability is the address (a token, not an id): tests/reliability/test_tokens.py.
+CAPABILITIES = {"/feeds/{filename}", "/answer/{token}"}
+
+
+def _ids_in_body(schema: dict[str, Any], node: Any, seen: frozenset[str] = frozenset()) -> bool:
+    """Whether a request body (an OpenAPI schema, $refs followed) carries an id anywhere."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            name = ref.rsplit("/", 1)[-1]
+            return name not in seen and _ids_in_body(schema, schema["components"]["schemas"][name], seen | {name})
+        if node.get("type") == "array" and node.get("items", {}).get("type") == "integer":
+            return True  # a bare list of ids (the coordinators)
+        if any(key.endswith(("_id", "_ids")) for key in node.get("properties", {})):
+            return True
+        return any(_ids_in_body(schema, value, seen) for value in node.values())
+    if isinstance(node, list):
+        return any(_ids_in_body(schema, value, seen) for value in node)
+    return False
+
+
+async def test_every_operation_that_takes_an_id_is_probed(client: Client) -> None:
+    """OPERATIONS must keep up with the API: each documented operation with an id in its address
+    or in its body is there, so a new one cannot slip past rule 11 unasked."""
+    schema = (await client.get("/schema/openapi.json")).json()
+
+    def shape(path: str) -> str:
+        return re.sub(r"\{\w+\}", "{}", path)
+
+    probed = {(op.method, shape(op.path), "{" + op.kind + "}" in op.path) for op in OPERATIONS if not op.page}
+    missing = []
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if method not in ("get", "post", "put", "patch", "delete") or path in CAPABILITIES:
+                continue
+            if "{" in path and (method.upper(), shape(path), True) not in probed:
+                missing.append(f"{method.upper()} {path}")
+            body = operation.get("requestBody")
+            if body and _ids_in_body(schema, body) and (method.upper(), shape(path), False) not in probed:
+                missing.append(f"{method.upper()} {path} (ids in the body)")
+    assert not missing, f"add to OPERATIONS: {missing}"
+
+
+def _same_but_the_id(text_: str, given: int) -> str:
+    """The answer with the id the caller gave written as ``{id}``: it may be named back to them."""
+    return re.sub(rf"(?<![\w-]){given}(?![\w-])", "{id}", text_)
+
+
+async def _sign_in(client: Client, token: str) -> str:
+    """Signs the client in on the pages; returns the CSRF token its forms carry."""
+    form = await client.get("/logg-inn")
+    csrf = re.search(r'name="_csrf" value="([^"]+)"', form.text)
+    assert csrf, form.text[:300]
+    signed_in = await client.post("/logg-inn", data={"_csrf": csrf.group(1), "token": token, "neste": "/"},
+                                  follow_redirects=False)
+    assert signed_in.status_code == 303, signed_in.text[:300]
+    home = await client.get("/")
+    csrf = re.search(r'name="_csrf" value="([^"]+)"', home.text)
+    assert home.status_code == 200 and csrf, home.text[:300]
+    return csrf.group(1)
+
+
+@pytest.mark.parametrize("kind", sorted({op.kind for op in OPERATIONS}))
+async def test_an_id_the_user_may_not_see_answers_as_one_that_does_not_exist(
+    client: Client, people: Any, team: Any, service: ServiceContext, kind: str
+) -> None:
+    """Every operation in OPERATIONS that takes an id of this kind, with each id the coordinator
+    may not reach there and with one that does not exist: the same status, the same bytes."""
+    world = await _world(client, people, team, service)
+    world.a["user"] = people.other_coordinator.id
+    csrf = await _sign_in(client, people.coordinator.token)
+
+    async def ask(op: Op, given: int) -> tuple[int, str]:
+        ids = {**world.a, op.kind: given} if "{" + op.kind + "}" in op.path else world.a
+        url = op.path.format(**ids)
+        body = op.body(world, given) if op.body is not None else None
+        if op.page:
+            response = await client.request(op.method, url, data={"_csrf": csrf, **(body or {})},
+                                            follow_redirects=False)
+        else:
+            response = await client.request(op.method, url, json=body, headers=getattr(people, op.asker).headers)
+        return response.status_code, _same_but_the_id(response.text, given)
+
+    problems = []
+    for op in [op for op in OPERATIONS if op.kind == kind]:
+        absent = await ask(op, MISSING)
+        if absent[0] not in (400, 404):
+            problems.append(f"{op.name}: an id that does not exist answers {absent[0]} {absent[1][:200]}")
+            continue
+        for whose, given in world.hidden[kind].items():
+            answer = await ask(op, given)
+            if answer != absent:
+                problems.append(f"{op.name}: {whose} {kind} {given} answers {answer[0]} {answer[1][:200]}, "
+                                f"an id that does not exist {absent[0]} {absent[1][:200]}")
+    assert not problems, "\n".join(problems)

@@ -457,7 +457,7 @@ async def record_consent(
     assert record.id is not None
     facts = await load_policy_facts(session, case)
     if data.status is ConsentStatus.GRANTED and facts.sector(data.sector, now).level > Level.NONE:
-        await outbox.requeue_after_consent(session, case, data.sector.value, record.id, now)
+        await outbox.requeue_after_consent(session, case, data.sector.value, str(record.id), now)
     elif data.status is not ConsentStatus.GRANTED:
         await alerts.consent_withdrawn(session, case, data.sector.value, record.id, now)
     await versions.bump(session, case.unit_id)

@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import exists
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -175,13 +177,18 @@ async def drop_pending(session: AsyncSession, meeting: Meeting, now: datetime, r
     await withdraw_pending(session, meeting, now, reason)
 
 
-async def requeue_after_consent(session: AsyncSession, case: Case, sector: str, record_id: int,
+async def requeue_after_consent(session: AsyncSession, case: Case, sector: str, cause: str,
                                 now: datetime) -> int:
     """A sector's consent now in force: invitations held back for want of it go out after all.
 
     Suppressions stay as they were (they were right when decided); a new row per held-back
     invitation carries the current SEQUENCE, and the gate decides again when it is sent.
+    Nobody is invited twice: a meeting whose current SEQUENCE already has an invitation or
+    update to that person queued, in flight or sent is left alone. ``cause`` (the consent
+    record, or the change, that brought consent into force) makes the rows' keys, so that the
+    same cause seen again — by another instance too — queues nothing more.
     """
+    told = aliased(OutboxMessage)
     rows = await session.exec(
         select(OutboxMessage, Meeting, Contact)
         .join(Meeting, col(Meeting.id) == OutboxMessage.meeting_id)
@@ -194,7 +201,10 @@ async def requeue_after_consent(session: AsyncSession, case: Case, sector: str, 
                col(OutboxMessage.suppressed_code).in_([SuppressionCode.NO_CONSENT.value,
                                                        SuppressionCode.CONSENT_WITHDRAWN.value]),
                Contact.sector == sector, Contact.active == True,  # noqa: E712
-               Meeting.status == "confirmed", col(Meeting.start) > now)
+               Meeting.status == "confirmed", col(Meeting.start) > now,
+               ~exists().where(col(told.meeting_id) == Meeting.id, col(told.recipient_contact_id) == Contact.id,
+                               col(told.meeting_sequence) == Meeting.ical_sequence,
+                               col(told.kind).in_(["invitation", "update"]), col(told.status) != "suppressed"))
     )
     queued = 0
     seen: set[tuple[int, int]] = set()
@@ -205,7 +215,7 @@ async def requeue_after_consent(session: AsyncSession, case: Case, sector: str, 
         seen.add(key)
         await _insert(session, meeting_message(
             case, meeting, contact, MessageKind.INVITATION,
-            f"meeting:{meeting.id}:seq:{meeting.ical_sequence}:contact:{contact.id}:invitation:after-consent:{record_id}",
+            f"meeting:{meeting.id}:seq:{meeting.ical_sequence}:contact:{contact.id}:invitation:after-consent:{cause}",
             now, now))
         queued += 1
     return queued

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import mail_fixtures
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from mail_fixtures import meeting, to
+from smtp_server import SmtpServer
 from sqlmodel import select
 
 from coordination.context import ServiceContext
 from coordination.levels import Level
 from coordination.models import User
 from coordination.web import views
+from notifications.dispatcher import Dispatcher
 
 Client = AsyncTestClient[Litestar]
+dispatcher = mail_fixtures.dispatcher
 #: 16 on the tests' clock (2027-01-04): the child has party status.
 SIXTEEN = "2010-05-01"
 
@@ -191,3 +196,26 @@ async def test_every_sector_change_is_audited_also_when_a_role_change_moves_it(
     changes = {e["subject"]: e["detail"]["changed"] for e in entries if e["action"] == "contact.updated"}
     assert changes[f"contact:{contact_id}"] == {"role": ["other", "gp"], "sector": ["family", "health"]}
     assert changes[f"contact:{team.nurse}"] == {"sector": ["health", "school"]}
+
+
+# --- held-back invitations are sent once (found while checking suspected 1; rule 6) --------------
+
+
+async def teacher_mails(smtp: SmtpServer) -> list[Any]:
+    return [a for a in smtp.arrivals if to(a) == "siri@skole.example.org"]
+
+
+async def test_a_further_grant_does_not_send_a_held_back_invitation_again(
+    client: Client, people: Any, team: Any, smtp: SmtpServer, dispatcher: Dispatcher
+) -> None:
+    """Each grant queued the held-back invitation again, also when an earlier grant's copy had
+    gone out: the teacher was invited twice to the same meeting."""
+    await meeting(client, people, team, [team.mother, team.teacher])
+    await dispatcher.drain_once()
+    for carer in (team.mother, team.father):
+        await granted(client, people, team.case_id, carer)
+    await dispatcher.drain_once()
+    assert len(await teacher_mails(smtp)) == 1
+    await granted(client, people, team.case_id, team.mother, level="content")
+    await dispatcher.drain_once()
+    assert len(await teacher_mails(smtp)) == 1

@@ -17,10 +17,12 @@ from calendars.workdays import local_date, local_midnight
 from coordination import audit, versions
 from coordination.access import case_for, visible_cases
 from coordination.context import WAKE_DISPATCHER
+from coordination.domain import Language, Sector
 from coordination.errors import not_found
 from coordination.models import Alert, Case, CaseCoordinator, ConsentRecord, Contact, Meeting, OutboxMessage, User
 from coordination.outbox import new_message_id
 from coordination.schemas import AlertOut
+from coordination.texts import SECTOR_NAMES
 from notifications.ports import MessageKind, RecipientKind
 
 
@@ -107,7 +109,7 @@ async def scan(session: AsyncSession, now: datetime) -> int:
                                           detail={"consent": record.id, "sector": record.sector,
                                                   "grantor": record.grantor_contact_id}, due_at=until)
                 raised += alert is not None
-        birthday = _fifteenth(case.child_birth_date)
+        birthday = fifteenth_birthday(case.child_birth_date)
         if case.aimed_at_child and case.party_status_override is None and today <= birthday <= today + timedelta(30):
             alert = await raise_alert(session, case, "child_turning_15", f"case:{case.id}:turns15", now,
                                       detail={"birthday": birthday.isoformat()},
@@ -129,7 +131,8 @@ async def scan(session: AsyncSession, now: datetime) -> int:
     return raised
 
 
-def _fifteenth(birth: date) -> date:
+def fifteenth_birthday(birth: date) -> date:
+    """The day party status begins as a rule (``policy.has_party_status`` counts the same way)."""
     try:
         return birth.replace(year=birth.year + 15)
     except ValueError:  # born 29 February
@@ -139,9 +142,13 @@ def _fifteenth(birth: date) -> date:
 EVALUATION_KINDS = ["mini_evaluation", "main_evaluation", "final_evaluation"]
 
 
-async def consent_withdrawn(session: AsyncSession, case: Case, sector: str, record_id: int, now: datetime) -> None:
-    """Rule 7: partners of the sector who hold invitations to future meetings are named to the
-    coordinator, to be told in person; the partners themselves get nothing more."""
+async def consent_lapsed(session: AsyncSession, case: Case, sector: str, key: str, now: datetime, *,
+                         cause: str, consent: int | None = None) -> bool:
+    """Rule 7: a sector's consent has ended — withdrawn or refused, expired, or ended by the child's
+    party status or a change in the contact list or the case. Partners of the sector who hold
+    invitations to future meetings are named to the coordinator, to be told in person; the
+    partners themselves get nothing more. ``key`` names the cause, so each is alerted once;
+    True when this call raised it."""
     rows = await session.exec(
         select(OutboxMessage.recipient_contact_id, OutboxMessage.meeting_id)
         .join(Meeting, col(Meeting.id) == OutboxMessage.meeting_id)
@@ -154,10 +161,13 @@ async def consent_withdrawn(session: AsyncSession, case: Case, sector: str, reco
     for contact_id, meeting_id in rows.all():
         if contact_id is not None and meeting_id is not None:
             holders.setdefault(contact_id, set()).add(meeting_id)
-    if holders:
-        await raise_alert(session, case, "consent_withdrawn", f"consent:{record_id}:withdrawn", now,
-                          detail={"sector": sector, "consent": record_id,
-                                  "holders": {str(k): sorted(v) for k, v in sorted(holders.items())}})
+    if not holders:
+        return False
+    detail: dict[str, object] = {"sector": sector, "cause": cause,
+                                 "holders": {str(k): sorted(v) for k, v in sorted(holders.items())}}
+    if consent is not None:
+        detail["consent"] = consent
+    return await raise_alert(session, case, "consent_withdrawn", key, now, detail=detail) is not None
 
 
 ALERT_TEXTS = {
@@ -171,9 +181,30 @@ ALERT_TEXTS = {
 }
 
 
+#: Why a sector's consent ended (``consent_lapsed``), in the words of its alert.
+LAPSE_TEXTS = {
+    "withdrawn": "Samtykke trukket tilbake ({sector})",
+    "refused": "Samtykke nektet ({sector})",
+    "expired": "Samtykke utløpt ({sector})",
+    "party_status": "Barnet har fått partsstatus og har ikke samtykket ({sector})",
+    "contact_changed": "Samtykket gjelder ikke lenger etter en endring i kontaktlisten, for eksempel en ny med "
+                       "daglig omsorg ({sector})",
+    "case_changed": "Samtykket gjelder ikke lenger etter en endring i saken, for eksempel barnets partsstatus "
+                    "({sector})",
+}
+
+
+def _text(alert: Alert) -> str:
+    cause = str(alert.detail.get("cause", ""))
+    if alert.kind == "consent_withdrawn" and cause in LAPSE_TEXTS:
+        sector = SECTOR_NAMES[Language.NB].get(Sector(str(alert.detail.get("sector"))), "")
+        return LAPSE_TEXTS[cause].format(sector=sector) + ": disse har fortsatt invitasjoner og må få beskjed personlig"
+    return ALERT_TEXTS.get(alert.kind, alert.kind)
+
+
 async def alert_out(session: AsyncSession, alert: Alert) -> AlertOut:
     """Alerts are for the coordinator, who may read names: holders are named in the text."""
-    text = ALERT_TEXTS.get(alert.kind, alert.kind)
+    text = _text(alert)
     holders = alert.detail.get("holders")
     if isinstance(holders, dict) and holders:
         names = []

@@ -1,6 +1,7 @@
 """What an instance does besides answering requests: the outbox dispatcher (when enabled)
-and the periodic scan for coordinator alerts (which also deletes old web sessions). Both are
-started and stopped by the app's lifespan; neither keeps state of its own beyond the database."""
+and the periodic scan for coordinator alerts and for what time alone changes in consent
+(which also deletes old web sessions). Both are started and stopped by the app's lifespan;
+neither keeps state of its own beyond the database."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 
-from coordination import alerts
+from coordination import alerts, cases
 from coordination.context import ServiceContext
 from coordination.dispatch import build_dispatcher, instance_name, release_claims
 from coordination.web.session import delete_old_sessions
@@ -18,6 +19,16 @@ log = logging.getLogger(__name__)
 
 #: How often to look for deadlines (consent expiring, evaluations overdue, ...).
 ALERT_SCAN_SECONDS = 600
+
+
+async def scan_once(ctx: ServiceContext) -> int:
+    """One round of the scan: deadlines, and consent that time has ended (alerts) or brought into
+    force (held-back invitations go out). Returns the alerts raised."""
+    async with ctx.transaction() as session:
+        raised = await alerts.scan(session, ctx.now())
+    async with ctx.transaction() as session:
+        raised += await cases.consent_over_time(session, ctx.now())
+    return raised
 
 
 class Background:
@@ -47,8 +58,7 @@ class Background:
     async def _scan_forever(self) -> None:
         while True:
             try:
-                async with self._ctx.transaction() as session:
-                    raised = await alerts.scan(session, self._ctx.now())
+                raised = await scan_once(self._ctx)
                 if raised:
                     log.info("alert scan raised %d alert(s)", raised)
                 async with self._ctx.transaction() as session:

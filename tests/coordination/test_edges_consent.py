@@ -3,6 +3,7 @@ each through the HTTP API on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import mail_fixtures
@@ -12,6 +13,7 @@ from mail_fixtures import meeting, to
 from smtp_server import SmtpServer
 from sqlmodel import select
 
+from coordination.background import scan_once
 from coordination.context import ServiceContext
 from coordination.levels import Level
 from coordination.models import User
@@ -55,6 +57,12 @@ async def sixteen(client: Client, people: Any, team: Any) -> None:
     changed = await client.patch(f"/cases/{team.case_id}", headers=people.coordinator.headers,
                                  json={"child_birth_date": SIXTEEN})
     assert changed.status_code == 200 and changed.json()["party_status"] is True, changed.text
+
+
+async def background_round(service: ServiceContext, dispatcher: Dispatcher) -> None:
+    """One round of what an instance does in the background, then the dispatcher's."""
+    await scan_once(service)
+    await dispatcher.drain_once()
 
 
 async def coordinator(service: ServiceContext, people: Any) -> User:
@@ -219,3 +227,133 @@ async def test_a_further_grant_does_not_send_a_held_back_invitation_again(
     await granted(client, people, team.case_id, team.mother, level="content")
     await dispatcher.drain_once()
     assert len(await teacher_mails(smtp)) == 1
+
+
+# --- suspected 1: a grant dated in the future sends the held-back invitations when it comes into force -
+
+
+async def test_held_back_invitations_go_out_when_a_future_grant_comes_into_force(
+    client: Client, people: Any, team: Any, service: ServiceContext, smtp: SmtpServer, dispatcher: Dispatcher
+) -> None:
+    await meeting(client, people, team, [team.mother, team.teacher], start="2027-01-14T09:00:00+01:00",
+                  end="2027-01-14T10:00:00+01:00")
+    await dispatcher.drain_once()
+    assert await teacher_mails(smtp) == []  # held back: no consent yet
+    await granted(client, people, team.case_id, team.mother)
+    await granted(client, people, team.case_id, team.father, valid_from="2027-01-06T08:00:00+01:00")
+    await background_round(service, dispatcher)
+    assert await teacher_mails(smtp) == []  # not yet in force
+    service.clock.set(datetime(2027, 1, 6, 7, 1, tzinfo=UTC))
+    await background_round(service, dispatcher)
+    assert len(await teacher_mails(smtp)) == 1
+    # Nothing doubles: later rounds, and a further grant, send it no more.
+    await granted(client, people, team.case_id, team.mother, level="content")
+    service.clock.advance(timedelta(hours=1))
+    await background_round(service, dispatcher)
+    assert len(await teacher_mails(smtp)) == 1
+
+
+async def test_held_back_invitations_go_out_when_a_change_in_the_contact_list_brings_consent_into_force(
+    client: Client, people: Any, team: Any, smtp: SmtpServer, dispatcher: Dispatcher
+) -> None:
+    await meeting(client, people, team, [team.mother, team.teacher])
+    await granted(client, people, team.case_id, team.mother)
+    await dispatcher.drain_once()
+    assert await teacher_mails(smtp) == []  # the father has not consented
+    assert (await patch_contact(client, people, team.case_id, team.father, daily_care=False)).status_code == 200
+    await dispatcher.drain_once()
+    assert len(await teacher_mails(smtp)) == 1
+
+
+# --- suspected 2: every way consent ends tells the coordinator who holds invitations (rule 7) -----
+
+
+async def school_meeting_held_by_the_teacher(
+    client: Client, people: Any, team: Any, dispatcher: Dispatcher, smtp: SmtpServer, **grant: Any
+) -> None:
+    """School consent in force, and the teacher holding an invitation to a meeting in March."""
+    await granted(client, people, team.case_id, team.mother)
+    await granted(client, people, team.case_id, team.father, **grant)
+    await meeting(client, people, team, [team.mother, team.teacher], start="2027-03-15T09:00:00+01:00",
+                  end="2027-03-15T10:00:00+01:00")
+    await dispatcher.drain_once()
+    assert len(await teacher_mails(smtp)) == 1
+
+
+async def lapse_alerts(client: Client, people: Any) -> list[dict[str, Any]]:
+    listed = await client.get("/alerts", headers=people.coordinator.headers)
+    assert listed.status_code == 200, listed.text
+    return [a for a in listed.json() if a["kind"] == "consent_withdrawn"]
+
+
+async def test_consent_expiring_tells_who_holds_invitations(
+    client: Client, people: Any, team: Any, service: ServiceContext, smtp: SmtpServer, dispatcher: Dispatcher
+) -> None:
+    await school_meeting_held_by_the_teacher(client, people, team, dispatcher, smtp,
+                                             valid_until="2027-01-20T00:00:00+01:00")
+    await scan_once(service)
+    assert await lapse_alerts(client, people) == []
+    service.clock.set(datetime(2027, 1, 19, 23, 5, tzinfo=UTC))
+    await scan_once(service)
+    await scan_once(service)  # one alert per cause
+    [alert] = await lapse_alerts(client, people)
+    assert alert["text"] == ("Samtykke utløpt (skole): disse har fortsatt invitasjoner og må få beskjed personlig: "
+                             "Siri Lærer")
+    assert alert["detail"]["cause"] == "expired" and list(alert["detail"]["holders"]) == [str(team.teacher)]
+
+
+async def test_a_new_carer_without_a_grant_tells_who_holds_invitations(
+    client: Client, people: Any, team: Any, smtp: SmtpServer, dispatcher: Dispatcher
+) -> None:
+    await school_meeting_held_by_the_teacher(client, people, team, dispatcher, smtp)
+    added = await client.post(f"/cases/{team.case_id}/contacts", headers=people.coordinator.headers,
+                              json={"name": "Stig Ste", "role": "parent", "role_label": "stefar"})
+    assert await lapse_alerts(client, people) == []  # no daily care: nothing changes
+    assert (await patch_contact(client, people, team.case_id, added.json()["id"], daily_care=True)).status_code == 200
+    [alert] = await lapse_alerts(client, people)
+    assert alert["detail"]["cause"] == "contact_changed" and "Siri Lærer" in alert["text"]
+    assert "en ny med daglig omsorg (skole)" in alert["text"]
+    # Once the new carer consents, a further carer added with daily care is a cause of its own.
+    await granted(client, people, team.case_id, added.json()["id"])
+    another = await client.post(f"/cases/{team.case_id}/contacts", headers=people.coordinator.headers,
+                                json={"name": "Eva Ste", "role": "parent", "daily_care": True})
+    assert another.status_code == 201
+    assert len(await lapse_alerts(client, people)) == 2
+
+
+async def test_the_child_turning_15_without_consent_tells_who_holds_invitations(
+    client: Client, people: Any, team: Any, service: ServiceContext, smtp: SmtpServer, dispatcher: Dispatcher
+) -> None:
+    await school_meeting_held_by_the_teacher(client, people, team, dispatcher, smtp)
+    # Born 2012-03-10: 15 at midnight in Oslo, 2027-03-09 23:00 UTC.
+    service.clock.set(datetime(2027, 3, 9, 22, 59, tzinfo=UTC))
+    await scan_once(service)
+    assert await lapse_alerts(client, people) == []
+    service.clock.set(datetime(2027, 3, 9, 23, 10, tzinfo=UTC))
+    await scan_once(service)
+    await scan_once(service)
+    [alert] = await lapse_alerts(client, people)
+    assert alert["detail"]["cause"] == "party_status"
+    assert alert["text"].startswith("Barnet har fått partsstatus og har ikke samtykket (skole)")
+
+
+async def test_party_status_set_by_the_coordinator_tells_who_holds_invitations(
+    client: Client, people: Any, team: Any, smtp: SmtpServer, dispatcher: Dispatcher
+) -> None:
+    await school_meeting_held_by_the_teacher(client, people, team, dispatcher, smtp)
+    changed = await client.patch(f"/cases/{team.case_id}", headers=people.coordinator.headers,
+                                 json={"party_status_override": True})
+    assert changed.status_code == 200
+    [alert] = await lapse_alerts(client, people)
+    assert alert["detail"]["cause"] == "case_changed" and "Siri Lærer" in alert["text"]
+
+
+async def test_a_grantor_deactivated_ends_no_consent_so_nothing_is_to_be_told(
+    client: Client, people: Any, team: Any, service: ServiceContext, smtp: SmtpServer, dispatcher: Dispatcher
+) -> None:
+    await school_meeting_held_by_the_teacher(client, people, team, dispatcher, smtp)
+    for grantor in (team.father, team.child):
+        assert (await patch_contact(client, people, team.case_id, grantor, active=False)).status_code == 200
+    await scan_once(service)
+    assert await lapse_alerts(client, people) == []
+    assert (await loop_of(client, people, team.case_id, team.teacher))["now"]["level"] == "purpose"

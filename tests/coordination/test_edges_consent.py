@@ -75,7 +75,7 @@ async def coordinator(service: ServiceContext, people: Any) -> User:
 
 
 async def test_deactivating_the_child_who_refused_does_not_open_the_sector(
-    client: Client, people: Any, team: Any
+    client: Client, people: Any, team: Any, service: ServiceContext
 ) -> None:
     await sixteen(client, people, team)
     for carer in (team.mother, team.father):
@@ -88,7 +88,11 @@ async def test_deactivating_the_child_who_refused_does_not_open_the_sector(
     teacher = await loop_of(client, people, team.case_id, team.teacher)
     assert teacher["now"]["level"] == "none"
     assert "Sara Hansen (barnet) har nektet samtykke til deling med skole" in teacher["now"]["reasons"]
-    # The child can still consent although their row is inactive, and then the sector opens.
+    # The child can still consent although their row is inactive (the page offers them too),
+    # and then the sector opens.
+    async with service.transaction() as session:
+        page = await views.consent_page(session, await coordinator(service, people), team.case_id, service.now())
+    assert views.Choice(str(team.child), "Sara Hansen (barnet) – ikke aktiv") in page.grantors
     await granted(client, people, team.case_id, team.child)
     assert (await loop_of(client, people, team.case_id, team.teacher))["now"]["level"] == "purpose"
 

@@ -152,6 +152,11 @@ def _document(app: Litestar, document: OpenAPI) -> None:
             if path in CAPABILITIES:
                 operation.security = [{}]  # the token in the address is the capability
             responses = operation.responses = dict(operation.responses or {})
+            if path == "/answer/{token}" and isinstance(responses.get("400"), Response):
+                # Litestar documents its own JSON validation error; the page answers a refused
+                # answer with an HTML page too.
+                refused = cast(Response, responses["400"])
+                refused.content = {**(refused.content or {}), **HTML}
             for status in _statuses(path, method, operation):
                 if str(status) not in responses:
                     responses[str(status)] = Response(description=DESCRIPTIONS[status],

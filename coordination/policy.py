@@ -325,11 +325,11 @@ def visible_sectors(
     at: datetime,
 ) -> frozenset[Sector]:
     """Rule 8: whose attendance a reader may see — their own sector, the family, the service,
-    and partner sectors whose consent lets the reader's sector know of them.
+    and other partner sectors when both sectors' effective consent is at least ``purpose``
+    (knowing who else takes part tells what the meeting is about).
 
-    A partner sector X is visible to a reader from partner sector Y only when both have
-    effective consent of at least ``purpose`` (knowing who else takes part tells what the
-    meeting is about). Family and service readers see partner sectors with any consent.
+    A family or service reader's sector needs no consent (it counts as ``content``), so a
+    partner sector is shown to them once that sector's own consent reaches ``purpose``.
     """
     visible = {Sector.FAMILY, Sector.CHILD_WELFARE, reader.sector}
     reader_level = (
@@ -337,13 +337,11 @@ def visible_sectors(
         if not reader.sector.needs_consent
         else effective_consent(case, contacts, records, reader.sector, at).level
     )
+    if reader_level < Level.PURPOSE:
+        return frozenset(visible)
     for sector in Sector:
         if not sector.needs_consent or sector in visible:
             continue
-        level = effective_consent(case, contacts, records, sector, at).level
-        if not reader.sector.needs_consent:
-            if level > Level.NONE:
-                visible.add(sector)
-        elif level >= Level.PURPOSE and reader_level >= Level.PURPOSE:
+        if effective_consent(case, contacts, records, sector, at).level >= Level.PURPOSE:
             visible.add(sector)
     return frozenset(visible)

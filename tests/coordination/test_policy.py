@@ -295,9 +295,11 @@ def test_attendee_visibility() -> None:
     both = [health_purpose, fact(MOTHER, level=Level.PURPOSE)]
     assert Sector.SCHOOL in visible_sectors(CHILD_14, ONE_CARER, both, NURSE, T0)
     assert Sector.NAV not in visible_sectors(CHILD_14, ONE_CARER, both, NURSE, T0)
-    # The service sees every partner with consent.
-    assert {Sector.SCHOOL, Sector.HEALTH} <= visible_sectors(CHILD_14, ONE_CARER, records,
-                                                              CASEWORKER, T0)
+    # The service and the family see a partner sector once its consent reaches purpose
+    # (rule 8: both sectors at least purpose; theirs needs none): health, not school.
+    for reader in (CASEWORKER, MOTHER):
+        seen = visible_sectors(CHILD_14, ONE_CARER, records, reader, T0)
+        assert Sector.HEALTH in seen and Sector.SCHOOL not in seen
 
 
 

@@ -64,11 +64,21 @@ def _migrate(_: argparse.Namespace, settings: Settings) -> int:
 
 
 def _create_user(args: argparse.Namespace, settings: Settings) -> int:
+    import msgspec
+
     from coordination import users
     from coordination.context import ServiceContext
     from coordination.migrate import upgrade
+    from coordination.models import NAME_LENGTH
     from coordination.schemas import UserIn
 
+    # The same checks as the API's, before anything reaches the database.
+    if not args.unit.strip() or len(args.unit) > NAME_LENGTH:
+        sys.exit(f"--unit: give a name of 1 to {NAME_LENGTH} characters")
+    try:
+        data = msgspec.convert({"name": args.name, "role": args.role, "email": args.email}, UserIn)
+    except msgspec.ValidationError as error:
+        sys.exit(f"create-user: {error}")
     if settings.is_sqlite:
         upgrade(settings.database_url)
 
@@ -78,9 +88,7 @@ def _create_user(args: argparse.Namespace, settings: Settings) -> int:
             async with ctx.transaction() as session:
                 unit = await users.get_or_create_unit(session, args.unit, ctx.now())
                 assert unit.id is not None
-                created = await users.create_user(
-                    session, unit.id, UserIn(name=args.name, role=UserRole(args.role),
-                                             email=args.email), ctx.now())
+                created = await users.create_user(session, unit.id, data, ctx.now())
                 return f"user {created.user.id} ({args.role}) in unit {unit.id}\ntoken: {created.token}"
         finally:
             await ctx.engine.dispose()

@@ -194,3 +194,17 @@ def test_bodies_over_the_limit_are_refused(tmp_path: Path) -> None:
             assert client.post(url, json={"name": "Liten", "role": "parent"}, headers=headers).status_code == 201
     finally:
         service.stop()
+
+
+def test_create_user_refuses_what_the_api_would_refuse(tmp_path: Path) -> None:
+    """The command line checks a user as the API does: a name longer than its column is refused
+    by name before the database sees it (PostgreSQL would refuse it with the value in its error)."""
+    env = {"SAMHANDLING_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'users.db'}",
+           "SAMHANDLING_LOG_LEVEL": "WARNING"}
+    for args, field in ((("--unit", "Enhet", "--name", "K" * 201), "name"),
+                        (("--unit", "E" * 201, "--name", "Kari"), "--unit"),
+                        (("--unit", "Enhet", "--name", "Kari", "--email", "ikke-en-adresse"), "email")):
+        with pytest.raises(AssertionError) as refused:
+            samhandling("create-user", *args, "--role", "coordinator", env=env)
+        assert field in str(refused.value) and "Traceback" not in str(refused.value)
+    assert "token: " in samhandling("create-user", "--unit", "Enhet", "--name", "K" * 200, env=env)

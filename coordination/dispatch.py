@@ -31,6 +31,7 @@ from calendars.events import CalendarEvent
 from calendars.ical import render_itip
 from calendars.schedule import MeetingKind
 from coordination import alerts, audit
+from coordination.access import visible_cases
 from coordination.cases import PolicyFacts, contact_facts, load_policy_facts
 from coordination.context import ServiceContext
 from coordination.disclosure import Reader, level_for, to_event, visible_for
@@ -240,7 +241,12 @@ class ConsentGate:
             return Suppressed(SuppressionCode.OBSOLETE, "the coordinator or the alert is gone")
         if not user.email:
             return Suppressed(SuppressionCode.NO_ADDRESS, f"user {user.id} has no e-mail address")
-        case = await session.get(Case, alert.case_id) if alert.case_id else None
+        case = None
+        if alert.case_id is not None:
+            # Rule 11: an alert queued while the user was on the case is not mailed once they are off it.
+            case = (await session.exec(visible_cases(user).where(Case.id == alert.case_id))).first()
+            if case is None:
+                return Suppressed(SuppressionCode.OBSOLETE, f"user {user.id} no longer sees the alert's case")
         kind = AlertKind(alert.kind) if alert.kind in AlertKind.__members__.values() else AlertKind.OTHER
         return Prepared(
             recipient=Recipient(email=user.email, language=Language.NB),

@@ -5,13 +5,22 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import mail_fixtures
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from mail_fixtures import to
+from smtp_server import SmtpServer
 
-from coordination import alerts
+from coordination import alerts, users
 from coordination.context import ServiceContext
+from coordination.domain import UserRole
+from coordination.models import Case
+from coordination.schemas import UserIn
+from notifications.dispatcher import Dispatcher
+from notifications.ports import AlertKind
 
 Client = AsyncTestClient[Litestar]
+dispatcher = mail_fixtures.dispatcher
 
 
 async def scan(service: ServiceContext) -> int:
@@ -75,3 +84,28 @@ async def test_deadlines_are_all_day_events_in_the_coordinators_feed(
     alert = (await client.get("/alerts", headers=headers)).json()[0]
     await client.post(f"/alerts/{alert['id']}/resolve", headers=headers)
     assert "Frist" not in (await client.get(path)).text
+
+
+async def test_an_alert_is_not_mailed_to_a_coordinator_taken_off_the_case(
+    client: Client, people: Any, team: Any, service: ServiceContext, dispatcher: Dispatcher, smtp: SmtpServer
+) -> None:
+    """Rule 11: an alert queued while a coordinator was on the case is not mailed once they are off
+    it; the coordinator who stays gets it."""
+    async with service.transaction() as session:
+        created = {}
+        for name in ("Vera", "Wenche"):
+            made = await users.create_user(session, people.coordinator.unit_id, UserIn(
+                name=name, role=UserRole.COORDINATOR, email=f"{name.lower()}@bv.example.org"), service.now())
+            created[name] = made.user.id
+    assigned = await client.put(f"/cases/{team.case_id}/coordinators", headers=people.leader.headers,
+                                json=list(created.values()))
+    assert assigned.status_code == 200, assigned.text
+    async with service.transaction() as session:
+        case = await session.get(Case, team.case_id)
+        assert case is not None
+        assert await alerts.raise_alert(session, case, AlertKind.NO_FEASIBLE_SLOT.value, "test:no-slot", service.now())
+    moved = await client.put(f"/cases/{team.case_id}/coordinators", headers=people.leader.headers,
+                             json=[created["Wenche"]])
+    assert moved.status_code == 200, moved.text
+    await dispatcher.drain_once()
+    assert sorted(to(a) for a in smtp.arrivals) == ["wenche@bv.example.org"]

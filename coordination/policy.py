@@ -281,13 +281,17 @@ def allowed_level(
     """The most ``recipient`` may learn of a case's meeting at ``at``.
 
     Families are parties (rule 5): they need no sector consent, except that a child talk
-    belongs to the child and parents learn of it only when the coordinator says so.
-    Partners get their sector's effective consent level (rules 1-3).
+    belongs to the child: the parents (a parent, or whoever has daily care) learn of it only
+    when the coordinator says so, and then only that it takes place (``logistics``) — what the
+    child talks about stays the child's. Partners get their sector's effective consent level
+    (rules 1-3).
     """
     if not recipient.active:
         return Decision(False, Level.NONE, (Reason("contact_inactive", recipient.id),))
-    if child_talk and recipient.role is Role.PARENT and not parents_told_of_child_talk:
-        return Decision(False, Level.NONE, (Reason("child_talk_private", recipient.id),))
+    if child_talk and (recipient.role is Role.PARENT or recipient.daily_care):
+        if not parents_told_of_child_talk:
+            return Decision(False, Level.NONE, (Reason("child_talk_private", recipient.id),))
+        return Decision(True, Level.LOGISTICS, (Reason("child_talk_told", recipient.id),))
     if not recipient.sector.needs_consent:
         return Decision(True, Level.CONTENT,
                         (Reason("party_or_service", recipient.id, recipient.sector),))

@@ -278,6 +278,19 @@ def test_families_are_parties_but_child_talk_belongs_to_the_child() -> None:
                   parents_told_of_child_talk=True).allowed
 
 
+def test_parents_told_of_a_child_talk_learn_when_it_is_not_what_it_is_about() -> None:
+    """Rule 5: told, the parents learn that the talk takes place; its purpose stays the child's.
+    Whoever has daily care counts as a parent here, whatever their role."""
+    told = decide(CHILD_14, TWO_CARERS, [], MOTHER, Level.PURPOSE, T0, child_talk=True,
+                  parents_told_of_child_talk=True)
+    assert not told.allowed and told.level is Level.LOGISTICS
+    foster = ContactFacts(40, Role.OTHER, Sector.FAMILY, daily_care=True)
+    hidden = decide(CHILD_14, (*TWO_CARERS, foster), [], foster, Level.LOGISTICS, T0, child_talk=True)
+    assert not hidden.allowed and hidden.reasons[0].code == "child_talk_private"
+    assert decide(CHILD_14, TWO_CARERS, [], CHILD, Level.CONTENT, T0, child_talk=True,
+                  parents_told_of_child_talk=True).allowed
+
+
 def test_inactive_contact_learns_nothing() -> None:
     gone = ContactFacts(TEACHER.id, Role.SCHOOL_CONTACT, Sector.SCHOOL, False, active=False)
     assert not decide(CHILD_14, ONE_CARER, [fact(MOTHER)], gone, Level.LOGISTICS, T0).allowed

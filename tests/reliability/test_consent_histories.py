@@ -61,7 +61,6 @@ from litestar.testing import AsyncTestClient
 from oracle import (
     FAMILY_ROLES,
     OSLO,
-    PARTNER_SECTORS,
     Act,
     Feed,
     L,
@@ -142,12 +141,14 @@ OPEN_DISAGREEMENTS = {
     "parents told of a barnesamtale": "oracle (R11): parents told of the child's conversation learn of it at "
                                       "logistics at most; service: at the family's level (purpose in feeds, "
                                       "content by mail)",
-    "partner shown to the family at logistics": "rule 8: a partner sector's attendees are shown only when its "
-                                                "consent is at least purpose; the service shows them to family "
-                                                "and service readers at any consent (policy.visible_sectors)",
     "override false at 15": "oracle (R7): an override to false does not take party status from a child of 15; "
                             "service: an override is an override (policy.has_party_status)",
     "29 February": "oracle (R6): a child born on 29 February turns 15 on 28 February; service: on 1 March",
+    "alert after leaving the case": "rule 11 (a check of the test, not the oracle's): an alert queued while a "
+                                    "coordinator was on the case is still mailed to them after they were taken "
+                                    "off it (dispatch._prepare_alert checks only that the user is active)",
+    "one child, several rows": "oracle (R4): every contact row with role child must grant; service: the child's "
+                               "rows are one grantor, whose latest act in any row counts (policy.required_grantors)",
     "latest recorded act": "oracle (R1): a grantor allows the least of the latest recorded act and the act with "
                            "the latest valid_from; service: the latest recorded act (policy.record_in_force)",
 }
@@ -182,12 +183,25 @@ def latest_recorded(world: World, at: datetime) -> World:
     return replace(world, acts=tuple(a for a in world.acts if a not in known or latest[a.grantor, a.sector] == a))
 
 
+def one_child(world: World, at: datetime) -> World:
+    """The service's reading of rule 2's child: one person, however many rows; their acts in any
+    row are theirs (here: all made by the row the service names, its active or last row, the
+    other rows no longer the child's)."""
+    rows = sorted(p.id for p in world.people if p.role == "child")
+    if len(rows) < 2:
+        return world
+    named = ([i for i in rows if world.person(i).active] or rows)[-1]
+    people = tuple(replace(p, role="trusted_person") if p.id in rows and p.id != named else p for p in world.people)
+    acts = tuple(replace(a, grantor=named) if a.grantor in rows else a for a in world.acts)
+    return replace(world, people=people, acts=acts)
+
+
 #: Open disagreements that are a different reading of the world: an answer the oracle rejects
 #: is counted when the oracle accepts it in the world as that reading sees it at the moment
 #: judged (each reading alone, then all of them together).
 ALTERNATIVE_READINGS: dict[str, Callable[[World, datetime], World]] = {
     "parents told of a barnesamtale": parents_told_fully, "override false at 15": override_overrides,
-    "29 February": first_of_march, "latest recorded act": latest_recorded}
+    "29 February": first_of_march, "latest recorded act": latest_recorded, "one child, several rows": one_child}
 GOALS = "Maalet Vaarblomst"  # the plan's goals: what only the content level shows
 
 
@@ -640,11 +654,15 @@ class ConsentHistories(RuleBasedStateMachine):
                                  valid_from + until if status == "granted" and until is not None else None, self.now))
             self.env.stats.consents[status if grantor.active else f"{status}(inactive grantor)"] += 1
 
-    @precondition(lambda self: self.started and any(p.role == "parent" for p in self.people.values()))
+    @precondition(lambda self: self.started and any(p.sector == "family" for p in self.people.values()))
     @rule(pick=st.integers(0, 99), daily_care=st.booleans())
     def set_daily_care(self, pick: int, daily_care: bool) -> None:
-        parents = sorted((p for p in self.people.values() if p.role == "parent"), key=lambda p: p.id)
-        parent = parents[pick % len(parents)]
+        """Daily care given or taken, mostly a parent's; anyone in the family sector may have it
+        (a contact of role other placed there, say a foster parent), the child and a trusted
+        person never."""
+        family = sorted((p for p in self.people.values() if p.sector == "family"), key=lambda p: p.id)
+        parents = [p for p in family if p.role == "parent"] if pick % 3 else family
+        parent = (parents or family)[pick % len(parents or family)]
         valid = valid_contact(parent.role, parent.sector, daily_care)
         self.run(self.call("PATCH", f"/cases/{self.case_id}/contacts/{parent.id}", {"daily_care": daily_care},
                            expect=200 if valid else 400))
@@ -1056,7 +1074,9 @@ class ConsentHistories(RuleBasedStateMachine):
         if row.kind == "alert":
             # Rule 11: only staff on the case, and only while they are.
             on_case = {self.staff_emails[i] for i in world.coordinators if self.staff[i].active}
-            check(address in on_case, f"an alert to {address}, who is not an active coordinator of the case")
+            in_service = {self.staff_emails[s.id] for s in world.staff if s.active}
+            check(address in on_case or self._open_disagreement("alert after leaving the case", address in in_service),
+                  f"an alert to {address}, who is not an active coordinator of the case")
             if self.cap < L.PURPOSE:
                 check(all(REFERENCE.casefold() not in content for _, content in found),
                       "an alert at logistics names the case")
@@ -1083,9 +1103,7 @@ class ConsentHistories(RuleBasedStateMachine):
             for other in world.people:
                 if other.id != person.id and other.id in meeting.participants and not attendee_sector_shown_at_most(
                         world, person, other.sector, level, at):
-                    check(not names(content, other.name) or self._open_disagreement(
-                        "partner shown to the family at logistics",
-                        self._family_sees_partner(world, person, other.sector, level, at)),
+                    check(not names(content, other.name),
                           f"{where}: the {subtype} part names participant {other.id} ({other.sector})")
         event = calendar_event(message)
         if event is not None:
@@ -1198,12 +1216,6 @@ class ConsentHistories(RuleBasedStateMachine):
         self.env.stats.disagreements[name] += 1
         return True
 
-    @staticmethod
-    def _family_sees_partner(world: World, reader: Person, sector: str, level: L, at: datetime) -> bool:
-        """A family or service reader shown a partner sector whose consent is only logistics."""
-        return (reader.sector not in PARTNER_SECTORS and sector in PARTNER_SECTORS and level >= L.PURPOSE
-                and sector_level(world, sector, at) == L.LOGISTICS)
-
     def _check_feed(self, feed: FeedModel, body: bytes, world: World, *, at: datetime) -> None:
         calendar = ics.parse(body)
         events = {str(e.get("UID")): e for e in calendar.walk("VEVENT")}
@@ -1254,9 +1266,7 @@ class ConsentHistories(RuleBasedStateMachine):
                 check(how == shown_as(reader, other) or not exact, f"{where}: the reader is not among the attendees")
                 continue
             if how is not None:
-                check(attendee_sector_shown_at_most(world, reader, other.sector, level, at)
-                      or self._open_disagreement("partner shown to the family at logistics",
-                                                 self._family_sees_partner(world, reader, other.sector, level, at)),
+                check(attendee_sector_shown_at_most(world, reader, other.sector, level, at),
                       f"{where}: shows attendee {other.id} ({other.sector}) at {level.name}")
                 check(how == shown_as(reader, other), f"{where}: shows attendee {other.id} ({other.role}) by {how}")
             elif exact:

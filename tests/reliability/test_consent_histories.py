@@ -132,51 +132,37 @@ ALL_SECTORS = ("family", "child_welfare", "school", "health", "nav", "other")
 LEVELS = ("logistics", "purpose", "content")
 KINDS = ("ad_hoc", "ad_hoc", "child_talk", "startup")
 KIND_WORDS = ("oppstartsmøte", "evaluering", "barnesamtale", "samtale med barnet", "ad hoc")
-#: Where the oracle (or a check of the test) and the service disagree, awaiting a decision or a
-#: fix: the oracle keeps its verdict, the finding is reported with its reproduction (issue 12),
-#: and until then the test counts each occurrence (Stats.line) instead of failing, checking what
-#: both readings agree on. SAMHANDLING_STATEFUL_STRICT=1 makes them failures again (or a
-#: comma-separated list of their names, only those).
-OPEN_DISAGREEMENTS = {
-    "override false at 15": "oracle (R7): an override to false does not take party status from a child of 15; "
-                            "service: an override is an override (policy.has_party_status)",
-    "29 February": "oracle (R6): a child born on 29 February turns 15 on 28 February; service: on 1 March",
-    "alert after leaving the case": "rule 11 (a check of the test, not the oracle's): an alert queued while a "
-                                    "coordinator was on the case is still mailed to them after they were taken "
-                                    "off it (dispatch._prepare_alert checks only that the user is active)",
-    "one child, several rows": "oracle (R4): every contact row with role child must grant; service: the child's "
-                               "rows are one grantor, whose latest act in any row counts (policy.required_grantors)",
-    "latest recorded act": "oracle (R1): a grantor allows the least of the latest recorded act and the act with "
-                           "the latest valid_from; service: the latest recorded act (policy.record_in_force)",
-}
 STRICT = {name for name in os.environ.get("SAMHANDLING_STATEFUL_STRICT", "").split(",") if name}
 
 
 def override_overrides(world: World, at: datetime) -> World:
-    """The service's reading of rule 2: an override to false takes away party status at any age
-    (here: as if the measure were not aimed at the child, the only place party status counts)."""
+    """The service's reading of rule 2 (policy.has_party_status): an override to false takes
+    party status away at any age; the oracle's (R7): not from a child of 15. Here: as if the
+    measure were not aimed at the child, the only place party status counts."""
     return replace(world, aimed_at_child=False) if world.party_status_override is False else world
 
 
 def first_of_march(world: World, at: datetime) -> World:
-    """The service's reading of rule 2's age: a child born on 29 February has their birthday on
-    1 March in other years."""
+    """The service's reading of rule 2's age: a child born on 29 February turns 15 on 1 March;
+    the oracle's (R6): on 28 February."""
     birth = world.birth_date
     return replace(world, birth_date=date(birth.year, 3, 1)) if (birth.month, birth.day) == (2, 29) else world
 
 
 def latest_recorded(world: World, at: datetime) -> World:
-    """The service's reading of rule 2's history: of a grantor's acts for a sector known and
-    valid at ``at``, the latest recorded is in force (here: the others left out)."""
+    """The service's reading of rule 2's history (policy.record_in_force): of a grantor's acts
+    for a sector known and valid at ``at``, the latest recorded is in force; the oracle's (R1):
+    the least of that one and the one with the latest valid_from. Here: the others left out."""
     known = [a for a in world.acts if a.recorded_at <= at and a.valid_from <= at]
     latest = {(a.grantor, a.sector): a for a in sorted(known, key=lambda a: a.order)}
     return replace(world, acts=tuple(a for a in world.acts if a not in known or latest[a.grantor, a.sector] == a))
 
 
 def one_child(world: World, at: datetime) -> World:
-    """The service's reading of rule 2's child: one person, however many rows; their acts in any
-    row are theirs (here: all made by the row the service names, its active or last row, the
-    other rows no longer the child's)."""
+    """The service's reading of rule 2's child (policy.required_grantors): one person however
+    many rows, whose latest act in any row counts; the oracle's (R4): every row with role child
+    must grant. Here: all acts made by the row the service names (its active or last row), the
+    other rows no longer the child's."""
     rows = sorted(p.id for p in world.people if p.role == "child")
     if len(rows) < 2:
         return world
@@ -186,12 +172,15 @@ def one_child(world: World, at: datetime) -> World:
     return replace(world, people=people, acts=acts)
 
 
-#: Open disagreements that are a different reading of the world: an answer the oracle rejects
-#: is counted when the oracle accepts it in the world as that reading sees it at the moment
-#: judged (each reading alone, then all of them together).
-ALTERNATIVE_READINGS: dict[str, Callable[[World, datetime], World]] = {
-    "override false at 15": override_overrides,
-    "29 February": first_of_march, "latest recorded act": latest_recorded, "one child, several rows": one_child}
+#: Where the oracle and the service disagree and DESIGN.md leaves the reading open, the
+#: service's reading as a change of the world the oracle judges. The oracle keeps its verdict
+#: and the finding is reported with its reproduction (issue 12); until it is decided, an answer
+#: the oracle rejects is counted (Stats.line) instead of failing when the oracle accepts it in
+#: the world as one reading (or all of them together) sees it at the moment judged.
+#: SAMHANDLING_STATEFUL_STRICT=1 makes them failures again (or a comma-separated list of names).
+OPEN_DISAGREEMENTS: dict[str, Callable[[World, datetime], World]] = {
+    "override false at 15": override_overrides, "29 February": first_of_march,
+    "latest recorded act": latest_recorded, "one child, several rows": one_child}
 GOALS = "Maalet Vaarblomst"  # the plan's goals: what only the content level shows
 
 
@@ -1064,9 +1053,7 @@ class ConsentHistories(RuleBasedStateMachine):
         if row.kind == "alert":
             # Rule 11: only staff on the case, and only while they are.
             on_case = {self.staff_emails[i] for i in world.coordinators if self.staff[i].active}
-            in_service = {self.staff_emails[s.id] for s in world.staff if s.active}
-            check(address in on_case or self._open_disagreement("alert after leaving the case", address in in_service),
-                  f"an alert to {address}, who is not an active coordinator of the case")
+            check(address in on_case, f"an alert to {address}, who is not an active coordinator of the case")
             if self.cap < L.PURPOSE:
                 check(all(REFERENCE.casefold() not in content for _, content in found),
                       "an alert at logistics names the case")
@@ -1175,11 +1162,11 @@ class ConsentHistories(RuleBasedStateMachine):
 
     def _judged(self, judge: Callable[[World], None], world: World, at: datetime) -> None:
         """Judge by the oracle; an answer it rejects is counted instead when the reading of an
-        open disagreement (ALTERNATIVE_READINGS) accepts it."""
+        open disagreement (OPEN_DISAGREEMENTS) accepts it."""
         try:
             judge(world)
         except Failure:
-            readings = {name: reading for name, reading in ALTERNATIVE_READINGS.items() if not self._strict(name)}
+            readings = {name: reading for name, reading in OPEN_DISAGREEMENTS.items() if not self._strict(name)}
             combined = world
             for reading in readings.values():
                 combined = reading(combined, at)
@@ -1198,13 +1185,6 @@ class ConsentHistories(RuleBasedStateMachine):
     @staticmethod
     def _strict(name: str) -> bool:
         return "1" in STRICT or name in STRICT
-
-    def _open_disagreement(self, name: str, applies: bool) -> bool:
-        """Whether an answer the oracle rejects is one of OPEN_DISAGREEMENTS (then counted)."""
-        if not applies or self._strict(name):
-            return False
-        self.env.stats.disagreements[name] += 1
-        return True
 
     def _check_feed(self, feed: FeedModel, body: bytes, world: World, *, at: datetime) -> None:
         calendar = ics.parse(body)

@@ -7,7 +7,7 @@ not pile up duplicates.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,6 +21,7 @@ from coordination.domain import Language, Sector
 from coordination.errors import not_found
 from coordination.models import Alert, Case, CaseCoordinator, ConsentRecord, Contact, Meeting, OutboxMessage, User
 from coordination.outbox import new_message_id
+from coordination.policy import fifteenth_birthday
 from coordination.schemas import AlertOut
 from coordination.texts import SECTOR_NAMES
 from notifications.ports import MessageKind, RecipientKind
@@ -129,14 +130,6 @@ async def scan(session: AsyncSession, now: datetime) -> int:
                                           detail={"ends": limit.isoformat()}, due_at=local_midnight(limit))
                 raised += alert is not None
     return raised
-
-
-def fifteenth_birthday(birth: date) -> date:
-    """The day party status begins as a rule (``policy.has_party_status`` counts the same way)."""
-    try:
-        return birth.replace(year=birth.year + 15)
-    except ValueError:  # born 29 February
-        return date(birth.year + 15, 3, 1)
 
 
 EVALUATION_KINDS = ["mini_evaluation", "main_evaluation", "final_evaluation"]

@@ -43,6 +43,7 @@ from coordination.policy import (
     SectorConsent,
     age_on,
     effective_consent,
+    fifteenth_birthday,
     has_party_status,
 )
 from coordination.schemas import (
@@ -663,7 +664,7 @@ async def consent_over_time(session: AsyncSession, now: datetime) -> int:
         col(Case.child_birth_date) >= _years_before(oslo_today(since), PARTY_STATUS_AGE) - timedelta(days=1),
         col(Case.child_birth_date) <= _years_before(oslo_today(now), PARTY_STATUS_AGE)))
     for child in born.all():
-        birthday = local_midnight(alerts.fifteenth_birthday(child.child_birth_date))
+        birthday = local_midnight(fifteenth_birthday(child.child_birth_date))
         if since < birthday <= now and child.id is not None:
             changes.setdefault(child.id, []).append((birthday, None))
     raised = 0

@@ -39,7 +39,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -53,7 +53,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calendars.events import CalendarEvent
 from calendars.ical import render_event, render_feed
-from calendars.workdays import local_date
+from calendars.workdays import local_date, local_midnight
 from coordination import audit
 from coordination.access import case_for, may_see_case, require_role, visible_cases
 from coordination.alerts import ALERT_TEXTS
@@ -73,6 +73,7 @@ from coordination.models import (
     Unit,
     User,
 )
+from coordination.policy import fifteenth_birthday
 from coordination.schemas import CaseFeedIn, FeedCreated, FeedOut, MyFeedIn
 from coordination.security import hash_token, new_token
 
@@ -379,15 +380,6 @@ class Rendered:
     accounts: tuple[CaseAccount, ...]
 
 
-def fifteenth_birthday(birth_date: date) -> datetime:
-    """Oslo midnight of the day party status begins (1 March for a 29 February child)."""
-    try:
-        day = birth_date.replace(year=birth_date.year + 15)
-    except ValueError:
-        day = date(birth_date.year + 15, 3, 1)
-    return datetime(day.year, day.month, day.day, tzinfo=OSLO).astimezone(UTC)
-
-
 def strong_etag(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
@@ -549,7 +541,7 @@ def _consent_bounds(facts: PolicyFacts, case: Case, now: datetime) -> list[datet
         if record.valid_until is not None:
             bounds.append(record.valid_until)
     if case.aimed_at_child and case.party_status_override is None:
-        bounds.append(fifteenth_birthday(case.child_birth_date))
+        bounds.append(local_midnight(fifteenth_birthday(case.child_birth_date)))
     return [b for b in bounds if b > now]
 
 

@@ -20,6 +20,7 @@ added and consents.
 
 from __future__ import annotations
 
+import calendar
 import enum
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -141,11 +142,25 @@ class Decision:
     consent_record_ids: tuple[int, ...] = field(default_factory=tuple)
 
 
+def birthday_in(birth_date: date, year: int) -> date:
+    """The birthday in ``year``. A child born on 29 February has it on 28 February in other
+    years: a period counted in years ends on the last day of the month when the day does not
+    exist (fristloven § 3), and the earlier day is also the one that never widens consent."""
+    if (birth_date.month, birth_date.day) == (2, 29) and not calendar.isleap(year):
+        return date(year, 2, 28)
+    return birth_date.replace(year=year)
+
+
 def age_on(birth_date: date, day: date) -> int:
     years = day.year - birth_date.year
-    if (day.month, day.day) < (birth_date.month, birth_date.day):
+    if day < birthday_in(birth_date, day.year):
         years -= 1
     return years
+
+
+def fifteenth_birthday(birth_date: date) -> date:
+    """The Oslo calendar day party status begins as a rule."""
+    return birthday_in(birth_date, birth_date.year + PARTY_STATUS_AGE)
 
 
 def has_party_status(case: CaseFacts, at: datetime) -> bool:

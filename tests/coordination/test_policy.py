@@ -17,7 +17,9 @@ from coordination.policy import (
     GrantorState,
     SectorState,
     decide,
+    age_on,
     effective_consent,
+    fifteenth_birthday,
     has_party_status,
     visible_sectors,
 )
@@ -355,3 +357,21 @@ def test_effective_level_never_exceeds_any_required_grant(
 @pytest.mark.parametrize("level", LEVELS)
 def test_levels_are_ordered(level: Level) -> None:
     assert Level.NONE < level <= Level.CONTENT
+
+
+def test_a_child_born_on_29_february_turns_15_on_28_february_in_other_years() -> None:
+    """Fristloven § 3: a period in years ends on the month's last day when the day does not
+    exist; the earlier day is also the one that never widens consent. Oslo midnight counts."""
+    leap = CaseFacts(birth_date=date(2012, 2, 29), aimed_at_child=True)
+    assert fifteenth_birthday(leap.birth_date) == date(2027, 2, 28)
+    assert age_on(leap.birth_date, date(2027, 2, 27)) == 14
+    assert age_on(leap.birth_date, date(2027, 2, 28)) == 15
+    assert age_on(leap.birth_date, date(2028, 2, 28)) == 15  # a leap year: 16 on 29 February
+    assert age_on(leap.birth_date, date(2028, 2, 29)) == 16
+    oslo_midnight = datetime(2027, 2, 27, 23, 0, tzinfo=UTC)
+    assert not has_party_status(leap, oslo_midnight - timedelta(seconds=1))
+    assert has_party_status(leap, oslo_midnight)
+    records = [fact(MOTHER, level=Level.PURPOSE)]
+    assert effective_consent(leap, ONE_CARER, records, Sector.SCHOOL, oslo_midnight - timedelta(minutes=1)
+                             ).level is Level.PURPOSE
+    assert effective_consent(leap, ONE_CARER, records, Sector.SCHOOL, oslo_midnight).level is Level.NONE

@@ -172,7 +172,7 @@ _TEXTS: dict[Language, _Texts] = {
         alert_kinds={
             AlertKind.CONSENT_EXPIRING: "Et samtykke utløper snart",
             AlertKind.CHILD_TURNING_15: "Barnet fyller snart 15 år",
-            AlertKind.CONSENT_WITHDRAWN: "Samtykke trukket tilbake mens partnere har invitasjoner",
+            AlertKind.CONSENT_WITHDRAWN: "Samtykke gjelder ikke lenger mens partnere har invitasjoner",
             AlertKind.NO_FEASIBLE_SLOT: "Fant ikke noe tidspunkt som passer for et møte",
             AlertKind.EVALUATION_OVERDUE: "En evaluering er ikke holdt i tide",
             AlertKind.ORDERED_MEASURE_ENDING: "Et pålagt tiltak nærmer seg slutten",
@@ -229,7 +229,7 @@ _TEXTS: dict[Language, _Texts] = {
         alert_kinds={
             AlertKind.CONSENT_EXPIRING: "Eit samtykke går snart ut",
             AlertKind.CHILD_TURNING_15: "Barnet fyller snart 15 år",
-            AlertKind.CONSENT_WITHDRAWN: "Samtykke trekt tilbake medan partnarar har invitasjonar",
+            AlertKind.CONSENT_WITHDRAWN: "Samtykke gjeld ikkje lenger medan partnarar har invitasjonar",
             AlertKind.NO_FEASIBLE_SLOT: "Fann ikkje noko tidspunkt som passar for eit møte",
             AlertKind.EVALUATION_OVERDUE: "Ei evaluering er ikkje halden i tide",
             AlertKind.ORDERED_MEASURE_ENDING: "Eit pålagt tiltak nærmar seg slutten",
@@ -286,7 +286,7 @@ _TEXTS: dict[Language, _Texts] = {
         alert_kinds={
             AlertKind.CONSENT_EXPIRING: "A consent expires soon",
             AlertKind.CHILD_TURNING_15: "The child turns 15 soon",
-            AlertKind.CONSENT_WITHDRAWN: "Consent withdrawn while partners hold invitations",
+            AlertKind.CONSENT_WITHDRAWN: "Consent no longer in force while partners hold invitations",
             AlertKind.NO_FEASIBLE_SLOT: "No feasible time was found for a meeting",
             AlertKind.EVALUATION_OVERDUE: "An evaluation was not held in time",
             AlertKind.ORDERED_MEASURE_ENDING: "An ordered measure is nearing its end",

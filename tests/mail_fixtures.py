@@ -59,3 +59,14 @@ async def consent(client: Client, people: Any, team: Any, grantor: int, sector: 
         body["level"] = level
     response = await client.post(f"/cases/{team.case_id}/consents", headers=people.coordinator.headers, json=body)
     assert response.status_code == 201, response.text
+
+
+async def new_feed(client: Client, person: Any, case_id: int, scope: str = "case",
+                   contact_id: int | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"scope": scope}
+    if contact_id is not None:
+        body["contact_id"] = contact_id
+    answer = await client.post(f"/cases/{case_id}/feeds", json=body, headers=person.headers)
+    assert answer.status_code == 201, answer.text
+    created: dict[str, Any] = answer.json()
+    return created

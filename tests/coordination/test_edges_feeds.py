@@ -8,20 +8,9 @@ from typing import Any
 
 import httpx
 import icalendar
-from mail_fixtures import Client, meeting
+from mail_fixtures import Client, meeting, new_feed
 
 TEXT_GONE = "trukket tilbake"
-
-
-async def new_feed(client: Client, person: Any, case_id: int, scope: str = "case",
-                   contact_id: int | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"scope": scope}
-    if contact_id is not None:
-        body["contact_id"] = contact_id
-    answer = await client.post(f"/cases/{case_id}/feeds", json=body, headers=person.headers)
-    assert answer.status_code == 201, answer.text
-    created: dict[str, Any] = answer.json()
-    return created
 
 
 async def my_feed(client: Client, person: Any) -> dict[str, Any]:

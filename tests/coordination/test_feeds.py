@@ -25,6 +25,7 @@ import pytest
 import vobject
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from mail_fixtures import new_feed
 from sqlalchemy import event
 from sqlmodel import col, delete, select
 
@@ -207,17 +208,6 @@ async def consent(client: Client, people: Any, team: Any, sector: str, status: s
         assert answer.status_code == 201, answer.text
         ids.append(answer.json()["id"])
     return ids
-
-
-async def new_feed(client: Client, person: Any, case_id: int, scope: str = "case",
-                   contact_id: int | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"scope": scope}
-    if contact_id is not None:
-        body["contact_id"] = contact_id
-    answer = await client.post(f"/cases/{case_id}/feeds", json=body, headers=person.headers)
-    assert answer.status_code == 201, answer.text
-    created: dict[str, Any] = answer.json()
-    return created
 
 
 async def get_feed(client: Client, feed: dict[str, Any], **headers: str) -> httpx.Response:

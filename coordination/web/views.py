@@ -743,7 +743,10 @@ async def access_report(session: AsyncSession, user: User, case_id: int) -> list
     consent_of_outbox: dict[str, list[int]] = {}
     for entry in rows:
         if entry.action == "disclosure.allowed":
-            consent_of_outbox[str(entry.detail.get("outbox"))] = _ints(entry.detail.get("consent_records"))
+            # Newest first: a row retried or held until morning was decided more than once, and
+            # the send rests on the last decision before it.
+            consent_of_outbox.setdefault(str(entry.detail.get("outbox")),
+                                         _ints(entry.detail.get("consent_records")))
     out = []
     for entry in rows:
         detail = entry.detail

@@ -72,7 +72,7 @@ class Recording:
 async def drain(database_url: str, port: int, transport: Recording) -> tuple[int, float]:
     """The dispatcher as the service builds it, drained until nothing is due."""
     from coordination.context import ServiceContext
-    from coordination.dispatch import build_dispatcher
+    from coordination.outbox.dispatcher import build_dispatcher
     from coordination.settings import Settings
 
     settings = Settings(database_url=database_url, dispatcher_enabled=False,

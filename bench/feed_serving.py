@@ -127,7 +127,8 @@ async def cold_render(database_url: str, token: str, repeat: int) -> tuple[list[
     part of them (render_event for every event and render_feed)."""
     from calendars.ical import render_event, render_feed
     from coordination.context import ServiceContext
-    from coordination.feeds import FeedRuntime, FragmentCache
+    from coordination.feeds.render import FragmentCache
+    from coordination.feeds.runtime import FeedRuntime
     from coordination.settings import Settings
 
     events: list[Any] = []

@@ -29,15 +29,15 @@ from coordination.api.cases import CaseController
 from coordination.api.deps import Ctx, provide_context, provide_user
 from coordination.api.feeds import FeedController
 from coordination.api.meetings import MeetingController
+from coordination.api.openapi import document_answers
+from coordination.api.ratelimit import ClientAddress, MissLimiter, MissLimitMiddleware
 from coordination.api.users import UnitController, UserController
 from coordination.background import Background
 from coordination.clock import Clock
 from coordination.context import ServiceContext
 from coordination.errors import Forbidden, Gone, InputError, NotFound
-from coordination.feeds import FeedRuntime
+from coordination.feeds.runtime import FeedRuntime
 from coordination.migrate import upgrade_async
-from coordination.openapi import document_answers
-from coordination.ratelimit import ClientAddress, MissLimiter, MissLimitMiddleware
 from coordination.settings import Settings
 from coordination.web.routes import template_config, web_routes
 

@@ -9,9 +9,11 @@ import asyncio
 import contextlib
 import logging
 
-from coordination import alerts, cases
+from coordination.consent import over_time
 from coordination.context import ServiceContext
-from coordination.dispatch import build_dispatcher, instance_name, release_claims
+from coordination.outbox import alerts
+from coordination.outbox.dispatcher import build_dispatcher
+from coordination.outbox.store import instance_name, release_claims
 from coordination.web.session import delete_old_sessions
 from notifications.dispatcher import Dispatcher
 
@@ -27,7 +29,7 @@ async def scan_once(ctx: ServiceContext) -> int:
     async with ctx.transaction() as session:
         raised = await alerts.scan(session, ctx.now())
     async with ctx.transaction() as session:
-        raised += await cases.consent_over_time(session, ctx.now())
+        raised += await over_time.consent_over_time(session, ctx.now())
     return raised
 
 

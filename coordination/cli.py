@@ -66,7 +66,7 @@ def _migrate(_: argparse.Namespace, settings: Settings) -> int:
 def _create_user(args: argparse.Namespace, settings: Settings) -> int:
     import msgspec
 
-    from coordination import users
+    from coordination.access import users
     from coordination.context import ServiceContext
     from coordination.migrate import upgrade
     from coordination.models import NAME_LENGTH

@@ -6,7 +6,11 @@ time and consent decisions can be checked at a chosen moment.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+OSLO = ZoneInfo("Europe/Oslo")
+"""Where the service's users live: times are stored in UTC and shown here."""
 
 
 class Clock:
@@ -33,3 +37,8 @@ class Clock:
             self._frozen += delta
         else:
             self._offset += delta
+
+
+def oslo_today(now: datetime) -> date:
+    """The date in Oslo at an instant: what a caseworker calls \"today\"."""
+    return now.astimezone(OSLO).date()

@@ -12,10 +12,15 @@ from datetime import date, datetime, timedelta
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from coordination import cases, meetings, plans, users
+from coordination.access import users
+from coordination.cases import contacts as contact_service
+from coordination.cases import service as case_service
+from coordination.clock import oslo_today
+from coordination.consent import register as consent_register
 from coordination.domain import ConsentForm, ConsentStatus, Role, Sector, UserRole
 from coordination.levels import Level
 from coordination.models import Case, User
+from coordination.scheduling import meetings, plans
 from coordination.schemas import (
     CaseIn,
     ChildWishesIn,
@@ -82,14 +87,14 @@ async def seed(session: AsyncSession, now: datetime) -> DemoInfo:
         assert existing.id is not None
         return DemoInfo(existing.id, coordinator_token, leader_token)
 
-    today = cases.oslo_today(now)
-    case = await cases.create_case(session, coordinator, CaseIn(
+    today = oslo_today(now)
+    case = await case_service.create_case(session, coordinator, CaseIn(
         reference=DEMO_REFERENCE, child_given_name="Sara", child_initials="S.H.",
         child_birth_date=_birth_date_of_fifteen_year_old(today),
     ), now)
 
     async def contact(**fields: object) -> int:
-        created = await cases.add_contact(session, coordinator, case.id, ContactIn(**fields), now)  # type: ignore[arg-type]
+        created = await contact_service.add_contact(session, coordinator, case.id, ContactIn(**fields), now)  # type: ignore[arg-type]
         return created.id
 
     school_day = [WeeklyWindow(weekday=d, start="08:00", end="17:00") for d in range(5)]
@@ -122,7 +127,7 @@ async def seed(session: AsyncSession, now: datetime) -> DemoInfo:
     consent_from = now - timedelta(days=1)
     for grantor in (mother, father, child):
         for sector, level in ((Sector.SCHOOL, Level.PURPOSE), (Sector.HEALTH, Level.PURPOSE)):
-            await cases.record_consent(session, coordinator, case.id, ConsentIn(
+            await consent_register.record_consent(session, coordinator, case.id, ConsentIn(
                 grantor_contact_id=grantor, sector=sector, status=ConsentStatus.GRANTED,
                 form=ConsentForm.WRITTEN, level=level, valid_from=consent_from,
                 valid_until=consent_from + timedelta(days=400),
@@ -151,6 +156,6 @@ async def seed(session: AsyncSession, now: datetime) -> DemoInfo:
     # The coordinator confirms the first weeks at once; later meetings stay proposed until then.
     first_weeks = plan_start + timedelta(days=49)
     for meeting in plan.meetings:
-        if meeting.status == "proposed" and cases.oslo_today(meeting.start) <= first_weeks:
+        if meeting.status == "proposed" and oslo_today(meeting.start) <= first_weeks:
             await meetings.set_status(session, coordinator, case.id, meeting.id, "confirmed", now)
     return DemoInfo(case.id, coordinator_token, leader_token)

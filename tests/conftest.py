@@ -24,7 +24,7 @@ from smtp_server import SmtpServer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from coordination import users
+from coordination.access import users
 from coordination.app import create_app
 from coordination.clock import Clock
 from coordination.context import ServiceContext

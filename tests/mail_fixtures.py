@@ -13,7 +13,7 @@ from litestar.testing import AsyncTestClient
 from smtp_server import SmtpServer
 
 from coordination.context import ServiceContext
-from coordination.dispatch import build_dispatcher
+from coordination.outbox.dispatcher import build_dispatcher
 from notifications.dispatcher import Dispatcher, DispatchSettings
 from notifications.email import MailSettings
 from notifications.transport import SmtpSecurity, SmtpSettings, SmtpTransport

@@ -5,9 +5,11 @@ from __future__ import annotations
 from litestar import Controller, get, post
 from litestar.params import Parameter
 
-from coordination import alerts, audit, outbox
-from coordination.access import case_for
+from coordination import audit
+from coordination.access.rules import case_for
 from coordination.api.deps import Ctx, CurrentUser, PathId
+from coordination.outbox import alerts
+from coordination.outbox import queue as outbox
 from coordination.schemas import AlertOut, OutboxOut
 
 

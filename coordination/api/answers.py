@@ -13,10 +13,10 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Template
 
-from coordination import answers
 from coordination.api.deps import Ctx
 from coordination.domain import Language
 from coordination.errors import Gone, InputError, NotFound
+from coordination.scheduling import answers
 from notifications.messages import format_when
 
 OSLO = ZoneInfo("Europe/Oslo")

@@ -7,9 +7,13 @@ from datetime import datetime
 from litestar import Controller, get, patch, post, put
 from litestar.params import JSONBody, Parameter
 
-from coordination import audit, cases
-from coordination.access import case_for
+from coordination import audit
+from coordination.access.rules import case_for
 from coordination.api.deps import Ctx, CurrentUser, PathId
+from coordination.cases import contacts as contact_service
+from coordination.cases import service as case_service
+from coordination.consent import loops as consent_loops
+from coordination.consent import register as consent_register
 from coordination.domain import Language
 from coordination.errors import InputError
 from coordination.schemas import (
@@ -35,17 +39,17 @@ class CaseController(Controller):
     @post("/")
     async def create_case(self, ctx: Ctx, user: CurrentUser, data: JSONBody[CaseIn]) -> CaseOut:
         async with ctx.transaction() as session:
-            return await cases.create_case(session, user, data, ctx.now())
+            return await case_service.create_case(session, user, data, ctx.now())
 
     @get("/")
     async def list_cases(self, ctx: Ctx, user: CurrentUser) -> list[CaseOut]:
         async with ctx.transaction() as session:
-            return await cases.list_cases(session, user, ctx.now())
+            return await case_service.list_cases(session, user, ctx.now())
 
     @get("/{case_id:int}")
     async def get_case(self, ctx: Ctx, user: CurrentUser, case_id: PathId) -> CaseOut:
         async with ctx.transaction() as session:
-            found = await cases.get_case(session, user, case_id, ctx.now())
+            found = await case_service.get_case(session, user, case_id, ctx.now())
             audit.record_read(session, user.id or 0, user.unit_id, case_id, "case", ctx.now())
             return found
 
@@ -54,26 +58,26 @@ class CaseController(Controller):
         self, ctx: Ctx, user: CurrentUser, case_id: PathId, data: JSONBody[CasePatch]
     ) -> CaseOut:
         async with ctx.transaction() as session:
-            return await cases.update_case(session, user, case_id, data, ctx.now())
+            return await case_service.update_case(session, user, case_id, data, ctx.now())
 
     @put("/{case_id:int}/coordinators")
     async def assign_coordinators(
         self, ctx: Ctx, user: CurrentUser, case_id: PathId, data: JSONBody[list[Id]]
     ) -> CaseOut:
         async with ctx.transaction() as session:
-            return await cases.assign_coordinators(session, user, case_id, data, ctx.now())
+            return await case_service.assign_coordinators(session, user, case_id, data, ctx.now())
 
     @post("/{case_id:int}/contacts")
     async def add_contact(
         self, ctx: Ctx, user: CurrentUser, case_id: PathId, data: JSONBody[ContactIn]
     ) -> ContactOut:
         async with ctx.transaction() as session:
-            return await cases.add_contact(session, user, case_id, data, ctx.now())
+            return await contact_service.add_contact(session, user, case_id, data, ctx.now())
 
     @get("/{case_id:int}/contacts")
     async def list_contacts(self, ctx: Ctx, user: CurrentUser, case_id: PathId) -> list[ContactOut]:
         async with ctx.transaction() as session:
-            contacts = await cases.list_contacts(session, user, case_id)
+            contacts = await contact_service.list_contacts(session, user, case_id)
             audit.record_read(session, user.id or 0, user.unit_id, case_id, "contacts", ctx.now())
             return contacts
 
@@ -83,19 +87,19 @@ class CaseController(Controller):
         data: JSONBody[ContactPatch],
     ) -> ContactOut:
         async with ctx.transaction() as session:
-            return await cases.update_contact(session, user, case_id, contact_id, data, ctx.now())
+            return await contact_service.update_contact(session, user, case_id, contact_id, data, ctx.now())
 
     @post("/{case_id:int}/consents")
     async def record_consent(
         self, ctx: Ctx, user: CurrentUser, case_id: PathId, data: JSONBody[ConsentIn]
     ) -> ConsentOut:
         async with ctx.transaction() as session:
-            return await cases.record_consent(session, user, case_id, data, ctx.now())
+            return await consent_register.record_consent(session, user, case_id, data, ctx.now())
 
     @get("/{case_id:int}/consents")
     async def list_consents(self, ctx: Ctx, user: CurrentUser, case_id: PathId) -> list[ConsentOut]:
         async with ctx.transaction() as session:
-            consents = await cases.list_consents(session, user, case_id)
+            consents = await consent_register.list_consents(session, user, case_id)
             audit.record_read(session, user.id or 0, user.unit_id, case_id, "consents", ctx.now())
             return consents
 
@@ -113,7 +117,7 @@ class CaseController(Controller):
         if at is not None and at.tzinfo is None:
             raise InputError("at", "give a time zone offset, e.g. 2027-03-01T09:00:00+01:00")
         async with ctx.transaction() as session:
-            return await cases.information_loops(session, user, case_id, ctx.now(), at, lang)
+            return await consent_loops.information_loops(session, user, case_id, ctx.now(), at, lang)
 
     @get("/{case_id:int}/audit")
     async def audit_log(

@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 from litestar.params import Parameter
 
-from coordination.access import user_for_token
+from coordination.access.rules import user_for_token
 from coordination.context import ServiceContext
 from coordination.models import User
 from coordination.schemas import MAX_ID

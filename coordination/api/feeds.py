@@ -15,9 +15,11 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, HeaderParameter, JSONBody
 
-from coordination import feeds
 from coordination.api.deps import Ctx, CurrentUser, PathId
-from coordination.feeds import FeedAnswer, FeedRuntime
+from coordination.feeds import http as feed_http
+from coordination.feeds import tokens as feed_tokens
+from coordination.feeds.http import FeedAnswer
+from coordination.feeds.runtime import FeedRuntime
 from coordination.schemas import CaseFeedIn, FeedCreated, FeedOut, MyFeedIn
 
 log = logging.getLogger("samhandling.feeds")
@@ -48,7 +50,7 @@ class FeedController(Controller):
         """A case feed (the team) or a contact feed (their own meetings, at their consent
         level). The token is shown in this answer only."""
         async with ctx.transaction() as session:
-            return await feeds.create_case_feed(session, user, case_id, data, ctx.now(),
+            return await feed_tokens.create_case_feed(session, user, case_id, data, ctx.now(),
                                                 ctx.settings.public_base_url)
 
     @get("/cases/{case_id:int}/feeds")
@@ -56,7 +58,7 @@ class FeedController(Controller):
         self, ctx: Ctx, user: CurrentUser, feeds_runtime: Feeds, case_id: PathId
     ) -> list[FeedOut]:
         async with ctx.transaction() as session:
-            return await feeds.list_case_feeds(session, user, case_id, feeds_runtime.pending_seen)
+            return await feed_tokens.list_case_feeds(session, user, case_id, feeds_runtime.pending_seen)
 
     @post("/users/me/feeds")
     async def create_my_feed(
@@ -65,13 +67,13 @@ class FeedController(Controller):
     ) -> FeedCreated:
         """The signed-in coordinator's feed of all their cases (a leader's: the unit's)."""
         async with ctx.transaction() as session:
-            return await feeds.create_my_feed(session, user, data or MyFeedIn(), ctx.now(),
+            return await feed_tokens.create_my_feed(session, user, data or MyFeedIn(), ctx.now(),
                                               ctx.settings.public_base_url)
 
     @get("/users/me/feeds")
     async def list_my_feeds(self, ctx: Ctx, user: CurrentUser, feeds_runtime: Feeds) -> list[FeedOut]:
         async with ctx.transaction() as session:
-            return await feeds.list_my_feeds(session, user, feeds_runtime.pending_seen)
+            return await feed_tokens.list_my_feeds(session, user, feeds_runtime.pending_seen)
 
     @delete("/feeds/{feed_id:int}", status_code=200)
     async def revoke_feed(
@@ -79,7 +81,7 @@ class FeedController(Controller):
     ) -> FeedOut:
         """From now on the address answers 410 Gone."""
         async with ctx.transaction() as session:
-            return await feeds.revoke_feed(session, user, feed_id, ctx.now(),
+            return await feed_tokens.revoke_feed(session, user, feed_id, ctx.now(),
                                            feeds_runtime.pending_seen)
 
     @get("/feeds/{filename:str}", media_type="text/calendar", security=[{}])
@@ -94,11 +96,11 @@ class FeedController(Controller):
         """The calendar at ``/feeds/{token}.ics``: 404 unknown, 410 revoked, 304 unchanged."""
         token, dot, extension = filename.rpartition(".")
         if not dot or extension != "ics":
-            return _response(feeds.FeedAnswer(404, feeds.TEXT_NOT_FOUND.encode(),
+            return _response(feed_http.FeedAnswer(404, feed_http.TEXT_NOT_FOUND.encode(),
                                               "text/plain", {"Cache-Control": "no-store"}))
         try:
             answer = await feeds_runtime.serve(ctx, token, if_none_match, if_modified_since)
         except Exception as error:
             log.warning("feed unavailable: %s", type(error).__name__)
-            answer = feeds.unavailable()
+            answer = feed_http.unavailable()
         return _response(answer)

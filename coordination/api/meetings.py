@@ -5,8 +5,9 @@ from __future__ import annotations
 from litestar import Controller, get, post, put
 from litestar.params import JSONBody
 
-from coordination import audit, meetings, plans
+from coordination import audit
 from coordination.api.deps import Ctx, CurrentUser, PathId
+from coordination.scheduling import meetings, plans, slot_search
 from coordination.schemas import (
     AnswerIn,
     MeetingIn,
@@ -107,4 +108,4 @@ class MeetingController(Controller):
     ) -> SlotSearchOut:
         """The earliest time that suits everyone, or why none does and the nearest alternatives."""
         async with ctx.transaction() as session:
-            return await meetings.search_slot(session, user, case_id, data, ctx.now())
+            return await slot_search.search_slot(session, user, case_id, data, ctx.now())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Controller, delete, get, patch, post
 from litestar.params import JSONBody
 
-from coordination import users
+from coordination.access import users
 from coordination.api.deps import Ctx, CurrentUser, PathId
 from coordination.schemas import UnitOut, UnitPatch, UserCreated, UserIn, UserOut
 

@@ -8,7 +8,6 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-from coordination import models  # noqa: F401  (registers every table on the metadata)
 from coordination.db import make_engine
 
 target_metadata = SQLModel.metadata

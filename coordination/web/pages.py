@@ -19,15 +19,20 @@ from litestar.datastructures import FormMultiDict, State
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from coordination import audit, cases, feeds, meetings
-from coordination.access import user_for_token
-from coordination.alerts import resolve
+from coordination import audit
+from coordination.access.rules import user_for_token
 from coordination.api.deps import Ctx
+from coordination.cases import contacts as contact_service
+from coordination.cases import service as case_service
+from coordination.consent import register as consent_register
 from coordination.context import ServiceContext
 from coordination.domain import ConsentStatus, UserRole
 from coordination.errors import InputError, not_found
-from coordination.feeds import FeedRuntime
+from coordination.feeds import tokens as feed_tokens
+from coordination.feeds.runtime import FeedRuntime
 from coordination.models import User
+from coordination.outbox.alerts import resolve
+from coordination.scheduling import meetings
 from coordination.schemas import AnswerIn, CaseFeedIn, ConsentIn, MeetingPatch, MyFeedIn
 from coordination.web import texts as t
 from coordination.web import views
@@ -155,7 +160,7 @@ class HomePages(Controller):
                     **extra: Any) -> Template:
         async with ctx.transaction() as session:
             rows = await views.my_cases(session, viewer, ctx.now())
-            mine = await feeds.list_my_feeds(session, viewer, _runtime(request).pending_seen)
+            mine = await feed_tokens.list_my_feeds(session, viewer, _runtime(request).pending_seen)
         return render(request, "cases.html", viewer=viewer, rows=rows, headings=views.sector_headings(),
                       feeds=views.feed_rows(mine, {}), can_have_feed=viewer.role != UserRole.ADMIN, **extra)
 
@@ -168,7 +173,7 @@ class HomePages(Controller):
         data = await read_form(request)
         label = (data.get("label") or "").strip()[:100]
         async with ctx.transaction() as session:
-            created = await feeds.create_my_feed(session, viewer, MyFeedIn(label=label), ctx.now(),
+            created = await feed_tokens.create_my_feed(session, viewer, MyFeedIn(label=label), ctx.now(),
                                                  ctx.settings.public_base_url)
         return await self._home(request, ctx, viewer,
                                 new_feed=views.new_feed(created, label or "Samhandling – mine saker"))
@@ -178,7 +183,7 @@ class HomePages(Controller):
                              feed_id: FromPath[int]) -> Redirect:
         await read_form(request)
         async with ctx.transaction() as session:
-            await feeds.revoke_feed(session, viewer, feed_id, ctx.now(), _runtime(request).pending_seen)
+            await feed_tokens.revoke_feed(session, viewer, feed_id, ctx.now(), _runtime(request).pending_seen)
         return see("/", "kalender-stoppet")
 
     @get("/varsler")
@@ -222,7 +227,7 @@ class CasePages(Controller):
     @get("/")
     async def overview(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int]
                        ) -> Template:
-        """The read is audited by ``cases.information_loops`` (``information_loops.read``)."""
+        """The read is audited by ``consent_loops.information_loops`` (``information_loops.read``)."""
         async with ctx.transaction() as session:
             head = await views.case_head(session, viewer, case_id, ctx.now())
             data = await views.overview(session, viewer, case_id, ctx.now(), ctx.settings.email_level_cap)
@@ -254,7 +259,7 @@ class CasePages(Controller):
         try:
             body = _consent_in(values)
             async with ctx.transaction() as session:
-                await cases.record_consent(session, viewer, case_id, body, ctx.now())
+                await consent_register.record_consent(session, viewer, case_id, body, ctx.now())
         except InputError as error:
             return await self._consent(request, ctx, viewer, case_id, status=400,
                                        errors=errors_of(error, fields), values=values)
@@ -396,8 +401,8 @@ class CasePages(Controller):
     async def _feeds(self, request: Request[Any, Any, State], ctx: ServiceContext, viewer: User, case_id: int,
                      status: int = 200, **context: Any) -> Template:
         async with ctx.transaction() as session:
-            listed = await feeds.list_case_feeds(session, viewer, case_id, _runtime(request).pending_seen)
-            contacts = await cases.list_contacts(session, viewer, case_id)
+            listed = await feed_tokens.list_case_feeds(session, viewer, case_id, _runtime(request).pending_seen)
+            contacts = await contact_service.list_contacts(session, viewer, case_id)
         choices = views.contact_choices(contacts)
         names = {int(c.value): c.text for c in choices}
         context.setdefault("errors", [])
@@ -419,7 +424,7 @@ class CasePages(Controller):
             contact_id = int(str(data.get("kontakt"))) if scope == "contact" and data.get("kontakt") else None
             body = msgspec.convert({"scope": scope, "contact_id": contact_id, "label": label}, CaseFeedIn)
             async with ctx.transaction() as session:
-                created = await feeds.create_case_feed(session, viewer, case_id, body, ctx.now(),
+                created = await feed_tokens.create_case_feed(session, viewer, case_id, body, ctx.now(),
                                                        ctx.settings.public_base_url)
                 head = await views.case_head(session, viewer, case_id, ctx.now())
         except InputError as error:  # before ValueError, of which it is a kind
@@ -436,11 +441,11 @@ class CasePages(Controller):
                           feed_id: FromPath[int]) -> Redirect:
         await read_form(request)
         async with ctx.transaction() as session:
-            await cases.get_case(session, viewer, case_id, ctx.now())
-            listed = await feeds.list_case_feeds(session, viewer, case_id)
+            await case_service.get_case(session, viewer, case_id, ctx.now())
+            listed = await feed_tokens.list_case_feeds(session, viewer, case_id)
             if feed_id not in {f.id for f in listed}:
                 raise not_found("feed", feed_id)
-            await feeds.revoke_feed(session, viewer, feed_id, ctx.now(), _runtime(request).pending_seen)
+            await feed_tokens.revoke_feed(session, viewer, feed_id, ctx.now(), _runtime(request).pending_seen)
         return see(f"/saker/{case_id}/kalendere", "kalender-stoppet")
 
     # outbox, audit and access report

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from coordination.consent.texts import LEVEL_NAMES, ROLE_NAMES, SECTOR_NAMES
 from coordination.domain import Language, Role, Sector
 from coordination.errors import InputError
 from coordination.levels import Level
 from coordination.schemas import WeeklyWindow
-from coordination.texts import LEVEL_NAMES, ROLE_NAMES, SECTOR_NAMES
 
 OSLO = ZoneInfo("Europe/Oslo")
 NB = Language.NB

@@ -1,6 +1,6 @@
 """What each page shows, built from the same service functions the API uses.
 
-Every builder first goes through the API's own access rule (``cases.get_case`` /
+Every builder first goes through the API's own access rule (``case_service.get_case`` /
 ``access.case_for`` and friends), so a page never shows what the API would refuse. The
 rest is read-only arrangement for the templates: words, badges and links. The only
 decision taken here is a preview — what the consent gate would say *now* about a queued
@@ -21,18 +21,26 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from calendars.schedule import MeetingKind
 from calendars.slots import Rule, SlotRequest, find_slot
 from calendars.workdays import CalendarInputError
-from coordination import alerts, audit, cases, meetings, outbox
-from coordination.access import case_for, visible_cases
-from coordination.cases import contact_facts, load_policy_facts
-from coordination.disclosure import Reader, level_for
+from coordination import audit
+from coordination.access.rules import case_for, visible_cases
+from coordination.cases import contacts as contact_service
+from coordination.cases import service as case_service
+from coordination.consent import facts as policy_facts
+from coordination.consent import loops as consent_loops
+from coordination.consent import register as consent_register
+from coordination.consent.disclosure import Reader, level_for
+from coordination.consent.facts import contact_facts, load_policy_facts
+from coordination.consent.policy import CaseFacts, ConsentFact, ContactFacts, Reason, effective_consent
+from coordination.consent.texts import contact_label, describe, grantor_label
 from coordination.domain import PARTNER_SECTORS, Language, Role, Sector
 from coordination.errors import InputError
 from coordination.levels import Level
 from coordination.models import Alert, AuditEntry, Case, ConsentRecord, Contact, Meeting, Unit, User
-from coordination.policy import CaseFacts, ConsentFact, ContactFacts, Reason, effective_consent
+from coordination.outbox import alerts
+from coordination.outbox import queue as outbox
+from coordination.scheduling import meetings, slot_search
+from coordination.scheduling.slot_texts import explain
 from coordination.schemas import AlertOut, CaseOut, ContactOut, FeedCreated, FeedOut, MeetingOut
-from coordination.slot_texts import explain
-from coordination.texts import contact_label, describe, grantor_label
 from coordination.web import texts as t
 from notifications.messages import meeting_kind_name
 
@@ -87,7 +95,7 @@ def sector_headings() -> list[str]:
 
 async def my_cases(session: AsyncSession, user: User, now: datetime) -> list[CaseRow]:
     """One row per case the user may open, in a fixed number of queries however many cases."""
-    listed = await cases.list_cases(session, user, now)
+    listed = await case_service.list_cases(session, user, now)
     if not listed:
         return []
     ids = visible_cases(user).with_only_columns(col(Case.id))
@@ -96,7 +104,7 @@ async def my_cases(session: AsyncSession, user: User, now: datetime) -> list[Cas
         contacts.setdefault(contact.case_id, []).append(contact_facts(contact))
     records: dict[int, list[ConsentFact]] = {}
     for record in (await session.exec(select(ConsentRecord).where(col(ConsentRecord.case_id).in_(ids)))).all():
-        records.setdefault(record.case_id, []).append(cases.consent_fact(record))
+        records.setdefault(record.case_id, []).append(policy_facts.consent_fact(record))
     upcoming = await session.exec(
         select(Meeting.case_id, func.min(Meeting.start))
         .where(col(Meeting.case_id).in_(ids), col(Meeting.status).in_(OPEN), col(Meeting.start) > now)
@@ -142,7 +150,7 @@ class CaseHead:
 
 async def case_head(session: AsyncSession, user: User, case_id: int, now: datetime) -> CaseHead:
     """The case as the API shows it (404 if this user may not open it)."""
-    case: CaseOut = await cases.get_case(session, user, case_id, now)
+    case: CaseOut = await case_service.get_case(session, user, case_id, now)
     names = []
     if case.coordinator_ids:
         found = await session.exec(select(User.name).where(col(User.id).in_(case.coordinator_ids),
@@ -202,8 +210,8 @@ def _mail_level(level: Level, contact: ContactOut, cap: Level) -> str:
 
 
 async def overview(session: AsyncSession, user: User, case_id: int, now: datetime, cap: Level) -> Overview:
-    contacts = await cases.list_contacts(session, user, case_id)
-    loops = await cases.information_loops(session, user, case_id, now, None, NB)
+    contacts = await contact_service.list_contacts(session, user, case_id)
+    loops = await consent_loops.information_loops(session, user, case_id, now, None, NB)
     by_id = {c.id: c for c in contacts}
     state_of = {loop.sector: loop.now.sector_state for loop in loops.contacts}
     rows = [
@@ -284,9 +292,9 @@ class ConsentPage:
 
 
 async def consent_page(session: AsyncSession, user: User, case_id: int, now: datetime) -> ConsentPage:
-    history = await cases.list_consents(session, user, case_id)
+    history = await consent_register.list_consents(session, user, case_id)
     case = await case_for(session, user, case_id)
-    contacts = await cases.list_contacts(session, user, case_id)
+    contacts = await contact_service.list_contacts(session, user, case_id)
     names = _names(contacts)
     facts = await load_policy_facts(session, case)
     present = {c.sector for c in contacts if c.active}
@@ -403,7 +411,7 @@ def meeting_view(meeting: MeetingOut, now: datetime, names: Mapping[int, str]) -
 
 async def timeline(session: AsyncSession, user: User, case_id: int, now: datetime) -> list[MonthGroup]:
     listed = await meetings.list_meetings(session, user, case_id)
-    names = _names(await cases.list_contacts(session, user, case_id))
+    names = _names(await contact_service.list_contacts(session, user, case_id))
     groups: list[MonthGroup] = []
     for meeting in listed:
         heading = t.month_heading(meeting.start)
@@ -416,7 +424,7 @@ async def timeline(session: AsyncSession, user: User, case_id: int, now: datetim
 async def one_meeting(session: AsyncSession, user: User, case_id: int, meeting_id: int, now: datetime
                       ) -> MeetingView:
     listed = await meetings.list_meetings(session, user, case_id)
-    names = _names(await cases.list_contacts(session, user, case_id))
+    names = _names(await contact_service.list_contacts(session, user, case_id))
     for meeting in listed:
         if meeting.id == meeting_id:
             return meeting_view(meeting, now, names)
@@ -483,7 +491,7 @@ async def slot_advice(
     assert unit is not None
     duration = meeting.end - meeting.start
     window_end = max(window_end, window_start + duration)
-    busy = await meetings.busy_of(session, people, window_start - duration, window_end + duration,
+    busy = await slot_search.busy_of(session, people, window_start - duration, window_end + duration,
                                   exclude_meeting_ids=[meeting_id])
     child_in = any(c.role == Role.CHILD for c in people)
     request = SlotRequest(
@@ -667,7 +675,7 @@ def _group(status: str, tone: str) -> str:
 
 def _pending(
     kind: str, attempts: int, last_error: str, due_at: datetime, meeting: Meeting | None, contact: Contact | None,
-    meeting_id: int | None, facts: cases.PolicyFacts, cap: Level, now: datetime, names: Mapping[int, str],
+    meeting_id: int | None, facts: policy_facts.PolicyFacts, cap: Level, now: datetime, names: Mapping[int, str],
 ) -> tuple[str, str, list[str]]:
     """A queued message as the gate would judge it if it were due now (read-only)."""
     retry = [f"Forrige forsøk mislyktes ({attempts} forsøk)"] if attempts and last_error else []

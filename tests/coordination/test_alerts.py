@@ -11,10 +11,11 @@ from litestar.testing import AsyncTestClient
 from mail_fixtures import to
 from smtp_server import SmtpServer
 
-from coordination import alerts, users
+from coordination.access import users
 from coordination.context import ServiceContext
 from coordination.domain import UserRole
 from coordination.models import Case
+from coordination.outbox import alerts
 from coordination.schemas import UserIn
 from notifications.dispatcher import Dispatcher
 from notifications.ports import AlertKind

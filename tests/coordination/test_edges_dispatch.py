@@ -22,9 +22,10 @@ from sqlmodel import col, select
 
 from coordination.clock import Clock
 from coordination.context import ServiceContext
-from coordination.dispatch import answer_link_key, build_dispatcher
 from coordination.levels import Level
 from coordination.models import AnswerToken, AuditEntry, OutboxMessage
+from coordination.outbox.dispatcher import build_dispatcher
+from coordination.scheduling.answer_links import answer_link_key
 from coordination.security import hash_token
 from coordination.settings import Settings
 from notifications.dispatcher import DispatchSettings, Outcome

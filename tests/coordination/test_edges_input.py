@@ -28,9 +28,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
-from coordination import alerts, cases, schemas
+from coordination import schemas
+from coordination.cases import contacts as contact_service
+from coordination.cases import service as case_service
 from coordination.context import ServiceContext
 from coordination.models import Case, ConsentRecord, Contact, FeedToken, Meeting, MeetingParticipant, Plan, Unit, User
+from coordination.outbox import alerts
 from coordination.schemas import CaseIn, ContactIn
 
 Client = AsyncTestClient[Litestar]
@@ -219,13 +222,13 @@ async def test_a_database_error_carries_none_of_the_values_it_was_given(
                        child_birth_date=date(2013, 5, 17))
         with pytest.raises(DBAPIError) as too_long:
             async with service.transaction() as session:
-                await cases.create_case(session, user, child, service.now())
+                await case_service.create_case(session, user, child, service.now())
         errors.append(str(too_long.value))
     await _refuse_contacts(service, database_url, echo_row=False)
     try:
         with pytest.raises(DBAPIError) as refused:
             async with service.transaction() as session:
-                await cases.add_contact(session, user, team.case_id, msgspec.convert(PERSON, ContactIn),
+                await contact_service.add_contact(session, user, team.case_id, msgspec.convert(PERSON, ContactIn),
                                        service.now())
         errors.append(str(refused.value))
     finally:
@@ -271,7 +274,7 @@ async def test_an_unexpected_error_answers_plainly_and_logs_no_message(
     async def broken(*_: Any) -> None:
         raise ValueError("Mona Testesen, mona.t@example.org")
 
-    monkeypatch.setattr(cases, "add_contact", broken)
+    monkeypatch.setattr(contact_service, "add_contact", broken)
     with caplog.at_level(logging.DEBUG):
         response = await client.post(f"/cases/{team.case_id}/contacts", json=PERSON, headers=people.coordinator.headers)
     assert (response.status_code, response.json()) == (500, PLAIN[0]), response.text

@@ -9,7 +9,6 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-from coordination import models  # noqa: F401
 from coordination.db import make_engine
 
 

@@ -8,9 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coordination.domain import ConsentStatus, Role, Sector
-from coordination.levels import Level
-from coordination.policy import (
+from coordination.consent.policy import (
     CaseFacts,
     ConsentFact,
     ContactFacts,
@@ -23,6 +21,8 @@ from coordination.policy import (
     has_party_status,
     visible_sectors,
 )
+from coordination.domain import ConsentStatus, Role, Sector
+from coordination.levels import Level
 
 T0 = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
 CHILD_14 = CaseFacts(birth_date=date(2012, 6, 1), aimed_at_child=True)

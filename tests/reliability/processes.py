@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from coordination.context import ServiceContext
 from coordination.models import Case, Contact, Meeting, MeetingParticipant, Unit
-from coordination.outbox import meeting_message
+from coordination.outbox.queue import meeting_message
 from coordination.settings import Settings
 from notifications.ports import MessageKind
 

@@ -18,10 +18,11 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from coordination import alerts, users
+from coordination.access import users
 from coordination.context import ServiceContext
 from coordination.domain import UserRole
 from coordination.models import Case
+from coordination.outbox import alerts
 from coordination.schemas import UserIn
 
 Client = AsyncTestClient[Litestar]

@@ -83,14 +83,14 @@ from smtp_server import SmtpServer
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from coordination import users
+from coordination.access import users
 from coordination.app import create_app
 from coordination.clock import Clock
 from coordination.context import ServiceContext
-from coordination.dispatch import build_dispatcher
 from coordination.domain import UserRole
 from coordination.levels import Level
 from coordination.models import AuditEntry, OutboxMessage
+from coordination.outbox.dispatcher import build_dispatcher
 from coordination.schemas import UserIn
 from coordination.settings import Settings
 from notifications.dispatcher import Dispatcher, DispatchSettings

@@ -23,8 +23,8 @@ from smtp_server import SmtpServer
 from sqlalchemy import text
 
 from coordination import cli
+from coordination.api.ratelimit import MISSES, ClientAddress, MissLimiter
 from coordination.context import ServiceContext
-from coordination.ratelimit import MISSES, ClientAddress, MissLimiter
 from coordination.settings import Settings
 from notifications.dispatcher import Dispatcher
 

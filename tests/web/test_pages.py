@@ -17,12 +17,13 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlmodel import select
 
-from coordination import alerts, users
+from coordination.access import users
 from coordination.app import create_app
 from coordination.clock import Clock
 from coordination.context import ServiceContext
 from coordination.domain import UserRole
 from coordination.models import Case, User
+from coordination.outbox import alerts
 from coordination.schemas import UserIn
 from coordination.settings import Settings
 

@@ -29,14 +29,18 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from coordination import cases, meetings, users
+from coordination.access import users
 from coordination.app import create_app
+from coordination.cases import contacts as contact_service
+from coordination.cases import service as case_service
 from coordination.clock import Clock
+from coordination.consent import register as consent_register
 from coordination.context import ServiceContext
 from coordination.domain import ConsentForm, ConsentStatus, Role, Sector, UserRole
 from coordination.levels import Level
 from coordination.migrate import upgrade
 from coordination.models import User
+from coordination.scheduling import meetings
 from coordination.schemas import CaseIn, ConsentIn, ContactIn, MeetingIn, UserIn
 from coordination.settings import Settings
 
@@ -69,22 +73,23 @@ async def build(ctx: ServiceContext) -> tuple[str, int, int]:
     for number in range(200):
         big = number == 0
         async with ctx.transaction() as session:
-            case = await cases.create_case(session, coordinator, CaseIn(
+            case = await case_service.create_case(session, coordinator, CaseIn(
                 reference=f"M-{number:04d}", child_given_name="Barn", child_initials="B.B.",
                 child_birth_date=date(2014, 1 + number % 12, 1 + number % 28)), NOW)
-            mother = await cases.add_contact(session, coordinator, case.id, ContactIn(
+            mother = await contact_service.add_contact(session, coordinator, case.id, ContactIn(
                 name=f"Mor {number}", role=Role.PARENT, daily_care=True, email=f"mor{number}@example.org"), NOW)
-            father = await cases.add_contact(session, coordinator, case.id, ContactIn(
+            father = await contact_service.add_contact(session, coordinator, case.id, ContactIn(
                 name=f"Far {number}", role=Role.PARENT, daily_care=True, email=f"far{number}@example.org"), NOW)
             others = []
             for index in range(38 if big else 3):
                 role = ROLES[index % len(ROLES)]
-                added = await cases.add_contact(session, coordinator, case.id, ContactIn(
+                added = await contact_service.add_contact(session, coordinator, case.id, ContactIn(
                     name=f"Kontakt {number}-{index}", role=role, email=f"k{number}-{index}@example.org"), NOW)
                 others.append(added.id)
             for grantor in (mother.id, father.id):
                 for sector in ("school", "health"):
-                    await cases.record_consent(session, coordinator, case.id, msgspec_consent(grantor, sector), NOW)
+                    await consent_register.record_consent(session, coordinator, case.id,
+                                                          msgspec_consent(grantor, sector), NOW)
             participants = [mother.id, father.id, *others[:10]]
             for index in range(60 if big else 3):
                 start = _weekday_at(1 + index * 5, 9 + index % 6)

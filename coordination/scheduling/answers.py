@@ -10,12 +10,12 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from coordination import audit
-from coordination.cases import load_policy_facts
-from coordination.disclosure import Reader, level_for
+from coordination.consent.disclosure import Reader, level_for
+from coordination.consent.facts import load_policy_facts
 from coordination.domain import Language
 from coordination.errors import Gone, InputError, NotFound
-from coordination.meetings import record_answer
 from coordination.models import AnswerToken, Case, Contact, Meeting, MeetingParticipant
+from coordination.scheduling.meetings import record_answer
 from coordination.security import hash_token
 
 ANSWERS = ("accepted", "declined", "tentative")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,28 +19,23 @@ from calendars.slots import (
     Interval,
     Participant,
     ParticipantKind,
-    SlotRequest,
-    find_slot,
-    weekly_intervals,
 )
 from calendars.slots import WeeklyWindow as SlotWindow
-from calendars.workdays import CalendarInputError, Closure
-from coordination import audit, outbox, versions
-from coordination.access import case_for
-from coordination.cases import oslo_today
+from calendars.workdays import Closure
+from coordination import audit, versions
+from coordination.access.rules import case_for
+from coordination.clock import oslo_today
 from coordination.domain import Role, Sector
 from coordination.errors import InputError, not_found
 from coordination.models import Case, Contact, Meeting, MeetingParticipant, Plan, Unit, User
+from coordination.outbox import queue as outbox
 from coordination.schemas import (
     AnswerIn,
     MeetingIn,
     MeetingOut,
     MeetingPatch,
     ParticipantOut,
-    SlotSearchIn,
-    SlotSearchOut,
 )
-from coordination.slot_texts import explain
 
 #: Family parties and the caseworker must attend; partners and the trusted person are
 #: invited too, but a slot may be found without them (the answer names who cannot come).
@@ -191,7 +185,7 @@ async def meeting_of_case(session: AsyncSession, case_id: int, meeting_id: int) 
 # --- validation ------------------------------------------------------------------------
 
 
-async def _contacts_of_case(
+async def chosen_contacts(
     session: AsyncSession, case_id: int, ids: Sequence[int], field: str
 ) -> list[Contact]:
     contacts = []
@@ -273,7 +267,7 @@ async def create_meeting(
     case = await case_for(session, user, case_id)
     plan = await plan_of(session, case_id)
     _check_times(data.start, data.end, plan, now)
-    contacts = await _contacts_of_case(session, case_id, data.participant_ids, "participant_ids")
+    contacts = await chosen_contacts(session, case_id, data.participant_ids, "participant_ids")
     meeting = Meeting(
         case_id=case_id,
         uid=new_uid(),
@@ -337,7 +331,7 @@ async def update_meeting(
     if isinstance(patch.parents_told, bool):
         meeting.parents_told = patch.parents_told
     if isinstance(patch.participant_ids, list):
-        contacts = await _contacts_of_case(session, case_id, patch.participant_ids, "participant_ids")
+        contacts = await chosen_contacts(session, case_id, patch.participant_ids, "participant_ids")
         await set_participants(session, meeting, contacts)
         visible_change = True
     meeting.start, meeting.end = start, end
@@ -438,88 +432,3 @@ async def answer_for(
     assert user.id is not None
     await record_answer(session, meeting, contact_id, data.answer, now, audit.actor_for_user(user.id))
     return meeting_out(meeting, (await participants_of(session, [meeting_id])).get(meeting_id, []))
-
-
-# --- slot search -----------------------------------------------------------------------
-
-
-async def busy_of(
-    session: AsyncSession,
-    contacts: Sequence[Contact],
-    first: datetime,
-    last: datetime,
-    exclude_meeting_ids: Sequence[int] = (),
-) -> dict[int, list[Interval]]:
-    """Each contact's other open meetings in the service between ``first`` and ``last``."""
-    ids = [c.id for c in contacts if c.id is not None]
-    busy: dict[int, list[Interval]] = {i: [] for i in ids}
-    if not ids:
-        return busy
-    rows = await session.exec(
-        select(MeetingParticipant.contact_id, Meeting.start, Meeting.end)
-        .join(Meeting, col(Meeting.id) == MeetingParticipant.meeting_id)
-        .where(
-            col(MeetingParticipant.contact_id).in_(ids),
-            col(Meeting.status).in_(["proposed", "confirmed"]),
-            col(Meeting.end) > first,
-            col(Meeting.start) < last,
-            col(Meeting.id).not_in(list(exclude_meeting_ids) or [-1]),
-        )
-    )
-    for contact_id, start, end in rows.all():
-        busy[contact_id].append(Interval(start, end))
-    return busy
-
-
-def busy_during_measures(measures: Sequence[dict[str, Any]], first: date, last: date) -> dict[int, list[Interval]]:
-    """The plan's recurring measures (e.g. "milieu therapist Tue/Thu 17:00") as busy time for
-    the people taking part, so no meeting is put on top of them."""
-    busy: dict[int, list[Interval]] = {}
-    for measure in measures:
-        for window in measure.get("weekly", []):
-            intervals = weekly_intervals(int(window["weekday"]), clock_time(str(window["start"])),
-                                         clock_time(str(window["end"])), first, last)
-            for contact_id in measure.get("contact_ids", []):
-                busy.setdefault(int(contact_id), []).extend(intervals)
-    return busy
-
-
-async def search_slot(
-    session: AsyncSession, user: User, case_id: int, data: SlotSearchIn, now: datetime
-) -> SlotSearchOut:
-    case = await case_for(session, user, case_id)
-    contacts = await _contacts_of_case(session, case_id, data.participant_ids, "participant_ids")
-    plan = await plan_of(session, case_id)
-    unit = await session.get(Unit, case.unit_id)
-    assert unit is not None
-    for name, value in (("window_start", data.window_start), ("window_end", data.window_end)):
-        if value.tzinfo is None:
-            raise InputError(name, "give a time zone offset")
-    busy = await busy_of(session, contacts, data.window_start, data.window_end)
-    if plan is not None:
-        first, last = oslo_today(data.window_start), oslo_today(data.window_end)
-        for contact_id, intervals in busy_during_measures(plan.measures, first, last).items():
-            if contact_id in busy:
-                busy[contact_id].extend(intervals)
-    child_in = any(c.role == Role.CHILD for c in contacts)
-    request = SlotRequest(
-        window_start=data.window_start,
-        window_end=data.window_end,
-        duration=timedelta(minutes=data.duration_minutes),
-        participants=tuple(participant_for(c, busy.get(c.id or 0, [])) for c in contacts),
-        child_wishes=child_wishes_of(plan) if child_in else None,
-        closures=closures_of(unit, plan),
-        office_hours=office_hours_of(plan),
-    )
-    try:
-        result = find_slot(request, now=now)
-    except CalendarInputError as error:
-        raise InputError(error.field, error.detail) from error
-    labels = {str(c.id): c.name for c in contacts}
-    return SlotSearchOut(
-        feasible=result.feasible,
-        slot=result.slot.as_dict() if result.slot else None,
-        absent=[int(a) for a in result.absent],
-        explanation=result.explanation.as_dict() if result.explanation else None,
-        explanation_text=explain(result.explanation, labels) if result.explanation else [],
-    )

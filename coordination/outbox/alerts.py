@@ -15,15 +15,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from calendars.schedule import add_months
 from calendars.workdays import local_date, local_midnight
 from coordination import audit, versions
-from coordination.access import case_for, visible_cases
+from coordination.access.rules import case_for, visible_cases
+from coordination.consent.policy import fifteenth_birthday
+from coordination.consent.texts import SECTOR_NAMES
 from coordination.context import WAKE_DISPATCHER
 from coordination.domain import Language, Sector
 from coordination.errors import not_found
 from coordination.models import Alert, Case, CaseCoordinator, ConsentRecord, Contact, Meeting, OutboxMessage, User
-from coordination.outbox import new_message_id
-from coordination.policy import fifteenth_birthday
+from coordination.outbox.queue import new_message_id
 from coordination.schemas import AlertOut
-from coordination.texts import SECTOR_NAMES
 from notifications.ports import MessageKind, RecipientKind
 
 

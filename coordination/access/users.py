@@ -9,7 +9,7 @@ from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from coordination import audit, versions
-from coordination.access import require_role
+from coordination.access.rules import require_role
 from coordination.domain import UserRole
 from coordination.errors import InputError, not_found
 from coordination.models import Unit, User, WebSession

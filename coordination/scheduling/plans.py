@@ -30,13 +30,14 @@ from calendars.schedule import (
 )
 from calendars.slots import WeeklyWindow as SlotWindow
 from calendars.workdays import CalendarInputError
-from coordination import alerts, audit, outbox, versions
-from coordination.access import case_for
+from coordination import audit, versions
+from coordination.access.rules import case_for
 from coordination.domain import MEASURES_END_AGE, MeasureType, Role
 from coordination.errors import InputError
-from coordination.meetings import (
-    busy_during_measures,
-    busy_of,
+from coordination.models import Case, Contact, Meeting, MeetingParticipant, Plan, PlanRevision, Unit, User
+from coordination.outbox import alerts
+from coordination.outbox import queue as outbox
+from coordination.scheduling.meetings import (
     cancel,
     case_meetings,
     child_wishes_of,
@@ -49,7 +50,7 @@ from coordination.meetings import (
     plan_of,
     set_participants,
 )
-from coordination.models import Case, Contact, Meeting, MeetingParticipant, Plan, PlanRevision, Unit, User
+from coordination.scheduling.slot_search import busy_during_measures, busy_of
 from coordination.schemas import (
     ChildWishesIn,
     ClosureIn,

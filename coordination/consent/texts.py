@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from coordination.consent.policy import Reason
 from coordination.domain import Language, Role, Sector
 from coordination.levels import Level
-from coordination.policy import Reason
 
 OSLO = ZoneInfo("Europe/Oslo")
 

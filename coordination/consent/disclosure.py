@@ -13,11 +13,11 @@ from datetime import datetime
 
 from calendars.events import Attendee, CalendarEvent, EventStatus, PartStat
 from calendars.schedule import MeetingKind
-from coordination.cases import PolicyFacts
+from coordination.consent.facts import PolicyFacts
+from coordination.consent.policy import ContactFacts, Decision, allowed_level, visible_sectors
 from coordination.domain import Language, Role, Sector
 from coordination.levels import Level
 from coordination.models import Case, Contact, Meeting, MeetingParticipant
-from coordination.policy import ContactFacts, Decision, allowed_level, visible_sectors
 from notifications.messages import meeting_kind_name
 
 NEUTRAL = {Language.NB: "Møte", Language.NN: "Møte", Language.EN: "Meeting"}

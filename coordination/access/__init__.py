@@ -1,0 +1,1 @@
+"""Users, units and who may see which case."""

@@ -1,0 +1,178 @@
+"""The contact list: the people around the child, checked as the API promises."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import msgspec
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from coordination import audit, versions
+from coordination.access.rules import case_for
+from coordination.consent.facts import contacts_in_case
+from coordination.consent.loops import partner_levels
+from coordination.consent.over_time import follow_consent
+from coordination.domain import (
+    DEFAULT_SECTOR,
+    Language,
+    Role,
+    Sector,
+)
+from coordination.errors import InputError, not_found
+from coordination.models import Contact, User
+from coordination.schemas import (
+    ContactIn,
+    ContactOut,
+    ContactPatch,
+    WeeklyWindow,
+)
+
+# --- contacts --------------------------------------------------------------------------
+
+
+def _minutes(text: str) -> int:
+    hours, minutes = text.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _check_availability(windows: Sequence[WeeklyWindow]) -> list[dict[str, object]]:
+    for index, window in enumerate(windows):
+        if _minutes(window.start) >= _minutes(window.end):
+            raise InputError(f"availability[{index}]", "a window must start before it ends")
+    return [msgspec.structs.asdict(w) for w in windows]
+
+
+def _check_contact(role: Role, sector: Sector, daily_care: bool, email: str, phone: str) -> None:
+    if daily_care and sector is not Sector.FAMILY:
+        raise InputError("daily_care", "only a family contact can have daily care")
+    if daily_care and role in (Role.CHILD, Role.TRUSTED_PERSON):
+        raise InputError("daily_care", f"a contact with role {role.value} cannot have daily care")
+    if role is Role.CHILD and sector is not Sector.FAMILY:
+        raise InputError("sector", "the child belongs to the family sector")
+    if role in (Role.PARENT, Role.TRUSTED_PERSON) and sector is not Sector.FAMILY:
+        raise InputError("sector", f"a {role.value} belongs to the family sector")
+    if role is not Role.OTHER and DEFAULT_SECTOR[role].needs_consent and not sector.needs_consent:
+        # DESIGN.md rule 11: in the family or the service they would learn all without consent.
+        raise InputError(
+            "sector",
+            f"a {role.value} belongs to an outside sector ({DEFAULT_SECTOR[role].value}) and cannot be "
+            f"placed in the {sector.value} sector: that would bypass consent",
+        )
+
+
+def contact_out(contact: Contact) -> ContactOut:
+    assert contact.id is not None
+    return ContactOut(
+        id=contact.id,
+        case_id=contact.case_id,
+        name=contact.name,
+        role=Role(contact.role),
+        role_label=contact.role_label,
+        sector=Sector(contact.sector),
+        organisation=contact.organisation,
+        email=contact.email,
+        phone=contact.phone,
+        language=Language(contact.language),
+        daily_care=contact.daily_care,
+        needs_interpreter=contact.needs_interpreter,
+        interpreter_language=contact.interpreter_language,
+        availability=msgspec.convert(contact.availability, list[WeeklyWindow]),
+        active=contact.active,
+    )
+
+
+async def _single_child(session: AsyncSession, case_id: int, except_id: int | None = None) -> None:
+    for other in await contacts_in_case(session, case_id):
+        if other.role == Role.CHILD and other.active and other.id != except_id:
+            raise InputError("role", "the case already has a contact with the role child")
+
+
+async def add_contact(
+    session: AsyncSession, user: User, case_id: int, data: ContactIn, now: datetime
+) -> ContactOut:
+    case = await case_for(session, user, case_id)
+    before = await partner_levels(session, case, now)
+    sector = data.sector or DEFAULT_SECTOR[data.role]
+    _check_contact(data.role, sector, data.daily_care, data.email, data.phone)
+    if data.role is Role.CHILD:
+        await _single_child(session, case_id)
+    if data.needs_interpreter and not data.interpreter_language:
+        raise InputError("interpreter_language", "say which language the interpreter is for")
+    contact = Contact(
+        case_id=case_id,
+        name=data.name,
+        role=data.role.value,
+        role_label=data.role_label,
+        sector=sector.value,
+        organisation=data.organisation,
+        email=data.email,
+        phone=data.phone,
+        language=data.language.value,
+        daily_care=data.daily_care,
+        needs_interpreter=data.needs_interpreter,
+        interpreter_language=data.interpreter_language,
+        availability=_check_availability(data.availability),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(contact)
+    await session.flush()
+    assert user.id is not None and contact.id is not None
+    audit.record(session, unit_id=case.unit_id, case_id=case_id, actor=audit.actor_for_user(user.id),
+                 action="contact.added", subject=f"contact:{contact.id}", at=now,
+                 detail={"role": data.role.value, "sector": sector.value,
+                         "daily_care": data.daily_care})
+    await follow_consent(session, case, before, "contact_changed", f"contact:{contact.id}:{now.isoformat()}", now)
+    await versions.bump(session, case.unit_id)
+    return contact_out(contact)
+
+
+async def list_contacts(session: AsyncSession, user: User, case_id: int) -> list[ContactOut]:
+    await case_for(session, user, case_id)
+    return [contact_out(c) for c in await contacts_in_case(session, case_id)]
+
+
+async def contact_of_case(session: AsyncSession, case_id: int, contact_id: int) -> Contact:
+    contact = await session.get(Contact, contact_id)
+    if contact is None or contact.case_id != case_id:
+        raise not_found("contact", contact_id)
+    return contact
+
+
+async def update_contact(
+    session: AsyncSession, user: User, case_id: int, contact_id: int, patch: ContactPatch,
+    now: datetime,
+) -> ContactOut:
+    case = await case_for(session, user, case_id)
+    contact = await contact_of_case(session, case_id, contact_id)
+    changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
+    levels = await partner_levels(session, case, now)
+    before = {"role": contact.role, "daily_care": contact.daily_care, "sector": contact.sector,
+              "active": contact.active}
+    for key, value in changes.items():
+        if key == "availability":
+            contact.availability = _check_availability(value)
+        else:
+            setattr(contact, key, value.value if isinstance(value, Role | Sector | Language) else value)
+    if "role" in changes and "sector" not in changes:
+        contact.sector = DEFAULT_SECTOR[Role(contact.role)].value
+    _check_contact(Role(contact.role), Sector(contact.sector), contact.daily_care, contact.email,
+                   contact.phone)
+    if contact.role == Role.CHILD and contact.active:
+        await _single_child(session, case_id, except_id=contact_id)
+    if contact.needs_interpreter and not contact.interpreter_language:
+        raise InputError("interpreter_language", "say which language the interpreter is for")
+    contact.updated_at = now
+    session.add(contact)
+    assert user.id is not None
+    # Every sector change is audited with its old and new value, also when a role change moved it.
+    after = {"role": contact.role, "daily_care": contact.daily_care, "sector": contact.sector,
+             "active": contact.active}
+    audit.record(session, unit_id=case.unit_id, case_id=case_id, actor=audit.actor_for_user(user.id),
+                 action="contact.updated", subject=f"contact:{contact_id}", at=now,
+                 detail={"fields": sorted(changes),
+                         "changed": {k: [before[k], after[k]] for k in before if before[k] != after[k]}})
+    await follow_consent(session, case, levels, "contact_changed", f"contact:{contact_id}:{now.isoformat()}", now)
+    await versions.bump(session, case.unit_id)
+    return contact_out(contact)

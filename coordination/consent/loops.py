@@ -1,0 +1,98 @@
+"""Information loops: which sector may learn what, now and over time (rule 8)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from coordination import audit
+from coordination.access.rules import case_for
+from coordination.consent.facts import contacts_in_case, load_policy_facts
+from coordination.consent.policy import (
+    SectorConsent,
+)
+from coordination.consent.texts import contact_label, describe, grantor_label
+from coordination.domain import (
+    PARTNER_SECTORS,
+    Language,
+    Role,
+    Sector,
+)
+from coordination.levels import Level
+from coordination.models import Case, User
+from coordination.schemas import (
+    ContactLoop,
+    GrantorOut,
+    InformationLoopsOut,
+    LevelAt,
+)
+
+
+def _level_at(
+    consent: SectorConsent, language: Language, names: dict[int, str]
+) -> LevelAt:
+    return LevelAt(
+        at=consent.at,
+        level=consent.level,
+        sector_state=consent.state.value,
+        grantors=[
+            GrantorOut(
+                contact_id=g.contact_id,
+                name=grantor_label(g.contact_id, language, names),
+                as_child=g.as_child,
+                status=g.state.value,
+                level=g.level,
+                consent_record_id=g.record_id,
+                valid_until=g.valid_until,
+            )
+            for g in consent.grantors
+        ],
+        reasons=[describe(r, language, names) for r in consent.reasons],
+    )
+
+
+async def information_loops(
+    session: AsyncSession, user: User, case_id: int, now: datetime, at: datetime | None,
+    language: Language,
+) -> InformationLoopsOut:
+    """The coordinator's check before any meeting: what each contact may learn, and why."""
+    case = await case_for(session, user, case_id)
+    contacts = await contacts_in_case(session, case_id)
+    facts = await load_policy_facts(session, case)
+    names = {
+        c.id: contact_label(c.name, Role(c.role), c.role_label, language)
+        for c in contacts if c.id is not None
+    }
+    per_sector_now: dict[Sector, LevelAt] = {}
+    per_sector_at: dict[Sector, LevelAt] = {}
+    loops: list[ContactLoop] = []
+    for contact in contacts:
+        if not contact.active:
+            continue
+        sector = Sector(contact.sector)
+        if sector not in per_sector_now:
+            per_sector_now[sector] = _level_at(facts.sector(sector, now), language, names)
+            if at is not None:
+                per_sector_at[sector] = _level_at(facts.sector(sector, at), language, names)
+        assert contact.id is not None
+        loops.append(
+            ContactLoop(
+                contact_id=contact.id,
+                name=contact.name,
+                role=Role(contact.role),
+                sector=sector,
+                needs_consent=sector.needs_consent,
+                now=per_sector_now[sector],
+                at=per_sector_at.get(sector),
+            )
+        )
+    assert user.id is not None
+    audit.record(session, unit_id=case.unit_id, case_id=case_id, actor=audit.actor_for_user(user.id),
+                 action="information_loops.read", subject=f"case:{case_id}", at=now)
+    return InformationLoopsOut(case_id=case_id, language=language, contacts=loops)
+
+
+async def partner_levels(session: AsyncSession, case: Case, at: datetime) -> dict[Sector, Level]:
+    facts = await load_policy_facts(session, case)
+    return {sector: facts.sector(sector, at).level for sector in PARTNER_SECTORS}

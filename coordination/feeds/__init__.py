@@ -1,0 +1,1 @@
+"""iCalendar feeds: tokens, rendering, HTTP caching and the runtime cache."""

@@ -1,0 +1,307 @@
+"""Rendering a feed: the scope's meetings, filtered by consent, as one calendar."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import col
+from sqlmodel import select as sm_select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from calendars.events import CalendarEvent
+from calendars.ical import render_event, render_feed
+from calendars.workdays import local_date, local_midnight
+from coordination.access.rules import visible_cases
+from coordination.consent.disclosure import Reader, level_for, to_event, visible_for
+from coordination.consent.facts import PolicyFacts, case_facts, load_policy_facts
+from coordination.consent.policy import fifteenth_birthday
+from coordination.domain import Language, UserRole
+from coordination.feeds.tokens import FeedScope, TokenState
+from coordination.levels import Level
+from coordination.models import (
+    Alert,
+    Case,
+    Contact,
+    Meeting,
+    MeetingParticipant,
+    User,
+)
+from coordination.outbox.alerts import ALERT_TEXTS
+
+OSLO = ZoneInfo("Europe/Oslo")
+
+
+#: How often clients are asked to poll (REFRESH-INTERVAL, X-PUBLISHED-TTL).
+REFRESH = timedelta(hours=1)
+
+
+#: A cached body is rendered again at the latest this long after it was rendered, so a
+#: time dependence we did not foresee can never keep a stale feed for long.
+CACHE_HORIZON = timedelta(hours=1)
+
+
+#: A cancelled meeting stays in feeds as STATUS:CANCELLED this long, so that clients
+#: show the cancellation instead of the meeting just vanishing; then it is dropped.
+CANCELLED_KEPT = timedelta(days=30)
+
+
+CALNAME_PREFIX = "Samhandling – "
+
+
+MY_CASES = {Language.NB: "mine saker", Language.NN: "mine saker", Language.EN: "my cases"}
+
+
+NEUTRAL_CALNAME = {Language.NB: "Møter", Language.NN: "Møte", Language.EN: "Meetings"}
+
+
+# --- rendering -------------------------------------------------------------------------
+
+
+class FragmentCache:
+    """Rendered VEVENTs keyed by the complete event: the same value always gives the same
+    bytes, so an entry can never be stale, only unused (then it ages out)."""
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self._entries: OrderedDict[CalendarEvent, bytes] = OrderedDict()
+        self._max = max_entries
+
+    def get(self, event: CalendarEvent) -> bytes:
+        fragment = self._entries.get(event)
+        if fragment is not None:
+            self._entries.move_to_end(event)
+            return fragment
+        fragment = render_event(event)
+        self._entries[event] = fragment
+        if len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+        return fragment
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseAccount:
+    """What one case's part of a feed disclosed: the detail of a ``feed.served`` entry."""
+
+    case_id: int | None
+    level: Level
+    meeting_ids: tuple[int, ...]
+    consent_record_ids: tuple[int, ...]
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    body: bytes
+    etag: str
+    #: The newest change among the meetings served (the token's creation if none are).
+    newest_change: datetime
+    valid_until: datetime
+    accounts: tuple[CaseAccount, ...]
+
+
+def strong_etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def _drop_at(meeting: Meeting) -> datetime | None:
+    if meeting.status != "cancelled":
+        return None
+    return (meeting.cancelled_at or meeting.updated_at) + CANCELLED_KEPT
+
+
+async def _scope_cases(
+    session: AsyncSession, state: TokenState
+) -> tuple[list[Case], Any, User | None]:
+    """The cases in scope and a query of their ids (so the meeting queries stay one query
+    each however many cases a leader has)."""
+    if state.scope is FeedScope.COORDINATOR:
+        assert state.user_id is not None
+        user = await session.get(User, state.user_id)
+        if user is None:
+            return [], None, None
+        cases_query = visible_cases(user)
+        cases = list((await session.exec(cases_query)).all())
+        return cases, cases_query.with_only_columns(col(Case.id)), user
+    assert state.case_id is not None
+    case = await session.get(Case, state.case_id)
+    if case is None or case.unit_id != state.unit_id:
+        return [], None, None
+    return [case], sm_select(Case.id).where(Case.id == state.case_id), None
+
+
+async def render(
+    session: AsyncSession, state: TokenState, now: datetime, fragments: FragmentCache
+) -> Rendered:
+    """The feed as this token's reader may see it at ``now``."""
+    cases, case_ids, user = await _scope_cases(session, state)
+    by_id = {c.id: c for c in cases}
+    meeting_query = sm_select(Meeting)
+    participant_query = sm_select(MeetingParticipant, Contact).join(
+        Contact, col(Contact.id) == col(MeetingParticipant.contact_id)
+    )
+    bounds = [now + CACHE_HORIZON]
+    contact_reader: Reader | None = None
+    facts_by_case: dict[int, PolicyFacts] = {}
+    if state.scope is FeedScope.CONTACT and cases:
+        case = cases[0]
+        contact = await session.get(Contact, state.contact_id)
+        if contact is not None and contact.case_id == case.id:
+            facts = await load_policy_facts(session, case)
+            facts_by_case[case.id] = facts
+            contact_reader = Reader(contact=facts.contact(contact.id or 0),
+                                    language=Language(contact.language), cap=Level.PURPOSE)
+            bounds += _consent_bounds(facts, case, now)
+            mine = sm_select(MeetingParticipant.meeting_id).where(
+                MeetingParticipant.contact_id == contact.id
+            )
+            meeting_query = meeting_query.where(
+                Meeting.case_id == case.id, col(Meeting.id).in_(mine)
+            )
+            participant_query = participant_query.where(col(MeetingParticipant.meeting_id).in_(mine))
+        else:
+            cases = []
+    elif cases:
+        meeting_query = meeting_query.where(col(Meeting.case_id).in_(case_ids))
+        participant_query = participant_query.where(
+            col(MeetingParticipant.meeting_id).in_(
+                sm_select(Meeting.id).where(col(Meeting.case_id).in_(case_ids))
+            )
+        )
+    meetings: list[Meeting] = []
+    people: dict[int, list[tuple[MeetingParticipant, Contact]]] = {}
+    if cases:
+        meetings = list((await session.exec(meeting_query)).all())
+        rows = await session.exec(participant_query.order_by(col(MeetingParticipant.meeting_id),
+                                                             col(Contact.id)))
+        for participant, person in rows.all():
+            people.setdefault(participant.meeting_id, []).append((participant, person))
+
+    staff_reader = Reader(
+        contact=None, language=Language.NB, cap=Level.CONTENT,
+        # The child's name only in the feeds of the case's own coordinators (not a leader's).
+        show_child_name=state.show_child_name and (user is None or user.role == UserRole.COORDINATOR),
+    )
+    reader = contact_reader or staff_reader
+    items: list[tuple[datetime, str, bytes]] = []
+    per_case: dict[int, list[tuple[Meeting, Level, tuple[int, ...], bytes]]] = {}
+    visible_by_case = {}
+    newest: datetime | None = None
+    for meeting in meetings:
+        drop_at = _drop_at(meeting)
+        if drop_at is not None:
+            if now >= drop_at:
+                continue
+            bounds.append(drop_at)
+        owner = by_id.get(meeting.case_id)
+        if owner is None:
+            continue
+        facts = facts_by_case.get(meeting.case_id) or PolicyFacts(case_facts(owner), (), ())
+        decision = level_for(reader, facts, meeting, now)
+        if not decision.allowed or decision.level <= Level.NONE:
+            continue
+        if meeting.case_id not in visible_by_case:
+            visible_by_case[meeting.case_id] = visible_for(reader, facts, now)
+        event = to_event(owner, meeting, people.get(meeting.id or 0, []), decision.level, reader,
+                         visible_by_case[meeting.case_id])
+        fragment = fragments.get(event)
+        items.append((meeting.start, meeting.uid, fragment))
+        per_case.setdefault(meeting.case_id, []).append(
+            (meeting, decision.level, decision.consent_record_ids, fragment)
+        )
+        newest = meeting.updated_at if newest is None else max(newest, meeting.updated_at)
+    if state.scope is FeedScope.COORDINATOR and cases:
+        for deadline in await _deadlines(session, case_ids, by_id):
+            items.append((deadline.at, deadline.event.uid, fragments.get(deadline.event)))
+            newest = deadline.changed if newest is None else max(newest, deadline.changed)
+    items.sort(key=lambda item: (item[0], item[1]))
+    body = render_feed(_calendar_name(state, cases, reader, per_case),
+                       (fragment for _, _, fragment in items), refresh=REFRESH)
+    return Rendered(
+        body=body,
+        etag=strong_etag(body),
+        newest_change=newest or state.created_at,
+        valid_until=min(b for b in bounds if b > now),
+        accounts=_accounts(state, per_case),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    at: datetime
+    changed: datetime
+    event: CalendarEvent
+
+
+async def _deadlines(session: AsyncSession, case_ids: Sequence[int], by_id: Mapping[int | None, Case]
+                     ) -> list[Deadline]:
+    """Open alerts with a deadline, as all-day events in the coordinator's own feed (DESIGN.md)."""
+    rows = await session.exec(sm_select(Alert).where(
+        col(Alert.case_id).in_(case_ids), col(Alert.resolved_at).is_(None), col(Alert.due_at).is_not(None)))
+    deadlines = []
+    for alert in rows.all():
+        owner = by_id.get(alert.case_id)
+        if owner is None or alert.due_at is None:
+            continue
+        text = ALERT_TEXTS.get(alert.kind, alert.kind)
+        event = CalendarEvent(
+            uid=f"deadline-{alert.id}@samhandling", sequence=0, last_modified=alert.created_at,
+            summary=f"Frist: {text} – {owner.reference} {owner.child_initials}",
+            all_day=local_date(alert.due_at),
+        )
+        deadlines.append(Deadline(alert.due_at, alert.created_at, event))
+    return deadlines
+
+
+def _consent_bounds(facts: PolicyFacts, case: Case, now: datetime) -> list[datetime]:
+    """The instants after ``now`` at which what a contact may see can change by itself."""
+    bounds = []
+    for record in facts.records:
+        bounds.append(record.valid_from)
+        if record.valid_until is not None:
+            bounds.append(record.valid_until)
+    if case.aimed_at_child and case.party_status_override is None:
+        bounds.append(local_midnight(fifteenth_birthday(case.child_birth_date)))
+    return [b for b in bounds if b > now]
+
+
+def _calendar_name(
+    state: TokenState, cases: Sequence[Case], reader: Reader,
+    per_case: Mapping[int, Sequence[tuple[Meeting, Level, tuple[int, ...], bytes]]],
+) -> str:
+    """A contact's calendar names the case only when its events already do (purpose)."""
+    if state.scope is FeedScope.COORDINATOR:
+        return CALNAME_PREFIX + MY_CASES[reader.language]
+    if not cases:
+        return NEUTRAL_CALNAME[reader.language]
+    if reader.is_staff or any(level >= Level.PURPOSE for parts in per_case.values()
+                              for _, level, _, _ in parts):
+        return CALNAME_PREFIX + cases[0].reference
+    return NEUTRAL_CALNAME[reader.language]
+
+
+def _accounts(
+    state: TokenState,
+    per_case: Mapping[int, Sequence[tuple[Meeting, Level, tuple[int, ...], bytes]]],
+) -> tuple[CaseAccount, ...]:
+    accounts = []
+    for case_id in sorted(per_case):
+        parts = per_case[case_id]
+        digest = hashlib.sha256(b"".join(fragment for *_, fragment in parts)).hexdigest()[:32]
+        accounts.append(CaseAccount(
+            case_id=case_id,
+            level=max(level for _, level, _, _ in parts),
+            meeting_ids=tuple(sorted(m.id or 0 for m, *_ in parts)),
+            consent_record_ids=tuple(sorted({i for _, _, ids, _ in parts for i in ids})),
+            digest=digest,
+        ))
+    if not accounts:
+        accounts.append(CaseAccount(state.case_id, Level.NONE, (), (), ""))
+    return tuple(accounts)

@@ -1,0 +1,1 @@
+"""The outbox: queueing messages, the store the dispatcher claims from, and alerts."""

@@ -1,0 +1,162 @@
+"""The outbox table as the dispatcher's store: rows claimed with ``FOR UPDATE SKIP LOCKED`` and a
+lease on PostgreSQL, so two instances never send one message (rule 6).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from coordination import audit
+from coordination.context import ServiceContext
+from coordination.levels import Level
+from coordination.models import (
+    Case,
+    OutboxMessage,
+)
+from coordination.outbox import alerts
+from notifications.ports import (
+    AlertKind,
+    MessageKind,
+    SuppressionCode,
+)
+from notifications.ports import (
+    OutboxMessage as PortMessage,
+)
+
+log = logging.getLogger(__name__)
+
+
+def instance_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _port(row: OutboxMessage) -> PortMessage:
+    recipient = row.recipient_contact_id if row.recipient_contact_id is not None else row.recipient_user_id
+    return PortMessage(
+        id=str(row.id), idempotency_key=row.idempotency_key, kind=MessageKind(row.kind),
+        recipient_id=str(recipient), due_at=row.due_at,
+        attempts=row.attempts, message_id=row.message_id,
+        subject_id=str(row.meeting_id if row.meeting_id is not None else row.alert_id),
+    )
+
+
+class SqlOutboxStore:
+    """The outbox table as the dispatcher's ``OutboxStore``."""
+
+    def __init__(self, ctx: ServiceContext, instance: str | None = None) -> None:
+        self._ctx = ctx
+        self._instance = instance or instance_name()
+
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> Sequence[PortMessage]:
+        async with self._ctx.transaction() as session:
+            # Two statements rather than one with OR, so each can use the (status, next_attempt_at)
+            # index: expired leases first (an instance died holding them), then due rows.
+            rows: list[OutboxMessage] = []
+            for condition, order in (
+                ((col(OutboxMessage.status) == "sending") & (col(OutboxMessage.lease_until) < now),
+                 col(OutboxMessage.lease_until)),
+                ((col(OutboxMessage.status) == "pending") & (col(OutboxMessage.next_attempt_at) <= now),
+                 col(OutboxMessage.next_attempt_at)),
+            ):
+                if len(rows) >= limit:
+                    break
+                query = select(OutboxMessage).where(condition).order_by(order, col(OutboxMessage.id))
+                query = query.limit(limit - len(rows))
+                if not self._ctx.settings.is_sqlite:
+                    query = query.with_for_update(skip_locked=True)
+                rows.extend((await session.exec(query)).all())
+            for row in rows:
+                row.status = "sending"
+                row.lease_until = now + lease
+                row.claimed_by = self._instance
+                row.updated_at = now
+                session.add(row)
+            return [_port(row) for row in rows]
+
+    async def _finish(self, session: AsyncSession, outbox_id: str, **values: object) -> OutboxMessage | None:
+        """End our claim; a row whose lease another instance has taken over is left alone."""
+        row = await session.get(OutboxMessage, int(outbox_id), with_for_update=not self._ctx.settings.is_sqlite)
+        if row is None or row.status != "sending" or row.claimed_by != self._instance:
+            log.warning("outbox %s: claim lost before its outcome was recorded", outbox_id)
+            return None
+        for key, value in values.items():
+            setattr(row, key, value)
+        row.lease_until = None
+        session.add(row)
+        return row
+
+    def _audit(self, session: AsyncSession, row: OutboxMessage, action: str, now: datetime,
+               **detail: object) -> None:
+        audit.record(session, unit_id=row.unit_id, case_id=row.case_id, actor=audit.SYSTEM, action=action,
+                     subject=f"outbox:{row.id}", at=now,
+                     detail={"kind": row.kind, "contact": row.recipient_contact_id, "user": row.recipient_user_id,
+                             "meeting": row.meeting_id, "sequence": row.meeting_sequence, **detail})
+
+    async def mark_sent(self, outbox_id: str, level: Level, now: datetime) -> None:
+        async with self._ctx.transaction() as session:
+            row = await self._finish(session, outbox_id, status="sent", sent_at=now, level=level.value,
+                                     updated_at=now)
+            if row is not None:
+                self._audit(session, row, "notification.sent", now, level=level.value,
+                            message_id=row.message_id)
+
+    async def mark_suppressed(self, outbox_id: str, code: SuppressionCode, reason: str, now: datetime) -> None:
+        async with self._ctx.transaction() as session:
+            row = await self._finish(session, outbox_id, status="suppressed", suppressed_code=code.value,
+                                     suppressed_reason=reason[:500], updated_at=now)
+            if row is None:
+                return
+            self._audit(session, row, "notification.suppressed", now, code=code.value, reason=reason[:500])
+            if code in (SuppressionCode.NO_ADDRESS,) and row.case_id is not None:
+                case = await session.get(Case, row.case_id)
+                assert case is not None
+                await alerts.raise_alert(
+                    session, case, AlertKind.NOTIFICATION_FAILED.value,
+                    f"case:{case.id}:no_address:{row.recipient_contact_id or row.recipient_user_id}", now,
+                    detail={"outbox": row.id, "contact": row.recipient_contact_id, "code": code.value},
+                )
+
+    async def schedule_retry(self, outbox_id: str, attempts: int, next_attempt_at: datetime, error: str,
+                             now: datetime) -> None:
+        async with self._ctx.transaction() as session:
+            row = await self._finish(session, outbox_id, status="pending", attempts=attempts,
+                                     next_attempt_at=next_attempt_at, last_error=error[:500], updated_at=now)
+            if row is not None:
+                self._audit(session, row, "notification.retry", now, attempts=attempts, error=error[:200],
+                            next_attempt_at=next_attempt_at.isoformat())
+
+    async def defer(self, outbox_id: str, until: datetime, reason: str, now: datetime) -> None:
+        async with self._ctx.transaction() as session:
+            await self._finish(session, outbox_id, status="pending", next_attempt_at=until, updated_at=now)
+
+    async def mark_dead(self, outbox_id: str, attempts: int, error: str, now: datetime) -> None:
+        async with self._ctx.transaction() as session:
+            row = await self._finish(session, outbox_id, status="dead", attempts=attempts, last_error=error[:500],
+                                     updated_at=now)
+            if row is None:
+                return
+            self._audit(session, row, "notification.dead", now, attempts=attempts, error=error[:200])
+            if row.case_id is not None and row.kind != MessageKind.ALERT.value:
+                case = await session.get(Case, row.case_id)
+                assert case is not None
+                await alerts.raise_alert(session, case, AlertKind.NOTIFICATION_FAILED.value,
+                                         f"outbox:{row.id}:dead", now,
+                                         detail={"outbox": row.id, "contact": row.recipient_contact_id,
+                                                 "error": error[:200]})
+
+
+async def release_claims(ctx: ServiceContext, instance: str) -> None:
+    """At a clean shutdown, hand this instance's unfinished claims back at once."""
+    async with ctx.transaction() as session:
+        await session.exec(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.status) == "sending", col(OutboxMessage.claimed_by) == instance)
+            .values(status="pending", lease_until=None)
+        )

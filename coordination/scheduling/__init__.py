@@ -1,0 +1,1 @@
+"""Plans, meetings, answers, answer links and slot search."""

@@ -19,6 +19,7 @@ from litestar.datastructures import FormMultiDict, State
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
+from calendars.zone import local_date
 from coordination import audit
 from coordination.access.rules import user_for_token
 from coordination.api.deps import Ctx
@@ -35,7 +36,6 @@ from coordination.outbox.alerts import resolve
 from coordination.scheduling import meetings
 from coordination.schemas import AnswerIn, CaseFeedIn, ConsentIn, MeetingPatch, MyFeedIn
 from coordination.web import texts as t
-from coordination.web import views
 from coordination.web.session import (
     CSRF_FIELD,
     Viewer,
@@ -50,6 +50,14 @@ from coordination.web.session import (
     signed_out_cookies,
     start_session,
 )
+from coordination.web.views import alerts as alert_views
+from coordination.web.views import audit as audit_views
+from coordination.web.views import cases as case_views
+from coordination.web.views import common as forms
+from coordination.web.views import consent as consent_views
+from coordination.web.views import feeds as feed_views
+from coordination.web.views import meetings as meeting_views
+from coordination.web.views import outbox as outbox_views
 
 CONSENT_FIELDS = ("grantor", "sector", "status", "level", "form", "valid_until", "note")
 CASE_TABS = (
@@ -159,10 +167,10 @@ class HomePages(Controller):
     async def _home(self, request: Request[Any, Any, State], ctx: ServiceContext, viewer: User,
                     **extra: Any) -> Template:
         async with ctx.transaction() as session:
-            rows = await views.my_cases(session, viewer, ctx.now())
+            rows = await case_views.my_cases(session, viewer, ctx.now())
             mine = await feed_tokens.list_my_feeds(session, viewer, _runtime(request).pending_seen)
-        return render(request, "cases.html", viewer=viewer, rows=rows, headings=views.sector_headings(),
-                      feeds=views.feed_rows(mine, {}), can_have_feed=viewer.role != UserRole.ADMIN, **extra)
+        return render(request, "cases.html", viewer=viewer, rows=rows, headings=case_views.sector_headings(),
+                      feeds=feed_views.feed_rows(mine, {}), can_have_feed=viewer.role != UserRole.ADMIN, **extra)
 
     @get("/")
     async def my_cases(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer) -> Template:
@@ -176,7 +184,7 @@ class HomePages(Controller):
             created = await feed_tokens.create_my_feed(session, viewer, MyFeedIn(label=label), ctx.now(),
                                                  ctx.settings.public_base_url)
         return await self._home(request, ctx, viewer,
-                                new_feed=views.new_feed(created, label or "Samhandling – mine saker"))
+                                new_feed=feed_views.new_feed(created, label or "Samhandling – mine saker"))
 
     @post("/kalender/{feed_id:int}/stopp")
     async def revoke_my_feed(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer,
@@ -190,7 +198,7 @@ class HomePages(Controller):
     async def alerts_page(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer) -> Template:
         include_resolved = request.query_params.get("vis") == "alle"
         async with ctx.transaction() as session:
-            rows = await views.alert_rows(session, viewer, None, include_resolved)
+            rows = await alert_views.alert_rows(session, viewer, None, include_resolved)
         return render(request, "alerts.html", viewer=viewer, alerts=rows, include_resolved=include_resolved)
 
     @post("/varsler/{alert_id:int}/lost")
@@ -216,7 +224,7 @@ class CasePages(Controller):
     async def _page(self, request: Request[Any, Any, State], ctx: ServiceContext, viewer: User, case_id: int,
                     tab: str, template: str, status: int = 200, **context: Any) -> Template:
         async with ctx.transaction() as session:
-            head = await views.case_head(session, viewer, case_id, ctx.now())
+            head = await case_views.case_head(session, viewer, case_id, ctx.now())
             # As the API does: one entry per request that shows a case's data to a user.
             audit.record_read(session, viewer.id or 0, viewer.unit_id, case_id, f"page.{tab}", ctx.now())
         return render(request, template, status=status, viewer=viewer, head=head, tabs=CASE_TABS, tab=tab,
@@ -229,8 +237,8 @@ class CasePages(Controller):
                        ) -> Template:
         """The read is audited by ``consent_loops.information_loops`` (``information_loops.read``)."""
         async with ctx.transaction() as session:
-            head = await views.case_head(session, viewer, case_id, ctx.now())
-            data = await views.overview(session, viewer, case_id, ctx.now(), ctx.settings.email_level_cap)
+            head = await case_views.case_head(session, viewer, case_id, ctx.now())
+            data = await case_views.overview(session, viewer, case_id, ctx.now(), ctx.settings.email_level_cap)
         return render(request, "case.html", viewer=viewer, head=head, tabs=CASE_TABS, tab="", data=data)
 
     # consent
@@ -239,7 +247,7 @@ class CasePages(Controller):
                        case_id: int, status: int = 200, errors: list[tuple[str, str]] | None = None,
                        values: Mapping[str, str] | None = None) -> Template:
         async with ctx.transaction() as session:
-            data = await views.consent_page(session, viewer, case_id, ctx.now())
+            data = await consent_views.consent_page(session, viewer, case_id, ctx.now())
         blank = dict.fromkeys(CONSENT_FIELDS, "")
         return await self._page(request, ctx, viewer, case_id, "samtykke", "consent.html", status=status,
                                 data=data, errors=errors or [], values={**blank, **(values or {})})
@@ -271,8 +279,8 @@ class CasePages(Controller):
     async def schedule(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int]
                        ) -> Template:
         async with ctx.transaction() as session:
-            months = await views.timeline(session, viewer, case_id, ctx.now())
-            open_alerts = [a for a in await views.alert_rows(session, viewer, case_id, False)
+            months = await meeting_views.timeline(session, viewer, case_id, ctx.now())
+            open_alerts = [a for a in await alert_views.alert_rows(session, viewer, case_id, False)
                            if a.href.startswith(f"/saker/{case_id}/moter")]
         return await self._page(request, ctx, viewer, case_id, "moter", "meetings.html", months=months,
                                 alerts=open_alerts)
@@ -280,9 +288,9 @@ class CasePages(Controller):
     async def _meeting(self, request: Request[Any, Any, State], ctx: ServiceContext, viewer: User,
                        case_id: int, meeting_id: int, status: int = 200, **context: Any) -> Template:
         async with ctx.transaction() as session:
-            meeting = await views.one_meeting(session, viewer, case_id, meeting_id, ctx.now())
-            period = await views.plan_period(session, case_id)
-        first = ctx.now().astimezone(t.OSLO).date()
+            meeting = await meeting_views.one_meeting(session, viewer, case_id, meeting_id, ctx.now())
+            period = await meeting_views.plan_period(session, case_id)
+        first = local_date(ctx.now())
         last = first + timedelta(days=14)
         if period is not None:
             first = min(max(first, period[0]), period[1])
@@ -307,12 +315,12 @@ class CasePages(Controller):
         values = {"dato": str(data.get("dato") or ""), "tid": str(data.get("tid") or "")}
         fields = {"dato": "dato", "tid": "tid", "start": "dato", "end": "tid", "status": "dato"}
         try:
-            start = views.oslo_instant(views.parse_day(values["dato"], "dato"), views.parse_clock(values["tid"], "tid"))
+            start = forms.oslo_instant(forms.parse_day(values["dato"], "dato"), forms.parse_clock(values["tid"], "tid"))
             advice = None
             async with ctx.transaction() as session:
                 if data.get("likevel") != "ja":
-                    advice = await views.slot_advice(session, viewer, case_id, meeting_id, start, start, ctx.now(),
-                                                     asked=t.when(start), exact=True)
+                    advice = await meeting_views.slot_advice(session, viewer, case_id, meeting_id, start, start,
+                                                             ctx.now(), asked=t.when(start), exact=True)
                 if advice is None or advice.fits:
                     await meetings.update_meeting(session, viewer, case_id, meeting_id, MeetingPatch(start=start),
                                                   ctx.now())
@@ -331,17 +339,17 @@ class CasePages(Controller):
         values = {"fra": str(data.get("fra") or ""), "til": str(data.get("til") or "")}
         fields = {"fra": "fra", "til": "til", "window_start": "fra", "window_end": "til", "duration": "til"}
         try:
-            first = views.parse_day(values["fra"], "fra")
-            last = views.parse_day(values["til"], "til")
+            first = forms.parse_day(values["fra"], "fra")
+            last = forms.parse_day(values["til"], "til")
             if last < first:
                 raise t.FormError("til", "Siste dag må være samme dag som eller etter første dag.")
-            start = max(views.oslo_instant(first, datetime.min.time()), next_quarter(ctx.now()))
-            end = views.oslo_instant(last + timedelta(days=1), datetime.min.time())
+            start = max(forms.oslo_instant(first, datetime.min.time()), next_quarter(ctx.now()))
+            end = forms.oslo_instant(last + timedelta(days=1), datetime.min.time())
             if end <= start:
                 raise t.FormError("til", "Perioden har allerede vært. Velg dager fram i tid.")
             async with ctx.transaction() as session:
-                advice = await views.slot_advice(session, viewer, case_id, meeting_id, start, end, ctx.now(),
-                                                 asked=f"{t.day(first)} – {t.day(last)}")
+                advice = await meeting_views.slot_advice(session, viewer, case_id, meeting_id, start, end, ctx.now(),
+                                                         asked=f"{t.day(first)} – {t.day(last)}")
         except InputError as error:
             return await self._meeting(request, ctx, viewer, case_id, meeting_id, status=400,
                                        errors=errors_of(error, fields), search_values=values)
@@ -403,11 +411,11 @@ class CasePages(Controller):
         async with ctx.transaction() as session:
             listed = await feed_tokens.list_case_feeds(session, viewer, case_id, _runtime(request).pending_seen)
             contacts = await contact_service.list_contacts(session, viewer, case_id)
-        choices = views.contact_choices(contacts)
+        choices = feed_views.contact_choices(contacts)
         names = {int(c.value): c.text for c in choices}
         context.setdefault("errors", [])
         return await self._page(request, ctx, viewer, case_id, "kalendere", "feeds.html", status=status,
-                                feeds=views.feed_rows(listed, names), contacts=choices, **context)
+                                feeds=feed_views.feed_rows(listed, names), contacts=choices, **context)
 
     @get("/kalendere")
     async def feeds_page(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int]
@@ -426,7 +434,7 @@ class CasePages(Controller):
             async with ctx.transaction() as session:
                 created = await feed_tokens.create_case_feed(session, viewer, case_id, body, ctx.now(),
                                                        ctx.settings.public_base_url)
-                head = await views.case_head(session, viewer, case_id, ctx.now())
+                head = await case_views.case_head(session, viewer, case_id, ctx.now())
         except InputError as error:  # before ValueError, of which it is a kind
             return await self._feeds(request, ctx, viewer, case_id, status=400,
                                      errors=errors_of(error, {"contact_id": "kontakt", "label": "label"}))
@@ -434,7 +442,7 @@ class CasePages(Controller):
             return await self._feeds(request, ctx, viewer, case_id, status=400,
                                      errors=[("label", "Navnet kan ikke ha linjeskift og kan ha høyst 100 tegn.")])
         name = label or f"Samhandling – {head.reference}"
-        return await self._feeds(request, ctx, viewer, case_id, new_feed=views.new_feed(created, name))
+        return await self._feeds(request, ctx, viewer, case_id, new_feed=feed_views.new_feed(created, name))
 
     @post("/kalendere/{feed_id:int}/stopp")
     async def revoke_feed(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int],
@@ -456,8 +464,8 @@ class CasePages(Controller):
         wanted = request.query_params.get("status", "")
         wanted = wanted if wanted in ("venter", "sendt", "stoppet") else ""
         async with ctx.transaction() as session:
-            rows = await views.outbox_rows(session, viewer, case_id, ctx.now(), ctx.settings.email_level_cap,
-                                           wanted)
+            rows = await outbox_views.outbox_rows(session, viewer, case_id, ctx.now(), ctx.settings.email_level_cap,
+                                                  wanted)
         return await self._page(request, ctx, viewer, case_id, "utsendinger", "outbox.html", rows=rows,
                                 wanted=wanted)
 
@@ -468,8 +476,8 @@ class CasePages(Controller):
         before_id = int(before) if before.isdigit() else None
         limit = 100
         async with ctx.transaction() as session:
-            shared = await views.access_report(session, viewer, case_id)
-            entries = await views.audit_rows(session, viewer, case_id, before_id, limit)
+            shared = await audit_views.access_report(session, viewer, case_id)
+            entries = await audit_views.audit_rows(session, viewer, case_id, before_id, limit)
         older = entries[-1].id if len(entries) == limit else None
         return await self._page(request, ctx, viewer, case_id, "logg", "log.html", shared=shared, entries=entries,
                                 older=older, paged=before_id is not None)
@@ -489,7 +497,7 @@ def _consent_in(values: Mapping[str, str]) -> ConsentIn:
         if values["level"]:
             body["level"] = values["level"]
         if values["valid_until"]:
-            body["valid_until"] = views.end_of_day(views.parse_day(values["valid_until"], "valid_until"))
+            body["valid_until"] = forms.end_of_day(forms.parse_day(values["valid_until"], "valid_until"))
     elif values["valid_until"]:
         raise t.FormError("valid_until", "Bare et samtykke som gis kan ha en sluttdato. La feltet stå tomt.")
     if not values["grantor"]:

@@ -17,7 +17,9 @@ from coordination.background import scan_once
 from coordination.context import ServiceContext
 from coordination.levels import Level
 from coordination.models import User
-from coordination.web import views
+from coordination.web.views import cases as case_views
+from coordination.web.views import common as view_common
+from coordination.web.views import consent as consent_views
 from notifications.dispatcher import Dispatcher
 
 Client = AsyncTestClient[Litestar]
@@ -91,8 +93,9 @@ async def test_deactivating_the_child_who_refused_does_not_open_the_sector(
     # The child can still consent although their row is inactive (the page offers them too),
     # and then the sector opens.
     async with service.transaction() as session:
-        page = await views.consent_page(session, await coordinator(service, people), team.case_id, service.now())
-    assert views.Choice(str(team.child), "Sara Hansen (barnet) – ikke aktiv") in page.grantors
+        user = await coordinator(service, people)
+        page = await consent_views.consent_page(session, user, team.case_id, service.now())
+    assert view_common.Choice(str(team.child), "Sara Hansen (barnet) – ikke aktiv") in page.grantors
     await granted(client, people, team.case_id, team.child)
     assert (await loop_of(client, people, team.case_id, team.teacher))["now"]["level"] == "purpose"
 
@@ -126,9 +129,9 @@ async def test_without_a_child_contact_the_child_with_party_status_must_still_co
     # The coordinator's pages say the same in words, and do not fail on a grantor without a row.
     user = await coordinator(service, people)
     async with service.transaction() as session:
-        page = await views.consent_page(session, user, case_id, service.now())
-        overview = await views.overview(session, user, case_id, service.now(), Level.LOGISTICS)
-        rows = await views.my_cases(session, user, service.now())
+        page = await consent_views.consent_page(session, user, case_id, service.now())
+        overview = await case_views.overview(session, user, case_id, service.now(), Level.LOGISTICS)
+        rows = await case_views.my_cases(session, user, service.now())
     school = next(s for s in page.sectors if s.sector == "school")
     assert "barnet: har ikke samtykket" in school.grantors
     assert "barnet har partsstatus og har ikke samtykket til deling med skole" in school.reasons

@@ -3,7 +3,6 @@ error pages and security headers, the static files and the template engine."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +10,17 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from litestar import Request, Response, Router
 from litestar.datastructures import CacheControlHeader, ResponseHeader, State
 from litestar.di import Provide
-from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from litestar.types import ControllerRouterHandler
-from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from coordination.errors import Forbidden, Gone, InputError, NotFound
+from coordination.errors import InputError
+from coordination.problems import HANDLED, Kind, note, problem_of
 from coordination.web.pages import CasePages, HomePages, SignInPages, render, service
 from coordination.web.session import CsrfRejected, SignInRequired, expired_session_cookie, provide_web_user
 from coordination.web.texts import error_text
-
-log = logging.getLogger("samhandling.web")
 
 PACKAGE = Path(__file__).resolve().parent.parent
 STATIC = PACKAGE / "static"
@@ -63,44 +59,32 @@ def _csrf(request: Request[Any, Any, State], _: CsrfRejected) -> Response[Any]:
                        "Gå tilbake, last siden på nytt og prøv igjen.")
 
 
-def _not_found(request: Request[Any, Any, State], _: Exception) -> Response[Any]:
-    return _error_page(request, 404, "Fant ikke siden",
-                       "Siden finnes ikke, eller du har ikke tilgang til den.")
+#: The page's heading and words for each kind of problem (``coordination.problems``).
+PAGE_WORDS: dict[Kind, tuple[str, str]] = {
+    Kind.INPUT: ("Kunne ikke lagre", ""),
+    Kind.INVALID: ("Ugyldig adresse eller skjema", "Kontroller adressen og prøv igjen."),
+    Kind.NOT_FOUND: ("Fant ikke siden", "Siden finnes ikke, eller du har ikke tilgang til den."),
+    Kind.FORBIDDEN: ("Ikke tilgang", "Rollen din gir ikke tilgang til dette."),
+    Kind.GONE: ("Ikke lenger gyldig", "Dette er trukket tilbake og kan ikke brukes lenger."),
+    Kind.CONFLICT: ("Noen andre endret det samme",
+                    "Endringen kolliderte med en annen. Last siden på nytt og prøv igjen."),
+    Kind.UNAVAILABLE: ("Tjenesten er midlertidig utilgjengelig",
+                       "Databasen svarer ikke akkurat nå. Prøv igjen om litt."),
+    Kind.INTERNAL: ("Noe gikk galt", "Prøv igjen, eller gå tilbake til forsiden."),
+    Kind.OTHER: ("Noe gikk galt", "Prøv igjen, eller gå tilbake til forsiden."),
+}
 
 
-def _forbidden(request: Request[Any, Any, State], _: Forbidden) -> Response[Any]:
-    return _error_page(request, 403, "Ikke tilgang", "Rollen din gir ikke tilgang til dette.")
-
-
-def _gone(request: Request[Any, Any, State], _: Gone) -> Response[Any]:
-    return _error_page(request, 410, "Ikke lenger gyldig", "Dette er trukket tilbake og kan ikke brukes lenger.")
-
-
-def _input(request: Request[Any, Any, State], error: InputError) -> Response[Any]:
-    return _error_page(request, 400, "Kunne ikke lagre", error_text(error))
-
-
-def _invalid(request: Request[Any, Any, State], _: ValidationException) -> Response[Any]:
-    return _error_page(request, 400, "Ugyldig adresse eller skjema", "Kontroller adressen og prøv igjen.")
-
-
-def _conflict(request: Request[Any, Any, State], _: IntegrityError) -> Response[Any]:
-    return _error_page(request, 409, "Noen andre endret det samme",
-                       "Endringen kolliderte med en annen. Last siden på nytt og prøv igjen.")
-
-
-def _unavailable(request: Request[Any, Any, State], error: Exception) -> Response[Any]:
-    log.warning("page unavailable: %s", type(error).__name__)
-    response = _error_page(request, 503, "Tjenesten er midlertidig utilgjengelig",
-                           "Databasen svarer ikke akkurat nå. Prøv igjen om litt.")
-    response.headers["Retry-After"] = "10"
+def _problem(request: Request[Any, Any, State], exc: Exception) -> Response[Any]:
+    """Any error as an error page, from the one map the API uses too."""
+    problem = problem_of(exc)
+    note(request, exc, problem)
+    title, text = PAGE_WORDS[problem.kind]
+    if problem.kind is Kind.INPUT:
+        text = error_text(exc if isinstance(exc, InputError) else InputError(problem.field or "", problem.detail))
+    response = _error_page(request, problem.status, title, text)
+    response.headers.update(problem.headers)
     return response
-
-
-def _http(request: Request[Any, Any, State], error: HTTPException) -> Response[Any]:
-    if error.status_code == 404:
-        return _not_found(request, error)
-    return _error_page(request, error.status_code, "Noe gikk galt", "Prøv igjen, eller gå tilbake til forsiden.")
 
 
 def web_routes() -> list[ControllerRouterHandler]:
@@ -112,16 +96,7 @@ def web_routes() -> list[ControllerRouterHandler]:
         exception_handlers={
             SignInRequired: _sign_in,
             CsrfRejected: _csrf,
-            NotFound: _not_found,
-            Forbidden: _forbidden,
-            Gone: _gone,
-            InputError: _input,
-            ValidationException: _invalid,
-            IntegrityError: _conflict,
-            DBAPIError: _unavailable,
-            OSError: _unavailable,
-            TimeoutError: _unavailable,
-            HTTPException: _http,
+            **dict.fromkeys(HANDLED, _problem),
         },
         response_headers=SECURITY_HEADERS,
         cache_control=CacheControlHeader(no_store=True),

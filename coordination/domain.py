@@ -1,4 +1,4 @@
-"""The vocabulary of the domain: roles, sectors, consent states, languages.
+"""The vocabulary of the domain: roles, sectors, consent states, languages, audit actions.
 
 Kept apart from the tables so that the policy, the API and the texts share one spelling.
 """
@@ -98,6 +98,57 @@ class UserRole(enum.StrEnum):
 class MeasureType(enum.StrEnum):
     VOLUNTARY = "voluntary"
     ORDERED = "ordered"
+
+
+class AuditAction(enum.StrEnum):
+    """What an audit entry records (DESIGN.md rule 9). The values are stored: never rename one."""
+
+    CASE_CREATED = "case.created"
+    CASE_UPDATED = "case.updated"
+    CASE_COORDINATORS = "case.coordinators"
+    CONTACT_ADDED = "contact.added"
+    CONTACT_UPDATED = "contact.updated"
+    CONSENT_GRANTED = "consent.granted"
+    CONSENT_REFUSED = "consent.refused"
+    CONSENT_WITHDRAWN = "consent.withdrawn"
+    INFORMATION_LOOPS_READ = "information_loops.read"
+    PLAN_CREATED = "plan.created"
+    PLAN_REVISED = "plan.revised"
+    MEETING_CREATED = "meeting.created"
+    MEETING_MOVED = "meeting.moved"
+    MEETING_UPDATED = "meeting.updated"
+    MEETING_CONFIRMED = "meeting.confirmed"
+    MEETING_CANCELLED = "meeting.cancelled"
+    MEETING_HELD = "meeting.held"
+    MEETING_ANSWERED = "meeting.answered"
+    ANSWER_LINK_USED = "answer.link_used"
+    DISCLOSURE_ALLOWED = "disclosure.allowed"
+    DISCLOSURE_DENIED = "disclosure.denied"
+    NOTIFICATION_SENT = "notification.sent"
+    NOTIFICATION_SUPPRESSED = "notification.suppressed"
+    NOTIFICATION_RETRY = "notification.retry"
+    NOTIFICATION_DEAD = "notification.dead"
+    FEED_CREATED = "feed.created"
+    FEED_REVOKED = "feed.revoked"
+    FEED_SERVED = "feed.served"
+    ALERT_RAISED = "alert.raised"
+    ALERT_RESOLVED = "alert.resolved"
+    USER_CREATED = "user.created"
+    USER_DEACTIVATED = "user.deactivated"
+    UNIT_UPDATED = "unit.updated"
+    # A user was shown a case's data: one entry per API request or page (``audit.record_read``).
+    READ_CASE = "read.case"
+    READ_CONTACTS = "read.contacts"
+    READ_CONSENTS = "read.consents"
+    READ_AUDIT = "read.audit"
+    READ_PLAN = "read.plan"
+    READ_MEETINGS = "read.meetings"
+    READ_OUTBOX = "read.outbox"
+    READ_PAGE_CONSENT = "read.page.samtykke"
+    READ_PAGE_MEETINGS = "read.page.moter"
+    READ_PAGE_FEEDS = "read.page.kalendere"
+    READ_PAGE_OUTBOX = "read.page.utsendinger"
+    READ_PAGE_LOG = "read.page.logg"
 
 
 #: Age from which a child as a rule has party status (partsstatus).

@@ -3,13 +3,23 @@ their rows, a change is a new row."""
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
+from typing import TypeVar
 
 from sqlalchemy import JSON as SAJSON
 from sqlalchemy import Column, Index, String, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from calendars.schedule import MeetingKind
 from coordination.db import UTCDateTime
+from coordination.domain import AuditAction, ConsentForm, ConsentStatus, Language, MeasureType, Role, Sector, UserRole
+from coordination.feeds.enums import FeedScope
+from coordination.outbox.enums import OutboxStatus
+from coordination.scheduling.enums import Answer, MeetingStatus
+from notifications.ports import AlertKind, DisclosureLevel, MessageKind, RecipientKind, SuppressionCode
 
 #: Sizes of the columns that hold what people type. The request schemas (``schemas.py``) take
 #: their limits from here, so that a value too long for its column is refused with a 400 naming
@@ -27,10 +37,43 @@ INTERPRETER_LANGUAGE_LENGTH = 50
 DEFAULT_PLACE_LENGTH = 200
 VIDEO_LINK_LENGTH = 500
 FEED_LABEL_LENGTH = 100
+#: An OpenID Connect issuer or subject (subjects are at most 255 ASCII characters, OIDC Core 2).
+OIDC_ID_LENGTH = 255
 
 
 def _utc(nullable: bool = False, index: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+E = TypeVar("E", bound=enum.StrEnum)
+
+
+class EnumString(TypeDecorator[E]):
+    """A state stored as its plain string value in a VARCHAR of the given length, read back as
+    the enum member: the rows and the migrations are those of a string column, while the code
+    sees members. A value outside the enum is refused before it reaches the database.
+
+    ``empty_is_none``: the column holds "" while the state does not apply yet (an outbox row
+    not yet sent has no level); the code sees None."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum_type: type[E], length: int, *, empty_is_none: bool = False) -> None:
+        super().__init__(length)
+        self.enum_type = enum_type
+        self.length = length
+        self.empty_is_none = empty_is_none
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return "" if self.empty_is_none else None
+        return self.enum_type(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        if value is None or (self.empty_is_none and value == ""):
+            return None
+        return self.enum_type(value)
 
 
 class Unit(SQLModel, table=True):
@@ -48,14 +91,24 @@ class Unit(SQLModel, table=True):
 
 
 class User(SQLModel, table=True):
+    #: One person at the identity provider is one user: a subject is unique within its issuer.
+    __table_args__ = (Index("ix_user_oidc_identity", "oidc_issuer", "oidc_subject", unique=True),)
+
     id: int | None = Field(default=None, primary_key=True)
     unit_id: int = Field(foreign_key="unit.id", index=True)
     name: str = Field(max_length=NAME_LENGTH)
     email: str = Field(default="", max_length=EMAIL_LENGTH)
-    role: str = Field(sa_type=String(20))
+    role: UserRole = Field(sa_type=EnumString(UserRole, 20))
     token_hash: str = Field(sa_type=String(64), unique=True)
     active: bool = True
     created_at: datetime = Field(sa_column=_utc())
+    #: The OpenID Connect identity (issuer and subject) this user signs in with, linked at the
+    #: first sign-in (``access.oidc.match_user``).
+    oidc_issuer: str | None = Field(default=None, sa_type=String(OIDC_ID_LENGTH))
+    oidc_subject: str | None = Field(default=None, sa_type=String(OIDC_ID_LENGTH))
+    #: The national identity number that ID-porten and Ansattporten send (as ``pid``, with no
+    #: e-mail), for the first sign-in only: erased once the identity is linked.
+    pending_pid: str | None = Field(default=None, sa_type=String(11))
 
 
 class Case(SQLModel, table=True):
@@ -67,9 +120,9 @@ class Case(SQLModel, table=True):
     child_given_name: str = Field(max_length=CHILD_NAME_LENGTH)
     child_initials: str = Field(max_length=INITIALS_LENGTH)
     child_birth_date: date
-    language: str = Field(default="nb", sa_type=String(5))
+    language: Language = Field(default=Language.NB, sa_type=EnumString(Language, 5))
     aimed_at_child: bool = True
-    measure_type: str = Field(default="voluntary", sa_type=String(20))
+    measure_type: MeasureType = Field(default=MeasureType.VOLUNTARY, sa_type=EnumString(MeasureType, 20))
     order_date: date | None = None
     party_status_override: bool | None = None
     created_at: datetime = Field(sa_column=_utc())
@@ -86,13 +139,13 @@ class Contact(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True)
     name: str = Field(max_length=NAME_LENGTH)
-    role: str = Field(sa_type=String(30))
+    role: Role = Field(sa_type=EnumString(Role, 30))
     role_label: str = Field(default="", max_length=ROLE_LABEL_LENGTH)
-    sector: str = Field(sa_type=String(20))
+    sector: Sector = Field(sa_type=EnumString(Sector, 20))
     organisation: str = Field(default="", max_length=ORGANISATION_LENGTH)
     email: str = Field(default="", max_length=EMAIL_LENGTH)
     phone: str = Field(default="", max_length=PHONE_LENGTH)
-    language: str = Field(default="nb", sa_type=String(5))
+    language: Language = Field(default=Language.NB, sa_type=EnumString(Language, 5))
     daily_care: bool = False
     needs_interpreter: bool = False
     interpreter_language: str = Field(default="", max_length=INTERPRETER_LANGUAGE_LENGTH)
@@ -110,12 +163,12 @@ class ConsentRecord(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id")
     grantor_contact_id: int = Field(foreign_key="contact.id", index=True)
-    sector: str = Field(sa_type=String(20))
-    status: str = Field(sa_type=String(20))
-    level: str = Field(default="none", sa_type=String(20))
+    sector: Sector = Field(sa_type=EnumString(Sector, 20))
+    status: ConsentStatus = Field(sa_type=EnumString(ConsentStatus, 20))
+    level: DisclosureLevel = Field(default=DisclosureLevel.NONE, sa_type=EnumString(DisclosureLevel, 20))
     valid_from: datetime = Field(sa_column=_utc())
     valid_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
-    form: str = Field(sa_type=String(10))
+    form: ConsentForm = Field(sa_type=EnumString(ConsentForm, 10))
     recorded_by_user_id: int = Field(foreign_key="user.id")
     recorded_at: datetime = Field(sa_column=_utc())
     note: str = Field(default="", sa_type=Text)
@@ -130,7 +183,7 @@ class AuditEntry(SQLModel, table=True):
     unit_id: int = Field(foreign_key="unit.id", index=True)
     case_id: int | None = Field(default=None, foreign_key="case.id")
     actor: str = Field(max_length=60)
-    action: str = Field(max_length=60)
+    action: AuditAction = Field(sa_type=EnumString(AuditAction, 60))
     subject: str = Field(default="", max_length=120)
     detail: dict[str, object] = Field(default_factory=dict, sa_type=SAJSON)
     at: datetime = Field(sa_column=_utc())
@@ -181,7 +234,7 @@ class Meeting(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id")
     uid: str = Field(max_length=120, unique=True)
-    kind: str = Field(sa_type=String(30))
+    kind: MeetingKind = Field(sa_type=EnumString(MeetingKind, 30))
     series_key: str | None = Field(default=None, max_length=80)
     series_no: int = 0
     before_key: str | None = Field(default=None, max_length=80)
@@ -190,7 +243,7 @@ class Meeting(SQLModel, table=True):
     place: str = Field(default="", max_length=300)
     video_link: str = Field(default="", max_length=VIDEO_LINK_LENGTH)
     agenda: str = Field(default="", max_length=300)
-    status: str = Field(default="proposed", sa_type=String(20))
+    status: MeetingStatus = Field(default=MeetingStatus.PROPOSED, sa_type=EnumString(MeetingStatus, 20))
     ical_sequence: int = 0
     parents_told: bool = False
     #: Moved or confirmed by a coordinator: a plan revision keeps it where it is.
@@ -203,7 +256,7 @@ class Meeting(SQLModel, table=True):
 class MeetingParticipant(SQLModel, table=True):
     meeting_id: int = Field(foreign_key="meeting.id", primary_key=True)
     contact_id: int = Field(foreign_key="contact.id", primary_key=True, index=True)
-    partstat: str = Field(default="needs_action", sa_type=String(20))
+    partstat: Answer = Field(default=Answer.NEEDS_ACTION, sa_type=EnumString(Answer, 20))
     answered_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
@@ -213,7 +266,7 @@ class FeedToken(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     token_hash: str = Field(sa_type=String(64), unique=True)
     unit_id: int = Field(foreign_key="unit.id", index=True)
-    scope: str = Field(sa_type=String(20))  # coordinator, case, contact
+    scope: FeedScope = Field(sa_type=EnumString(FeedScope, 20))
     user_id: int | None = Field(default=None, foreign_key="user.id")
     case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
     contact_id: int | None = Field(default=None, foreign_key="contact.id")
@@ -235,6 +288,23 @@ class WebSession(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_utc())
     last_seen_at: datetime = Field(sa_column=_utc())
     ended_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    #: The identity provider's ID token of this sign-in, sent back as ``id_token_hint`` at sign-out.
+    id_token: str | None = Field(default=None, sa_type=Text)
+
+
+class OidcLogin(SQLModel, table=True):
+    """A sign-in under way at the identity provider, for ten minutes at most: what the callback
+    checks (``state``, ``nonce``) and proves (the PKCE ``code_verifier``). The browser holds a
+    random id in a cookie, stored here only as a hash, so that the answer is taken only in the
+    browser that asked; the row is deleted when the answer comes."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(sa_type=String(64), unique=True)
+    state: str = Field(sa_type=String(64))
+    nonce: str = Field(sa_type=String(64))
+    code_verifier: str = Field(sa_type=String(128))
+    next_path: str = Field(sa_type=Text)
+    created_at: datetime = Field(sa_column=_utc())
 
 
 class AnswerToken(SQLModel, table=True):
@@ -262,23 +332,30 @@ class OutboxMessage(SQLModel, table=True):
     idempotency_key: str = Field(max_length=200, unique=True)
     unit_id: int = Field(foreign_key="unit.id")
     case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
-    kind: str = Field(sa_type=String(20))
+    kind: MessageKind = Field(sa_type=EnumString(MessageKind, 20))
     recipient_contact_id: int | None = Field(default=None, foreign_key="contact.id")
     recipient_user_id: int | None = Field(default=None, foreign_key="user.id")
-    recipient_kind: str = Field(sa_type=String(20))
+    recipient_kind: RecipientKind = Field(sa_type=EnumString(RecipientKind, 20))
     meeting_id: int | None = Field(default=None, foreign_key="meeting.id", index=True)
     meeting_sequence: int | None = None
     alert_id: int | None = Field(default=None, foreign_key="alert.id")
     due_at: datetime = Field(sa_column=_utc())
     next_attempt_at: datetime = Field(sa_column=_utc())
-    status: str = Field(default="pending", sa_type=String(20))
+    status: OutboxStatus = Field(default=OutboxStatus.PENDING, sa_type=EnumString(OutboxStatus, 20))
     attempts: int = 0
     lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     claimed_by: str = Field(default="", max_length=80)
     last_error: str = Field(default="", max_length=500)
-    suppressed_code: str = Field(default="", max_length=40)
+    #: None (stored as "") unless the row was suppressed.
+    suppressed_code: SuppressionCode | None = Field(
+        default=None, nullable=False, sa_type=EnumString(SuppressionCode, 40, empty_is_none=True))
     suppressed_reason: str = Field(default="", max_length=500)
-    level: str = Field(default="", sa_type=String(20))
+    #: The consent policy's reasons when it stopped the row, typed (``outbox.store.reasons_of``):
+    #: rule codes and ids, never a name.
+    suppressed_reasons: list[dict[str, object]] = Field(default_factory=list, sa_type=SAJSON)
+    #: The level it was sent at; None (stored as "") until then.
+    level: DisclosureLevel | None = Field(
+        default=None, nullable=False, sa_type=EnumString(DisclosureLevel, 20, empty_is_none=True))
     message_id: str = Field(max_length=200)
     created_at: datetime = Field(sa_column=_utc())
     sent_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
@@ -291,7 +368,7 @@ class Alert(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     unit_id: int = Field(foreign_key="unit.id", index=True)
     case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
-    kind: str = Field(sa_type=String(40))
+    kind: AlertKind = Field(sa_type=EnumString(AlertKind, 40))
     key: str = Field(max_length=200, unique=True)
     detail: dict[str, object] = Field(default_factory=dict, sa_type=SAJSON)
     due_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))

@@ -12,7 +12,10 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from calendars.schedule import MeetingKind, Reason
+from coordination.consent.policy import GrantorState, SectorState
 from coordination.domain import (
+    AuditAction,
     ConsentForm,
     ConsentStatus,
     Language,
@@ -21,6 +24,7 @@ from coordination.domain import (
     Sector,
     UserRole,
 )
+from coordination.feeds.enums import FeedScope
 from coordination.levels import Level
 from coordination.models import (
     CHILD_NAME_LENGTH,
@@ -36,6 +40,9 @@ from coordination.models import (
     ROLE_LABEL_LENGTH,
     VIDEO_LINK_LENGTH,
 )
+from coordination.outbox.enums import OutboxStatus
+from coordination.scheduling.enums import Answer, MeetingStatus
+from notifications.ports import AlertKind, MessageKind, SuppressionCode
 
 #: A single line of text: no control characters at all (they end up in mail headers and
 #: calendar lines), so CR, LF, NUL and TAB are refused.
@@ -65,6 +72,20 @@ MAX_ID = 2**31 - 1
 Id = Annotated[int, Meta(ge=1, le=MAX_ID)]
 ClockTime = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")]
 
+# Descriptions of fields whose meaning their name does not give away (the OpenAPI document shows them).
+AimedAtChild = Annotated[bool, Meta(
+    description="The measure is aimed at the child: a child with party status must then consent too.")]
+PartyStatusOverride = Annotated[bool | None, Meta(
+    description="Party status decided by the coordinator; null: it follows the child's age (15).")]
+OrderDate = Annotated[date | None, Meta(
+    description="When the county board ordered the measure: required for an ordered measure, else null.")]
+DailyCare = Annotated[bool, Meta(
+    description="Has daily care of the child (daglig omsorg): their consent is needed for partner sectors.")]
+Active = Annotated[bool, Meta(description="False deactivates the contact: nothing more is sent to them.")]
+ParentsTold = Annotated[bool, Meta(
+    description="For a child talk (barnesamtale): the parents may learn when it is. It belongs to the child, "
+                "so they are not told unless the coordinator says so.")]
+
 
 class WeeklyWindow(Struct, frozen=True, forbid_unknown_fields=True):
     """A recurring window, local time: weekday 0 = Monday."""
@@ -80,10 +101,10 @@ class CaseIn(Struct, forbid_unknown_fields=True):
     child_initials: Initials
     child_birth_date: date
     language: Language = Language.NB
-    aimed_at_child: bool = True
+    aimed_at_child: AimedAtChild = True
     measure_type: MeasureType = MeasureType.VOLUNTARY
-    order_date: date | None = None
-    party_status_override: bool | None = None
+    order_date: OrderDate = None
+    party_status_override: PartyStatusOverride = None
     coordinator_ids: list[Id] = msgspec.field(default_factory=list)
 
 
@@ -92,7 +113,7 @@ class CasePatch(Struct, forbid_unknown_fields=True):
     child_initials: Initials | UnsetType = UNSET
     child_birth_date: date | UnsetType = UNSET
     language: Language | UnsetType = UNSET
-    aimed_at_child: bool | UnsetType = UNSET
+    aimed_at_child: AimedAtChild | UnsetType = UNSET
     measure_type: MeasureType | UnsetType = UNSET
     order_date: date | UnsetType | None = UNSET
     party_status_override: bool | UnsetType | None = UNSET
@@ -105,12 +126,12 @@ class CaseOut(Struct):
     child_initials: str
     child_birth_date: date
     child_age: int
-    party_status: bool
+    party_status: Annotated[bool, Meta(description="The child has party status today (by age or override).")]
     language: Language
-    aimed_at_child: bool
+    aimed_at_child: AimedAtChild
     measure_type: MeasureType
-    order_date: date | None
-    party_status_override: bool | None
+    order_date: OrderDate
+    party_status_override: PartyStatusOverride
     coordinator_ids: list[int]
 
 
@@ -118,12 +139,12 @@ class ContactIn(Struct, forbid_unknown_fields=True):
     name: Name
     role: Role
     role_label: RoleLabel = ""
-    sector: Sector | None = None
+    sector: Annotated[Sector | None, Meta(description="Null: the role's default sector.")] = None
     organisation: Organisation = ""
     email: Email = ""
     phone: Phone = ""
     language: Language = Language.NB
-    daily_care: bool = False
+    daily_care: DailyCare = False
     needs_interpreter: bool = False
     interpreter_language: InterpreterLanguage = ""
     availability: Annotated[list[WeeklyWindow], Meta(max_length=50)] = msgspec.field(
@@ -140,11 +161,11 @@ class ContactPatch(Struct, forbid_unknown_fields=True):
     email: Email | UnsetType = UNSET
     phone: Phone | UnsetType = UNSET
     language: Language | UnsetType = UNSET
-    daily_care: bool | UnsetType = UNSET
+    daily_care: DailyCare | UnsetType = UNSET
     needs_interpreter: bool | UnsetType = UNSET
     interpreter_language: InterpreterLanguage | UnsetType = UNSET
     availability: Annotated[list[WeeklyWindow], Meta(max_length=50)] | UnsetType = UNSET
-    active: bool | UnsetType = UNSET
+    active: Active | UnsetType = UNSET
 
 
 class ContactOut(Struct):
@@ -158,21 +179,22 @@ class ContactOut(Struct):
     email: str
     phone: str
     language: Language
-    daily_care: bool
+    daily_care: DailyCare
     needs_interpreter: bool
     interpreter_language: str
     availability: list[WeeklyWindow]
-    active: bool
+    active: Active
 
 
 class ConsentIn(Struct, forbid_unknown_fields=True):
-    grantor_contact_id: Id
+    grantor_contact_id: Annotated[Id, Meta(description="Who consents: a contact with daily care, or the child.")]
     sector: Sector
     status: ConsentStatus
     form: ConsentForm
-    level: Level | None = None
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    level: Annotated[Level | None, Meta(
+        description="The most a grant lets the sector learn (required for a grant); none or null otherwise.")] = None
+    valid_from: Annotated[datetime | None, Meta(description="Null: from now.")] = None
+    valid_until: Annotated[datetime | None, Meta(description="Null: until withdrawn (grants only).")] = None
     note: Note = ""
 
 
@@ -192,10 +214,11 @@ class ConsentOut(Struct):
 
 
 class GrantorOut(Struct):
-    contact_id: int | None  # None: the child with party status, who has no contact in the list
+    contact_id: Annotated[int | None, Meta(
+        description="Null: the child with party status, who has no contact in the list.")]
     name: str
-    as_child: bool
-    status: str
+    as_child: Annotated[bool, Meta(description="Asked of the child, because of party status.")]
+    status: GrantorState
     level: Level
     consent_record_id: int | None
     valid_until: datetime | None
@@ -204,7 +227,7 @@ class GrantorOut(Struct):
 class LevelAt(Struct):
     at: datetime
     level: Level
-    sector_state: str
+    sector_state: SectorState
     grantors: list[GrantorOut]
     reasons: list[str]
 
@@ -214,9 +237,10 @@ class ContactLoop(Struct):
     name: str
     role: Role
     sector: Sector
-    needs_consent: bool
+    needs_consent: Annotated[bool, Meta(
+        description="The contact's sector is an outside one; the family and the service need no consent.")]
     now: LevelAt
-    at: LevelAt | None
+    at: Annotated[LevelAt | None, Meta(description="At the instant asked for with ``at``, if any.")]
 
 
 class InformationLoopsOut(Struct):
@@ -229,7 +253,7 @@ class AuditOut(Struct):
     id: int
     at: datetime
     actor: str
-    action: str
+    action: AuditAction
     subject: str
     detail: dict[str, object]
 
@@ -254,19 +278,11 @@ class UserCreated(Struct):
     token: str
 
 
-class ErrorOut(Struct):
-    status_code: int
-    detail: str
-    field: str | None = None
-
-
 # --- plans and meetings ----------------------------------------------------------------
 
-KIND_PATTERN = (
-    r"^(startup|weekly_status|mini_evaluation|main_evaluation|child_talk|final_evaluation|ad_hoc)$"
-)
-MeetingKindName = Annotated[str, Meta(pattern=KIND_PATTERN)]
 Hours = Annotated[int, Meta(ge=1, le=336)]
+ChildTakesPart = Annotated[bool, Meta(
+    description="The child takes part: child talks are planned, and the child's wishes bound their meetings.")]
 Minutes = Annotated[int, Meta(ge=5, le=720)]
 Url = Annotated[str, Meta(max_length=VIDEO_LINK_LENGTH, pattern=r"^$|^https://[^\s\x00-\x1f\x7f\"<>]+$")]
 
@@ -304,7 +320,7 @@ class RulesIn(Struct, forbid_unknown_fields=True):
     main_evaluation_months: Annotated[int, Meta(ge=1, le=12)] | UnsetType = UNSET
     child_talks: bool | UnsetType = UNSET
     child_talk_days_before: tuple[int, int] | UnsetType = UNSET
-    durations: dict[MeetingKindName, Minutes] | UnsetType = UNSET
+    durations: dict[MeetingKind, Minutes] | UnsetType = UNSET
     office_hours: Annotated[list[WeeklyWindow], Meta(max_length=14)] | UnsetType = UNSET
     reminder_offsets_hours: Annotated[list[Hours], Meta(max_length=5)] | UnsetType = UNSET
 
@@ -316,8 +332,9 @@ class PlanIn(Struct, forbid_unknown_fields=True):
     goals: Note = ""
     default_place: DefaultPlace = ""
     measures: Annotated[list[MeasureIn], Meta(max_length=20)] = msgspec.field(default_factory=list)
-    member_ids: list[Id] | None = None
-    child_takes_part: bool = True
+    member_ids: Annotated[list[Id] | None, Meta(
+        description="The contacts in the planned meetings; null: every active contact of the case.")] = None
+    child_takes_part: ChildTakesPart = True
     child_wishes: ChildWishesIn | None = None
     closures: Annotated[list[ClosureIn], Meta(max_length=20)] = msgspec.field(default_factory=list)
     rules: RulesIn = msgspec.field(default_factory=RulesIn)
@@ -328,33 +345,39 @@ class ParticipantOut(Struct):
     name: str
     role: Role
     sector: Sector
-    answer: str
+    answer: Answer
 
 
 class MeetingOut(Struct):
     id: int
     uid: str
-    kind: str
-    series_key: str | None
+    kind: MeetingKind
+    series_key: Annotated[str | None, Meta(
+        description="Its place in the plan's series, e.g. main_evaluation#2; null for a meeting added by hand.")]
     start: datetime
     end: datetime
     place: str
     video_link: str
     agenda: str
-    status: str
-    sequence: int
-    parents_told: bool
-    pinned: bool
+    status: MeetingStatus
+    sequence: Annotated[int, Meta(description="The iCalendar SEQUENCE: raised by every change invitees are told of.")]
+    parents_told: ParentsTold
+    pinned: Annotated[bool, Meta(
+        description="Moved or confirmed by a coordinator: a plan revision leaves it where it is.")]
     participants: list[ParticipantOut]
 
 
+Explanation = Annotated[dict[str, object] | None, Meta(
+    description="When no slot fits: which constraint blocks, and the nearest alternatives.")]
+
+
 class UnschedulableOut(Struct):
-    kind: str
+    kind: MeetingKind
     series_key: str
     window_start: datetime
     window_end: datetime
-    reason: str
-    explanation: dict[str, object] | None
+    reason: Reason
+    explanation: Explanation
 
 
 class PlanOut(Struct):
@@ -368,7 +391,7 @@ class PlanOut(Struct):
     default_place: str
     measures: list[MeasureIn]
     member_ids: list[int]
-    child_takes_part: bool
+    child_takes_part: ChildTakesPart
     child_wishes: ChildWishesIn | None
     closures: list[ClosureIn]
     rules: RulesIn
@@ -382,11 +405,12 @@ class MeetingIn(Struct, forbid_unknown_fields=True):
     start: datetime
     end: datetime
     participant_ids: Annotated[list[Id], Meta(min_length=1, max_length=60)]
-    kind: MeetingKindName = "ad_hoc"
+    kind: Annotated[MeetingKind, Meta(description="Default: ad_hoc.")] = MeetingKind.AD_HOC
     place: ShortLine = ""
     video_link: Url = ""
     agenda: ShortLine = ""
-    confirm: bool = True
+    confirm: Annotated[bool, Meta(description="Confirm at once, sending the invitations; false leaves it proposed.")
+                       ] = True
 
 
 class MeetingPatch(Struct, forbid_unknown_fields=True):
@@ -395,12 +419,12 @@ class MeetingPatch(Struct, forbid_unknown_fields=True):
     place: ShortLine | UnsetType = UNSET
     video_link: Url | UnsetType = UNSET
     agenda: ShortLine | UnsetType = UNSET
-    parents_told: bool | UnsetType = UNSET
+    parents_told: ParentsTold | UnsetType = UNSET
     participant_ids: Annotated[list[Id], Meta(min_length=1, max_length=60)] | UnsetType = UNSET
 
 
 class AnswerIn(Struct, forbid_unknown_fields=True):
-    answer: Annotated[str, Meta(pattern=r"^(accepted|declined|tentative|needs_action)$")]
+    answer: Answer
 
 
 class SlotSearchIn(Struct, forbid_unknown_fields=True):
@@ -413,9 +437,10 @@ class SlotSearchIn(Struct, forbid_unknown_fields=True):
 class SlotSearchOut(Struct):
     feasible: bool
     slot: dict[str, object] | None
-    absent: list[int]
-    explanation: dict[str, object] | None
-    explanation_text: list[str]
+    absent: Annotated[list[int], Meta(
+        description="Contacts left out of the slot: optional participants, only when no time suits everyone.")]
+    explanation: Explanation
+    explanation_text: Annotated[list[str], Meta(description="The explanation in words (bokmål).")]
 
 
 # --- calendar feeds --------------------------------------------------------------------
@@ -442,7 +467,7 @@ class FeedOut(Struct):
     """A subscription as listed: never its token, which is shown only once."""
 
     id: int
-    scope: str
+    scope: FeedScope
     label: str
     case_id: int | None
     contact_id: int | None
@@ -450,49 +475,64 @@ class FeedOut(Struct):
     created_by_user_id: int
     created_at: datetime
     revoked_at: datetime | None
-    last_seen_at: datetime | None
+    last_seen_at: Annotated[datetime | None, Meta(description="When a calendar client last fetched it.")]
 
 
 class FeedCreated(FeedOut):
     """The new subscription with its address; the token cannot be shown again."""
 
     url: str
-    webcal_url: str
+    webcal_url: Annotated[str, Meta(description="The same address as webcal://, which calendar apps subscribe to.")]
     token: str
 
 
 class AlertOut(Struct):
     id: int
     case_id: int | None
-    kind: str
-    text: str
-    detail: dict[str, object]
-    due_at: datetime | None
+    kind: AlertKind
+    text: Annotated[str, Meta(description="What happened, in bokmål, naming the people concerned.")]
+    detail: Annotated[dict[str, object], Meta(description="The ids, dates and codes behind the alert.")]
+    due_at: Annotated[datetime | None, Meta(description="The deadline it warns of, if any.")]
     created_at: datetime
     resolved_at: datetime | None
 
 
+#: An outbox row has no level until it is sent and no suppression code unless it is suppressed;
+#: the answer then says "" (msgspec cannot type "a member or empty"), so the allowed values are
+#: listed for the document (Litestar takes ``extra`` into the field's schema).
+SentLevel = Annotated[str, Meta(
+    description="The level the message was sent at; empty until it is sent.",
+    extra_json_schema={"extra": {"enum": ["", *Level]}})]
+SuppressedCode = Annotated[str, Meta(
+    description="Why the message was not sent; empty unless it was suppressed.",
+    extra_json_schema={"extra": {"enum": ["", *SuppressionCode]}})]
+
+
 class OutboxOut(Struct):
     id: int
-    kind: str
+    kind: MessageKind
     recipient_contact_id: int | None
     recipient_user_id: int | None
     meeting_id: int | None
     due_at: datetime
-    status: str
-    attempts: int
-    level: str
-    suppressed_code: str
-    suppressed_reason: str
+    status: OutboxStatus
+    attempts: Annotated[int, Meta(description="Failed delivery attempts so far.")]
+    level: SentLevel
+    suppressed_code: SuppressedCode
+    suppressed_reason: Annotated[str, Meta(description="Why it was not sent, in rules and ids (never names).")]
     last_error: str
     sent_at: datetime | None
+
+
+ShowChildName = Annotated[bool, Meta(
+    description="The child's given name in the feeds of the case's own coordinators (never a leader's).")]
 
 
 class UnitPatch(Struct, forbid_unknown_fields=True):
     """The unit's own settings; admins change them."""
 
     phone: Phone | UnsetType = UNSET
-    show_child_name_in_feeds: bool | UnsetType = UNSET
+    show_child_name_in_feeds: ShowChildName | UnsetType = UNSET
     closures: Annotated[list[ClosureIn], Meta(max_length=50)] | UnsetType = UNSET
 
 
@@ -500,5 +540,5 @@ class UnitOut(Struct):
     id: int
     name: str
     phone: str
-    show_child_name_in_feeds: bool
+    show_child_name_in_feeds: ShowChildName
     closures: list[ClosureIn]

@@ -19,17 +19,21 @@ class AlertController(Controller):
     @get("/alerts")
     async def list_alerts(self, ctx: Ctx, user: CurrentUser,
                           include_resolved: bool = Parameter(default=False)) -> list[AlertOut]:
+        """The alerts of every case the signed-in user may see, newest first; resolved ones only
+        when asked for."""
         async with ctx.transaction() as session:
             return await alerts.list_alerts(session, user, None, include_resolved)
 
     @get("/cases/{case_id:int}/alerts")
     async def case_alerts(self, ctx: Ctx, user: CurrentUser, case_id: PathId,
                           include_resolved: bool = Parameter(default=False)) -> list[AlertOut]:
+        """The alerts of one case, newest first; resolved ones only when asked for."""
         async with ctx.transaction() as session:
             return await alerts.list_alerts(session, user, case_id, include_resolved)
 
     @post("/alerts/{alert_id:int}/resolve", status_code=200)
     async def resolve(self, ctx: Ctx, user: CurrentUser, alert_id: PathId) -> AlertOut:
+        """Mark an alert dealt with. It stays listed among the resolved ones."""
         async with ctx.transaction() as session:
             return await alerts.resolve(session, user, alert_id, ctx.now())
 

@@ -5,7 +5,6 @@ needs no other CSRF token). Works without JavaScript; one form, three buttons.""
 from __future__ import annotations
 
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
@@ -18,8 +17,6 @@ from coordination.domain import Language
 from coordination.errors import Gone, InputError, NotFound
 from coordination.scheduling import answers
 from notifications.messages import format_when
-
-OSLO = ZoneInfo("Europe/Oslo")
 
 _TEXTS = {
     Language.NB: {"title": "Svar på møteinnkalling", "when": "Tid", "where": "Sted", "yes": "Jeg kommer",
@@ -96,6 +93,8 @@ class AnswerController(Controller):
 
     @get("/{token:str}", include_in_schema=True)
     async def show(self, ctx: Ctx, token: FromPath[str]) -> Template:
+        """The page behind the accept/decline link in an invitation: when and where, and the answer
+        given so far. No sign-in: the link is the capability."""
         async with ctx.transaction() as session:
             return _page(await answers.view(session, token, ctx.now()), token)
 
@@ -103,6 +102,8 @@ class AnswerController(Controller):
     async def submit(self, ctx: Ctx, token: FromPath[str],
                      data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
                      ) -> Template:
+        """Record the answer posted from that page (``answer``: accepted, declined or tentative)
+        and show the page again."""
         async with ctx.transaction() as session:
             view = await answers.answer(session, token, data.get("answer", ""), ctx.now())
         return _page(view, token)

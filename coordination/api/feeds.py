@@ -57,6 +57,7 @@ class FeedController(Controller):
     async def list_case_feeds(
         self, ctx: Ctx, user: CurrentUser, feeds_runtime: Feeds, case_id: PathId
     ) -> list[FeedOut]:
+        """The case's calendar subscriptions, revoked ones included; never their tokens."""
         async with ctx.transaction() as session:
             return await feed_tokens.list_case_feeds(session, user, case_id, feeds_runtime.pending_seen)
 
@@ -72,6 +73,8 @@ class FeedController(Controller):
 
     @get("/users/me/feeds")
     async def list_my_feeds(self, ctx: Ctx, user: CurrentUser, feeds_runtime: Feeds) -> list[FeedOut]:
+        """The signed-in user's own feeds (of all their cases), revoked ones included; never their
+        tokens."""
         async with ctx.transaction() as session:
             return await feed_tokens.list_my_feeds(session, user, feeds_runtime.pending_seen)
 
@@ -79,7 +82,7 @@ class FeedController(Controller):
     async def revoke_feed(
         self, ctx: Ctx, user: CurrentUser, feeds_runtime: Feeds, feed_id: PathId
     ) -> FeedOut:
-        """From now on the address answers 410 Gone."""
+        """Revoke a calendar subscription: from now on its address answers 410 Gone."""
         async with ctx.transaction() as session:
             return await feed_tokens.revoke_feed(session, user, feed_id, ctx.now(),
                                            feeds_runtime.pending_seen)

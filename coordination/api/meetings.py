@@ -35,6 +35,7 @@ class MeetingController(Controller):
 
     @get("/plan")
     async def get_plan(self, ctx: Ctx, user: CurrentUser, case_id: PathId) -> PlanOut:
+        """The plan with its meetings and the meetings that could not be placed. The read is audited."""
         async with ctx.transaction() as session:
             plan = await plans.get_plan(session, user, case_id)
             audit.record_read(session, user.id or 0, user.unit_id, case_id, "plan", ctx.now())
@@ -42,6 +43,7 @@ class MeetingController(Controller):
 
     @get("/meetings")
     async def list_meetings(self, ctx: Ctx, user: CurrentUser, case_id: PathId) -> list[MeetingOut]:
+        """The case's meetings in time order, cancelled and held ones included. The read is audited."""
         async with ctx.transaction() as session:
             listed = await meetings.list_meetings(session, user, case_id)
             audit.record_read(session, user.id or 0, user.unit_id, case_id, "meetings", ctx.now())
@@ -51,6 +53,8 @@ class MeetingController(Controller):
     async def create_meeting(
         self, ctx: Ctx, user: CurrentUser, case_id: PathId, data: JSONBody[MeetingIn]
     ) -> MeetingOut:
+        """An ad hoc meeting, or one placed by hand. Confirmed at once unless ``confirm`` is false;
+        confirming sends the invitations."""
         async with ctx.transaction() as session:
             return await meetings.create_meeting(session, user, case_id, data, ctx.now())
 
@@ -71,6 +75,7 @@ class MeetingController(Controller):
     async def confirm(
         self, ctx: Ctx, user: CurrentUser, case_id: PathId, meeting_id: PathId
     ) -> MeetingOut:
+        """Confirm a proposed meeting: the invitations go out, and a plan revision leaves it where it is."""
         async with ctx.transaction() as session:
             return await meetings.set_status(session, user, case_id, meeting_id, "confirmed", ctx.now())
 
@@ -78,6 +83,8 @@ class MeetingController(Controller):
     async def cancel(
         self, ctx: Ctx, user: CurrentUser, case_id: PathId, meeting_id: PathId
     ) -> MeetingOut:
+        """Cancel a proposed or confirmed meeting; everyone invited to a confirmed one gets a
+        cancellation."""
         async with ctx.transaction() as session:
             return await meetings.set_status(session, user, case_id, meeting_id, "cancelled", ctx.now())
 
@@ -85,6 +92,7 @@ class MeetingController(Controller):
     async def held(
         self, ctx: Ctx, user: CurrentUser, case_id: PathId, meeting_id: PathId
     ) -> MeetingOut:
+        """Mark a meeting held once it has started; it cannot change after that."""
         async with ctx.transaction() as session:
             return await meetings.set_status(session, user, case_id, meeting_id, "held", ctx.now())
 

@@ -67,6 +67,7 @@ def _create_user(args: argparse.Namespace, settings: Settings) -> int:
     import msgspec
 
     from coordination.access import users
+    from coordination.access.oidc import expect_pid, valid_pid
     from coordination.context import ServiceContext
     from coordination.migrate import upgrade
     from coordination.models import NAME_LENGTH
@@ -79,6 +80,8 @@ def _create_user(args: argparse.Namespace, settings: Settings) -> int:
         data = msgspec.convert({"name": args.name, "role": args.role, "email": args.email}, UserIn)
     except msgspec.ValidationError as error:
         sys.exit(f"create-user: {error}")
+    if args.pid and not valid_pid(args.pid):
+        sys.exit("--pid: give the national identity number as its 11 digits")
     if settings.is_sqlite:
         upgrade(settings.database_url)
 
@@ -89,6 +92,8 @@ def _create_user(args: argparse.Namespace, settings: Settings) -> int:
                 unit = await users.get_or_create_unit(session, args.unit, ctx.now())
                 assert unit.id is not None
                 created = await users.create_user(session, unit.id, data, ctx.now())
+                if args.pid:
+                    await expect_pid(session, created.user.id, args.pid)
                 return f"user {created.user.id} ({args.role}) in unit {unit.id}\ntoken: {created.token}"
         finally:
             await ctx.engine.dispose()
@@ -110,7 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     create.add_argument("--unit", required=True, help="the unit's name (created if new)")
     create.add_argument("--name", required=True)
     create.add_argument("--role", choices=[r.value for r in UserRole], default="coordinator")
-    create.add_argument("--email", default="")
+    create.add_argument("--email", default="",
+                        help="the address the identity provider vouches for: the first sign-in is matched by it")
+    create.add_argument("--pid", default="",
+                        help="national identity number, for the first sign-in with ID-porten or Ansattporten "
+                             "(which send no e-mail); erased once the user has signed in")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()

@@ -135,6 +135,8 @@ class AuditAction(enum.StrEnum):
     ALERT_RESOLVED = "alert.resolved"
     USER_CREATED = "user.created"
     USER_DEACTIVATED = "user.deactivated"
+    #: A user's first sign-in with OpenID Connect linked the provider's identity (access.oidc).
+    USER_IDENTITY_LINKED = "user.identity_linked"
     UNIT_UPDATED = "unit.updated"
     # A user was shown a case's data: one entry per API request or page (``audit.record_read``).
     READ_CASE = "read.case"

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from coordination.levels import Level
 from notifications.transport import SmtpSecurity, SmtpSettings
@@ -45,6 +46,10 @@ ENVIRONMENT: dict[str, str] = {
     "SESSION_MAX_HOURS": "10",
     "LOG_LEVEL": "INFO",
     "CLOCK_START": "",
+    "OIDC_ISSUER": "",
+    "OIDC_CLIENT_ID": "",
+    "OIDC_CLIENT_SECRET": "",
+    "OIDC_SCOPES": "openid email profile",
 }
 
 
@@ -113,6 +118,37 @@ def _instant(text: str, name: str) -> datetime | None:
 
 
 @dataclass(frozen=True, slots=True)
+class OidcSettings:
+    """The municipality's OpenID Connect provider (DESIGN.md "Signing in"); the redirect URI
+    registered with it is ``{SAMHANDLING_PUBLIC_BASE_URL}/logg-inn/callback``."""
+
+    issuer: str
+    client_id: str
+    client_secret: str = field(default="", repr=False)
+    scopes: str = ENVIRONMENT["OIDC_SCOPES"]
+
+
+def _oidc(source: dict[str, str]) -> OidcSettings | None:
+    """Sign-in with OIDC when an issuer is set; without one the pages keep the token form (the demo)."""
+    issuer = _read("OIDC_ISSUER", source).strip()  # exactly as the ID token's iss has it
+    if not issuer:
+        return None
+    parts = urlsplit(issuer)
+    loopback = parts.hostname in {"localhost", "127.0.0.1", "::1"}
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise ValueError(f"{PREFIX}OIDC_ISSUER must be an https address (http only on this machine), "
+                         f"not {issuer!r}")
+    client_id = _read("OIDC_CLIENT_ID", source).strip()
+    if not client_id:
+        raise ValueError(f"{PREFIX}OIDC_CLIENT_ID is needed with {PREFIX}OIDC_ISSUER")
+    scopes = " ".join(_read("OIDC_SCOPES", source).split())
+    if "openid" not in scopes.split():
+        raise ValueError(f"{PREFIX}OIDC_SCOPES must include openid, not {scopes!r}")
+    return OidcSettings(issuer=issuer, client_id=client_id,
+                        client_secret=_read("OIDC_CLIENT_SECRET", source).strip(), scopes=scopes)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = ENVIRONMENT["DATABASE_URL"]
     public_base_url: str = ENVIRONMENT["PUBLIC_BASE_URL"]
@@ -143,6 +179,8 @@ class Settings:
     #: Run the service's clock from this instant instead of the wall clock (tests, demos
     #: and training); empty for the real time.
     clock_start: datetime | None = None
+    #: Sign-in with the municipality's OpenID Connect provider; None keeps the token form.
+    oidc: OidcSettings | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -198,4 +236,5 @@ class Settings:
             session_max_hours=_whole(_read("SESSION_MAX_HOURS", source), "SESSION_MAX_HOURS", 8760),
             log_level=_read("LOG_LEVEL", source).upper(),
             clock_start=_instant(_read("CLOCK_START", source), "CLOCK_START"),
+            oidc=_oidc(source),
         )

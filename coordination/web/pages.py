@@ -42,12 +42,10 @@ from coordination.web.session import (
     check_csrf,
     csrf_cookie,
     csrf_token_of,
-    end_session,
     new_csrf_token,
     safe_next,
     session_cookies,
     session_id_of,
-    signed_out_cookies,
     start_session,
 )
 from coordination.web.views import alerts as alert_views
@@ -132,11 +130,13 @@ class SignInPages(Controller):
     @get("/logg-inn")
     async def sign_in_form(self, request: Request[Any, Any, State], ctx: Ctx) -> Template:
         return render(request, "sign_in.html", next=safe_next(request.query_params.get("neste")), errors=[],
-                      **_session_limits(ctx))
+                      oidc=ctx.settings.oidc is not None, **_session_limits(ctx))
 
     @post("/logg-inn")
     async def sign_in(self, request: Request[Any, Any, State], ctx: Ctx) -> Response[Any]:
         data = await read_form(request)
+        if ctx.settings.oidc is not None:  # sign-in is the provider's (web.oidc): no token is taken here
+            return Redirect(path="/logg-inn", status_code=303)
         token = (data.get("token") or "").strip()
         target = safe_next(data.get("neste"))
         user = None
@@ -144,18 +144,11 @@ class SignInPages(Controller):
             async with ctx.sessions() as session:
                 user = await user_for_token(session, token)
         if user is None:
-            return render(request, "sign_in.html", status=400, next=target, **_session_limits(ctx),
+            return render(request, "sign_in.html", status=400, next=target, oidc=False, **_session_limits(ctx),
                           errors=[("token", "Fant ingen aktiv bruker med denne tilgangsnøkkelen. "
                                             "Kontroller at du har limt inn hele nøkkelen.")])
         session_id = await start_session(ctx, user, session_id_of(request, ctx.settings))
         return Redirect(path=target, status_code=303, cookies=session_cookies(ctx.settings, session_id))
-
-    @post("/logg-ut")
-    async def sign_out(self, request: Request[Any, Any, State], ctx: Ctx) -> Redirect:
-        await read_form(request)
-        await end_session(ctx, session_id_of(request, ctx.settings))
-        return Redirect(path="/logg-inn?melding=logget-ut", status_code=303,
-                        cookies=signed_out_cookies(ctx.settings))
 
 
 # --- my cases, alerts, my calendar ------------------------------------------------------

@@ -172,8 +172,9 @@ def _lasts_until(row: WebSession, settings: Settings) -> datetime:
     return min(row.last_seen_at + idle, row.created_at + longest)
 
 
-async def start_session(ctx: ServiceContext, user: User, previous: str | None) -> str:
-    """A new session for ``user``; ends the browser's ``previous`` one. Returns the id for the cookie."""
+async def start_session(ctx: ServiceContext, user: User, previous: str | None, id_token: str | None = None) -> str:
+    """A new session for ``user``; ends the browser's ``previous`` one. Returns the id for the cookie.
+    ``id_token``: the identity provider's, kept for signing out there too (``web.oidc``)."""
     assert user.id is not None
     session_id = new_token()
     now = ctx.now()
@@ -181,7 +182,7 @@ async def start_session(ctx: ServiceContext, user: User, previous: str | None) -
         if previous:
             await _end(session, previous, now)
         session.add(WebSession(token_hash=hash_token(session_id), user_id=user.id, created_at=now,
-                               last_seen_at=now))
+                               last_seen_at=now, id_token=id_token))
     return session_id
 
 

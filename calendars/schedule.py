@@ -43,7 +43,8 @@ from calendars.slots import (
     validate_participant,
     validate_request,
 )
-from calendars.workdays import CalendarInputError, Closure, local_date, local_midnight
+from calendars.workdays import CalendarInputError, Closure
+from calendars.zone import local_date, local_midnight
 
 
 class ScheduleInputError(CalendarInputError):

@@ -18,15 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
-from calendars.workdays import (
-    OSLO,
-    CalendarInputError,
-    Closure,
-    is_public_holiday,
-    local_date,
-    local_instant,
-    public_holidays,
-)
+from calendars.workdays import CalendarInputError, Closure, is_public_holiday, public_holidays
+from calendars.zone import local_date, local_instant
 
 DEFAULT_STEP = timedelta(minutes=15)
 #: No meeting starts before or ends after these local times (families are not woken).
@@ -749,4 +742,4 @@ class _Finder:
         return tuple(self._slot(probed[c][0], self._violated(probed[c][0])) for c in sorted(chosen))
 
     def _local_day(self, index: int) -> date:
-        return _instant(self.origin + index * self.step).astimezone(OSLO).date()
+        return local_date(_instant(self.origin + index * self.step))

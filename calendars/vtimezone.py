@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-OSLO = ZoneInfo("Europe/Oslo")
+from calendars.zone import OSLO
+
 TZID = "Europe/Oslo"
 
 EUROPE_OSLO_VTIMEZONE: bytes = (

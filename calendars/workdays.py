@@ -1,8 +1,7 @@
 """Working days in Norway: weekends, public holidays and configured closures.
 
 Named ``workdays`` rather than ``holidays`` so that it never shadows the ``holidays``
-package it wraps. Every local rule is evaluated on the Europe/Oslo calendar; instants
-are aware UTC datetimes, converted through zoneinfo so that DST changes land right.
+package it wraps. Every local rule is evaluated on the Oslo calendar (``calendars.zone``).
 """
 
 from __future__ import annotations
@@ -10,14 +9,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from functools import lru_cache
 from types import MappingProxyType
-from zoneinfo import ZoneInfo
 
 import holidays as holidays_package
-
-OSLO = ZoneInfo("Europe/Oslo")
 
 #: Names come in English so that explanations are stable whatever the server's locale.
 HOLIDAY_LANGUAGE = "en_US"
@@ -137,17 +133,3 @@ def next_working_day(day: date, closures: Iterable[Closure] = ()) -> date:
         day += timedelta(days=1)
     return day
 
-
-def local_instant(day: date, at: time) -> datetime:
-    """The UTC instant of local wall-clock time ``at`` on ``day`` in Oslo."""
-    return datetime.combine(day, at.replace(tzinfo=None), tzinfo=OSLO).astimezone(UTC)
-
-
-def local_midnight(day: date) -> datetime:
-    """The UTC instant at which local ``day`` begins in Oslo."""
-    return local_instant(day, time(0))
-
-
-def local_date(instant: datetime) -> date:
-    """The Oslo calendar date of an aware instant."""
-    return instant.astimezone(OSLO).date()

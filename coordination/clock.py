@@ -6,11 +6,7 @@ time and consent decisions can be checked at a chosen moment.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
-
-OSLO = ZoneInfo("Europe/Oslo")
-"""Where the service's users live: times are stored in UTC and shown here."""
+from datetime import UTC, datetime, timedelta
 
 
 class Clock:
@@ -37,8 +33,3 @@ class Clock:
             self._frozen += delta
         else:
             self._offset += delta
-
-
-def oslo_today(now: datetime) -> date:
-    """The date in Oslo at an instant: what a caseworker calls \"today\"."""
-    return now.astimezone(OSLO).date()

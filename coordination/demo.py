@@ -12,15 +12,16 @@ from datetime import date, datetime, timedelta
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from calendars.zone import local_date
 from coordination.access import users
 from coordination.cases import contacts as contact_service
 from coordination.cases import service as case_service
-from coordination.clock import oslo_today
 from coordination.consent import register as consent_register
 from coordination.domain import ConsentForm, ConsentStatus, Role, Sector, UserRole
 from coordination.levels import Level
 from coordination.models import Case, User
 from coordination.scheduling import meetings, plans
+from coordination.scheduling.enums import MeetingStatus
 from coordination.schemas import (
     CaseIn,
     ChildWishesIn,
@@ -87,7 +88,7 @@ async def seed(session: AsyncSession, now: datetime) -> DemoInfo:
         assert existing.id is not None
         return DemoInfo(existing.id, coordinator_token, leader_token)
 
-    today = oslo_today(now)
+    today = local_date(now)
     case = await case_service.create_case(session, coordinator, CaseIn(
         reference=DEMO_REFERENCE, child_given_name="Sara", child_initials="S.H.",
         child_birth_date=_birth_date_of_fifteen_year_old(today),
@@ -156,6 +157,6 @@ async def seed(session: AsyncSession, now: datetime) -> DemoInfo:
     # The coordinator confirms the first weeks at once; later meetings stay proposed until then.
     first_weeks = plan_start + timedelta(days=49)
     for meeting in plan.meetings:
-        if meeting.status == "proposed" and oslo_today(meeting.start) <= first_weeks:
-            await meetings.set_status(session, coordinator, case.id, meeting.id, "confirmed", now)
+        if meeting.status is MeetingStatus.PROPOSED and local_date(meeting.start) <= first_weeks:
+            await meetings.set_status(session, coordinator, case.id, meeting.id, MeetingStatus.CONFIRMED, now)
     return DemoInfo(case.id, coordinator_token, leader_token)

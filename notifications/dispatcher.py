@@ -19,6 +19,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from calendars.zone import local_instant, wall_time
 from notifications.email import (
     CalendarPart,
     InvalidAddress,
@@ -29,7 +30,7 @@ from notifications.email import (
     checked_address,
     find_terms,
 )
-from notifications.messages import OSLO, SERVICE_TERMS, RenderError, render
+from notifications.messages import SERVICE_TERMS, RenderError, render
 from notifications.ports import (
     DisclosureGate,
     DisclosureLevel,
@@ -98,7 +99,7 @@ class DrainReport:
 def quiet_until(now: datetime, start: time, end: time) -> datetime | None:
     """The end of the quiet hours ``now`` falls in (aware UTC), or None when it is day.
     Works on Oslo wall-clock time, so it follows summer time."""
-    local = now.astimezone(OSLO)
+    local = wall_time(now)
     clock = local.time().replace(tzinfo=None)
     if start > end:  # spans midnight, e.g. 21:00–07:00
         if clock >= start:
@@ -111,7 +112,7 @@ def quiet_until(now: datetime, start: time, end: time) -> datetime | None:
         day = local.date()
     else:
         return None
-    return datetime.combine(day, end, tzinfo=OSLO).astimezone(now.tzinfo)
+    return local_instant(day, end).astimezone(now.tzinfo)
 
 
 def retry_delay(attempt: int, settings: DispatchSettings, rng: random.Random) -> timedelta:

@@ -15,8 +15,10 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
+
+from calendars.zone import wall_time
 from notifications.ports import (
     AlertDetails,
     AlertKind,
@@ -28,8 +30,6 @@ from notifications.ports import (
     RecipientKind,
     lowest,
 )
-
-OSLO = ZoneInfo("Europe/Oslo")
 
 #: Words that name the child welfare service; never in a mail below ``purpose``.
 #: Substrings, so that "barnevern" also catches "barneverntjenesten" and "barnevernet".
@@ -78,8 +78,9 @@ class RenderedMessage:
 
 @dataclass(frozen=True, slots=True)
 class _Texts:
-    weekdays: tuple[str, ...]
-    months: tuple[str, ...]
+    #: Babel (CLDR) date patterns: a day in full ("mandag 12. januar 2026") and a subject's date.
+    day_pattern: str
+    subject_date_pattern: str
     greeting: str
     subject: dict[MessageKind, str]
     invite: str
@@ -112,20 +113,10 @@ class _Texts:
     alert_kinds: dict[AlertKind, str]
 
 
-_MONTHS_NO = (
-    "januar", "februar", "mars", "april", "mai", "juni",
-    "juli", "august", "september", "oktober", "november", "desember",
-)  # fmt: skip
-
-_MONTHS_EN = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
-
 _TEXTS: dict[Language, _Texts] = {
     Language.NB: _Texts(
-        weekdays=("mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag", "søndag"),
-        months=_MONTHS_NO,
+        day_pattern="EEEE d. MMMM y",
+        subject_date_pattern="d. MMMM",
         greeting="Hei,",
         subject={
             MessageKind.INVITATION: "Møte {date} kl. {time}",
@@ -181,8 +172,8 @@ _TEXTS: dict[Language, _Texts] = {
         },
     ),
     Language.NN: _Texts(
-        weekdays=("måndag", "tysdag", "onsdag", "torsdag", "fredag", "laurdag", "sundag"),
-        months=_MONTHS_NO,
+        day_pattern="EEEE d. MMMM y",
+        subject_date_pattern="d. MMMM",
         greeting="Hei,",
         subject={
             MessageKind.INVITATION: "Møte {date} kl. {time}",
@@ -238,8 +229,8 @@ _TEXTS: dict[Language, _Texts] = {
         },
     ),
     Language.EN: _Texts(
-        weekdays=("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-        months=_MONTHS_EN,
+        day_pattern="EEEE d MMMM y",
+        subject_date_pattern="d MMMM",
         greeting="Hello,",
         subject={
             MessageKind.INVITATION: "Meeting {date} at {time}",
@@ -336,37 +327,32 @@ def _url(value: str) -> str:
 # --- time -----------------------------------------------------------------------------
 
 
-def _date_words(moment: datetime, texts: _Texts, language: Language) -> str:
-    if language is Language.EN:
-        return f"{texts.weekdays[moment.weekday()]} {moment.day} {texts.months[moment.month - 1]}"
-    return f"{texts.weekdays[moment.weekday()]} {moment.day}. {texts.months[moment.month - 1]}"
+def _day_words(moment: datetime, language: Language) -> str:
+    """The local day in full, with month and weekday names in ``language`` (Babel)."""
+    return format_date(moment, _TEXTS[language].day_pattern, locale=language.value)
 
 
 def format_when(start: datetime, end: datetime, language: Language) -> str:
     """Oslo wall-clock time in Norwegian style ("mandag 12. januar 2026 kl. 09:00–10:00"),
     whatever zone the data came in, since families and partners live by Oslo time."""
-    texts = _TEXTS[language]
-    local_start, local_end = start.astimezone(OSLO), end.astimezone(OSLO)
-    day = f"{_date_words(local_start, texts, language)} {local_start.year}"
+    local_start, local_end = wall_time(start), wall_time(end)
+    day = _day_words(local_start, language)
     if language is Language.EN:
         if local_end.date() == local_start.date():
             span = f"{local_start:%H:%M}–{local_end:%H:%M}"
         else:
-            end_day = f"{_date_words(local_end, texts, language)} {local_end.year}"
-            span = f"{local_start:%H:%M} – {end_day}, {local_end:%H:%M}"
+            span = f"{local_start:%H:%M} – {_day_words(local_end, language)}, {local_end:%H:%M}"
         return f"{day}, {span} (Norwegian time)"
     if local_end.date() == local_start.date():
         return f"{day} kl. {local_start:%H:%M}–{local_end:%H:%M}"
-    end_day = f"{_date_words(local_end, texts, language)} {local_end.year}"
-    return f"{day} kl. {local_start:%H:%M} – {end_day} kl. {local_end:%H:%M}"
+    return f"{day} kl. {local_start:%H:%M} – {_day_words(local_end, language)} kl. {local_end:%H:%M}"
 
 
 def _subject(kind: MessageKind, start: datetime | None, texts: _Texts, lang: Language) -> str:
     if start is None:
         return texts.subject[kind]
-    local = start.astimezone(OSLO)
-    month = texts.months[local.month - 1]
-    date = f"{local.day} {month}" if lang is Language.EN else f"{local.day}. {month}"
+    local = wall_time(start)
+    date = format_date(local, texts.subject_date_pattern, locale=lang.value)
     return texts.subject[kind].format(date=date, time=f"{local:%H:%M}")
 
 

@@ -16,6 +16,7 @@ from coordination.api.deps import Ctx
 from coordination.domain import Language
 from coordination.errors import Gone, InputError, NotFound
 from coordination.scheduling import answers
+from coordination.scheduling.enums import MeetingStatus
 from notifications.messages import format_when
 
 _TEXTS = {
@@ -41,7 +42,7 @@ def _page(view: answers.AnswerView, token: str) -> Template:
         context={
             "lang": view.language.value, "t": _TEXTS[view.language], "token": token,
             "when": format_when(view.start, view.end, view.language), "place": view.place,
-            "cancelled": view.status == "cancelled", "answer": view.answer,
+            "cancelled": view.status is MeetingStatus.CANCELLED, "answer": view.answer,
         },
         headers=_HEADERS,
     )

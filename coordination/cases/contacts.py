@@ -8,14 +8,15 @@ from datetime import datetime
 import msgspec
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from coordination import audit, versions
+from calendars.zone import clock_minutes
 from coordination.access.rules import case_for
+from coordination.changes import Change
 from coordination.consent.facts import contacts_in_case
 from coordination.consent.loops import partner_levels
 from coordination.consent.over_time import follow_consent
 from coordination.domain import (
     DEFAULT_SECTOR,
-    Language,
+    AuditAction,
     Role,
     Sector,
 )
@@ -31,14 +32,9 @@ from coordination.schemas import (
 # --- contacts --------------------------------------------------------------------------
 
 
-def _minutes(text: str) -> int:
-    hours, minutes = text.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
 def _check_availability(windows: Sequence[WeeklyWindow]) -> list[dict[str, object]]:
     for index, window in enumerate(windows):
-        if _minutes(window.start) >= _minutes(window.end):
+        if clock_minutes(window.start) >= clock_minutes(window.end):
             raise InputError(f"availability[{index}]", "a window must start before it ends")
     return [msgspec.structs.asdict(w) for w in windows]
 
@@ -67,13 +63,13 @@ def contact_out(contact: Contact) -> ContactOut:
         id=contact.id,
         case_id=contact.case_id,
         name=contact.name,
-        role=Role(contact.role),
+        role=contact.role,
         role_label=contact.role_label,
-        sector=Sector(contact.sector),
+        sector=contact.sector,
         organisation=contact.organisation,
         email=contact.email,
         phone=contact.phone,
-        language=Language(contact.language),
+        language=contact.language,
         daily_care=contact.daily_care,
         needs_interpreter=contact.needs_interpreter,
         interpreter_language=contact.interpreter_language,
@@ -102,13 +98,13 @@ async def add_contact(
     contact = Contact(
         case_id=case_id,
         name=data.name,
-        role=data.role.value,
+        role=data.role,
         role_label=data.role_label,
-        sector=sector.value,
+        sector=sector,
         organisation=data.organisation,
         email=data.email,
         phone=data.phone,
-        language=data.language.value,
+        language=data.language,
         daily_care=data.daily_care,
         needs_interpreter=data.needs_interpreter,
         interpreter_language=data.interpreter_language,
@@ -118,13 +114,10 @@ async def add_contact(
     )
     session.add(contact)
     await session.flush()
-    assert user.id is not None and contact.id is not None
-    audit.record(session, unit_id=case.unit_id, case_id=case_id, actor=audit.actor_for_user(user.id),
-                 action="contact.added", subject=f"contact:{contact.id}", at=now,
-                 detail={"role": data.role.value, "sector": sector.value,
-                         "daily_care": data.daily_care})
+    change = Change.in_case(session, case, user, now)
+    change.record(AuditAction.CONTACT_ADDED, f"contact:{contact.id}",
+                  {"role": data.role.value, "sector": sector.value, "daily_care": data.daily_care}, feeds=True)
     await follow_consent(session, case, before, "contact_changed", f"contact:{contact.id}:{now.isoformat()}", now)
-    await versions.bump(session, case.unit_id)
     return contact_out(contact)
 
 
@@ -154,10 +147,10 @@ async def update_contact(
         if key == "availability":
             contact.availability = _check_availability(value)
         else:
-            setattr(contact, key, value.value if isinstance(value, Role | Sector | Language) else value)
+            setattr(contact, key, value)
     if "role" in changes and "sector" not in changes:
-        contact.sector = DEFAULT_SECTOR[Role(contact.role)].value
-    _check_contact(Role(contact.role), Sector(contact.sector), contact.daily_care, contact.email,
+        contact.sector = DEFAULT_SECTOR[contact.role]
+    _check_contact(contact.role, contact.sector, contact.daily_care, contact.email,
                    contact.phone)
     if contact.role == Role.CHILD and contact.active:
         await _single_child(session, case_id, except_id=contact_id)
@@ -165,14 +158,12 @@ async def update_contact(
         raise InputError("interpreter_language", "say which language the interpreter is for")
     contact.updated_at = now
     session.add(contact)
-    assert user.id is not None
     # Every sector change is audited with its old and new value, also when a role change moved it.
     after = {"role": contact.role, "daily_care": contact.daily_care, "sector": contact.sector,
              "active": contact.active}
-    audit.record(session, unit_id=case.unit_id, case_id=case_id, actor=audit.actor_for_user(user.id),
-                 action="contact.updated", subject=f"contact:{contact_id}", at=now,
-                 detail={"fields": sorted(changes),
-                         "changed": {k: [before[k], after[k]] for k in before if before[k] != after[k]}})
+    change = Change.in_case(session, case, user, now)
+    change.record(AuditAction.CONTACT_UPDATED, f"contact:{contact_id}",
+                  {"fields": sorted(changes),
+                   "changed": {k: [before[k], after[k]] for k in before if before[k] != after[k]}}, feeds=True)
     await follow_consent(session, case, levels, "contact_changed", f"contact:{contact_id}:{now.isoformat()}", now)
-    await versions.bump(session, case.unit_id)
     return contact_out(contact)

@@ -10,9 +10,9 @@ import msgspec
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from coordination import audit, versions
+from calendars.zone import local_date
 from coordination.access.rules import case_for, require_role, visible_cases
-from coordination.clock import oslo_today
+from coordination.changes import Change
 from coordination.consent.facts import case_facts
 from coordination.consent.loops import partner_levels
 from coordination.consent.over_time import follow_consent
@@ -22,7 +22,7 @@ from coordination.consent.policy import (
 )
 from coordination.domain import (
     MEASURES_END_AGE,
-    Language,
+    AuditAction,
     MeasureType,
     UserRole,
 )
@@ -57,11 +57,11 @@ def case_out(case: Case, coordinators: list[int], now: datetime) -> CaseOut:
         child_given_name=case.child_given_name,
         child_initials=case.child_initials,
         child_birth_date=case.child_birth_date,
-        child_age=age_on(case.child_birth_date, oslo_today(now)),
+        child_age=age_on(case.child_birth_date, local_date(now)),
         party_status=has_party_status(facts, now),
-        language=Language(case.language),
+        language=case.language,
         aimed_at_child=case.aimed_at_child,
-        measure_type=MeasureType(case.measure_type),
+        measure_type=case.measure_type,
         order_date=case.order_date,
         party_status_override=case.party_status_override,
         coordinator_ids=coordinators,
@@ -71,7 +71,7 @@ def case_out(case: Case, coordinators: list[int], now: datetime) -> CaseOut:
 def _check_case_rules(
     birth_date: date, measure_type: MeasureType, order_date: date | None, now: datetime
 ) -> None:
-    today = oslo_today(now)
+    today = local_date(now)
     if birth_date > today:
         raise InputError("child_birth_date", "the birth date cannot be in the future")
     if age_on(birth_date, today) >= MEASURES_END_AGE:
@@ -112,9 +112,9 @@ async def create_case(session: AsyncSession, user: User, data: CaseIn, now: date
         child_given_name=data.child_given_name,
         child_initials=data.child_initials,
         child_birth_date=data.child_birth_date,
-        language=data.language.value,
+        language=data.language,
         aimed_at_child=data.aimed_at_child,
-        measure_type=data.measure_type.value,
+        measure_type=data.measure_type,
         order_date=data.order_date,
         party_status_override=data.party_status_override,
         created_at=now,
@@ -125,10 +125,8 @@ async def create_case(session: AsyncSession, user: User, data: CaseIn, now: date
     assert case.id is not None
     for user_id in assigned:
         session.add(CaseCoordinator(case_id=case.id, user_id=user_id))
-    assert user.id is not None
-    audit.record(session, unit_id=user.unit_id, case_id=case.id, actor=audit.actor_for_user(user.id),
-                 action="case.created", subject=f"case:{case.id}", at=now,
-                 detail={"coordinator_ids": assigned})
+    change = Change.in_case(session, case, user, now)
+    change.record(AuditAction.CASE_CREATED, f"case:{case.id}", {"coordinator_ids": assigned}, feeds=False)
     return case_out(case, sorted(assigned), now)
 
 
@@ -157,16 +155,13 @@ async def update_case(
     changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
     before = await partner_levels(session, case, now)
     for key, value in changes.items():
-        setattr(case, key, value.value if isinstance(value, Language | MeasureType) else value)
-    _check_case_rules(case.child_birth_date, MeasureType(case.measure_type), case.order_date, now)
+        setattr(case, key, value)
+    _check_case_rules(case.child_birth_date, case.measure_type, case.order_date, now)
     case.updated_at = now
     session.add(case)
-    assert user.id is not None
-    audit.record(session, unit_id=case.unit_id, case_id=case_id, actor=audit.actor_for_user(user.id),
-                 action="case.updated", subject=f"case:{case_id}", at=now,
-                 detail={"fields": sorted(changes)})
+    change = Change.in_case(session, case, user, now)
+    change.record(AuditAction.CASE_UPDATED, f"case:{case_id}", {"fields": sorted(changes)}, feeds=True)
     await follow_consent(session, case, before, "case_changed", f"case:{case_id}:{now.isoformat()}", now)
-    await versions.bump(session, case.unit_id)
     return case_out(case, await coordinator_ids(session, case_id), now)
 
 
@@ -183,9 +178,6 @@ async def assign_coordinators(
     await session.exec(delete(CaseCoordinator).where(col(CaseCoordinator.case_id) == case_id))
     for user_id in dict.fromkeys(ids):
         session.add(CaseCoordinator(case_id=case_id, user_id=user_id))
-    assert user.id is not None
-    audit.record(session, unit_id=case.unit_id, case_id=case_id, actor=audit.actor_for_user(user.id),
-                 action="case.coordinators", subject=f"case:{case_id}", at=now,
-                 detail={"coordinator_ids": sorted(set(ids))})
-    await versions.bump(session, case.unit_id)
+    change = Change.in_case(session, case, user, now)
+    change.record(AuditAction.CASE_COORDINATORS, f"case:{case_id}", {"coordinator_ids": sorted(set(ids))}, feeds=True)
     return case_out(case, sorted(set(ids)), now)

@@ -8,13 +8,10 @@ from sqlalchemy import and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from calendars.workdays import local_midnight
-from coordination.clock import oslo_today
+from calendars.zone import local_date, local_midnight
 from coordination.consent.facts import PolicyFacts, load_policy_facts
 from coordination.consent.loops import partner_levels
-from coordination.consent.policy import (
-    fifteenth_birthday,
-)
+from coordination.consent.policy import birthday_in, fifteenth_birthday
 from coordination.domain import (
     PARTNER_SECTORS,
     PARTY_STATUS_AGE,
@@ -42,16 +39,14 @@ async def follow_consent(session: AsyncSession, case: Case, before: dict[Sector,
     after = await partner_levels(session, case, now)
     for sector, level in after.items():
         if before[sector] > Level.NONE and level is Level.NONE:
-            await alerts.consent_lapsed(session, case, sector.value, f"{key}:{sector.value}:lapsed", now, cause=cause)
+            await alerts.consent_lapsed(session, case, sector, f"{key}:{sector.value}:lapsed", now, cause=cause)
         elif before[sector] is Level.NONE and level > Level.NONE:
-            await outbox.requeue_after_consent(session, case, sector.value, key, now)
+            await outbox.requeue_after_consent(session, case, sector, key, now)
 
 
 def _years_before(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:  # 29 February
-        return date(day.year - years, 2, 28)
+    """The day ``years`` before ``day``, counted as birthdays are (29 February gives 28 February)."""
+    return birthday_in(day, day.year - years)
 
 
 async def consent_over_time(session: AsyncSession, now: datetime) -> int:
@@ -67,7 +62,7 @@ async def consent_over_time(session: AsyncSession, now: datetime) -> int:
     # The moment of each change per case, with the grant that changed (None: the 15th birthday).
     changes: dict[int, list[tuple[datetime, ConsentRecord | None]]] = {}
     grants = await session.exec(select(ConsentRecord).where(
-        ConsentRecord.status == ConsentStatus.GRANTED.value,
+        ConsentRecord.status == ConsentStatus.GRANTED,
         or_(and_(col(ConsentRecord.valid_from) > since, col(ConsentRecord.valid_from) <= now,
                  col(ConsentRecord.valid_from) > col(ConsentRecord.recorded_at)),
             and_(col(ConsentRecord.valid_until) > since, col(ConsentRecord.valid_until) <= now))))
@@ -77,8 +72,8 @@ async def consent_over_time(session: AsyncSession, now: datetime) -> int:
     born = await session.exec(select(Case).where(
         col(Case.closed_at).is_(None), Case.aimed_at_child == True,  # noqa: E712
         col(Case.party_status_override).is_(None),
-        col(Case.child_birth_date) >= _years_before(oslo_today(since), PARTY_STATUS_AGE) - timedelta(days=1),
-        col(Case.child_birth_date) <= _years_before(oslo_today(now), PARTY_STATUS_AGE)))
+        col(Case.child_birth_date) >= _years_before(local_date(since), PARTY_STATUS_AGE) - timedelta(days=1),
+        col(Case.child_birth_date) <= _years_before(local_date(now), PARTY_STATUS_AGE)))
     for child in born.all():
         birthday = local_midnight(fifteenth_birthday(child.child_birth_date))
         if since < birthday <= now and child.id is not None:
@@ -91,7 +86,7 @@ async def consent_over_time(session: AsyncSession, now: datetime) -> int:
         facts = await load_policy_facts(session, case)
         for moment, grant in moments:
             if grant is not None and grant.valid_from == moment:  # a grant dated ahead, now in force
-                consent = facts.sector(Sector(grant.sector), now)
+                consent = facts.sector(grant.sector, now)
                 if consent.level > Level.NONE:
                     await outbox.requeue_after_consent(session, case, grant.sector, str(max(consent.record_ids)),
                                                        now)
@@ -105,7 +100,7 @@ async def _lapsed_at(session: AsyncSession, case: Case, facts: PolicyFacts, mome
     """Alerts for the sectors whose consent ended at ``moment`` (when ``expired`` ran out, or at the
     15th birthday) and has not come back since."""
     raised = 0
-    for sector in [Sector(expired.sector)] if expired is not None else PARTNER_SECTORS:
+    for sector in [expired.sector] if expired is not None else PARTNER_SECTORS:
         was = facts.sector(sector, moment - timedelta(microseconds=1))
         if was.level is Level.NONE or facts.sector(sector, now).level > Level.NONE:
             continue
@@ -115,6 +110,6 @@ async def _lapsed_at(session: AsyncSession, case: Case, facts: PolicyFacts, mome
             key, cause = f"consent:{expired.id}:expired", "expired"
         else:
             continue  # a later act had replaced the grant before it ran out
-        raised += await alerts.consent_lapsed(session, case, sector.value, key, now, cause=cause,
+        raised += await alerts.consent_lapsed(session, case, sector, key, now, cause=cause,
                                               consent=expired.id if expired is not None else None)
     return raised

@@ -25,12 +25,10 @@ import enum
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
 
+from calendars.zone import local_date
 from coordination.domain import PARTY_STATUS_AGE, ConsentStatus, Role, Sector
 from coordination.levels import Level
-
-OSLO = ZoneInfo("Europe/Oslo")
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +165,7 @@ def has_party_status(case: CaseFacts, at: datetime) -> bool:
     """Party status as a rule from 15 (age on the Oslo calendar date of ``at``), unless overridden."""
     if case.party_status_override is not None:
         return case.party_status_override
-    return age_on(case.birth_date, at.astimezone(OSLO).date()) >= PARTY_STATUS_AGE
+    return age_on(case.birth_date, local_date(at)) >= PARTY_STATUS_AGE
 
 
 def required_grantors(

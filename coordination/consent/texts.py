@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
+from calendars.zone import local_date
 from coordination.consent.policy import Reason
 from coordination.domain import Language, Role, Sector
 from coordination.levels import Level
-
-OSLO = ZoneInfo("Europe/Oslo")
 
 SECTOR_NAMES: dict[Language, dict[Sector, str]] = {
     Language.NB: {
@@ -123,7 +121,7 @@ def describe(reason: Reason, language: Language, names: Mapping[int, str]) -> st
     """One reason in words, naming people by their label in the contact list (the child, who
     may have party status without a contact in the list, by the word for the child)."""
     who = grantor_label(reason.contact_id, language, names)
-    on = reason.on.astimezone(OSLO).date().isoformat() if isinstance(reason.on, datetime) else ""
+    on = local_date(reason.on).isoformat() if isinstance(reason.on, datetime) else ""
     return _TEMPLATES[language][reason.code].format(
         who=who,
         sector=SECTOR_NAMES[language][reason.sector] if reason.sector else "",

@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlmodel import col
 from sqlmodel import select as sm_select
@@ -16,13 +15,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calendars.events import CalendarEvent
 from calendars.ical import render_event, render_feed
-from calendars.workdays import local_date, local_midnight
+from calendars.zone import local_date, local_midnight
 from coordination.access.rules import visible_cases
 from coordination.consent.disclosure import Reader, level_for, to_event, visible_for
 from coordination.consent.facts import PolicyFacts, case_facts, load_policy_facts
 from coordination.consent.policy import fifteenth_birthday
 from coordination.domain import Language, UserRole
-from coordination.feeds.tokens import FeedScope, TokenState
+from coordination.feeds.enums import FeedScope
+from coordination.feeds.tokens import TokenState
 from coordination.levels import Level
 from coordination.models import (
     Alert,
@@ -33,9 +33,7 @@ from coordination.models import (
     User,
 )
 from coordination.outbox.alerts import ALERT_TEXTS
-
-OSLO = ZoneInfo("Europe/Oslo")
-
+from coordination.scheduling.enums import MeetingStatus
 
 #: How often clients are asked to poll (REFRESH-INTERVAL, X-PUBLISHED-TTL).
 REFRESH = timedelta(hours=1)
@@ -112,7 +110,7 @@ def strong_etag(body: bytes) -> str:
 
 
 def _drop_at(meeting: Meeting) -> datetime | None:
-    if meeting.status != "cancelled":
+    if meeting.status is not MeetingStatus.CANCELLED:
         return None
     return (meeting.cancelled_at or meeting.updated_at) + CANCELLED_KEPT
 
@@ -157,7 +155,7 @@ async def render(
             facts = await load_policy_facts(session, case)
             facts_by_case[case.id] = facts
             contact_reader = Reader(contact=facts.contact(contact.id or 0),
-                                    language=Language(contact.language), cap=Level.PURPOSE)
+                                    language=contact.language, cap=Level.PURPOSE)
             bounds += _consent_bounds(facts, case, now)
             mine = sm_select(MeetingParticipant.meeting_id).where(
                 MeetingParticipant.contact_id == contact.id

@@ -12,25 +12,27 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from calendars.schedule import add_months
-from calendars.workdays import local_date, local_midnight
-from coordination import audit, versions
+from calendars.schedule import MeetingKind, add_months
+from calendars.zone import local_date, local_midnight
+from coordination import audit
 from coordination.access.rules import case_for, visible_cases
+from coordination.changes import Change
 from coordination.consent.policy import fifteenth_birthday
 from coordination.consent.texts import SECTOR_NAMES
-from coordination.context import WAKE_DISPATCHER
-from coordination.domain import Language, Sector
+from coordination.domain import AuditAction, ConsentStatus, Language, MeasureType, Sector
 from coordination.errors import not_found
 from coordination.models import Alert, Case, CaseCoordinator, ConsentRecord, Contact, Meeting, OutboxMessage, User
-from coordination.outbox.queue import new_message_id
+from coordination.outbox.enums import OutboxStatus
+from coordination.outbox.queue import TELLS_OF_MEETING, alert_message, enqueue
+from coordination.scheduling.enums import OPEN_STATUSES
 from coordination.schemas import AlertOut
-from notifications.ports import MessageKind, RecipientKind
+from notifications.ports import AlertKind
 
 
 async def raise_alert(
     session: AsyncSession,
     case: Case,
-    kind: str,
+    kind: AlertKind,
     key: str,
     now: datetime,
     *,
@@ -56,34 +58,9 @@ async def raise_alert(
         select(CaseCoordinator.user_id).where(CaseCoordinator.case_id == case.id)
     )
     for user_id in coordinators.all():
-        session.add(
-            OutboxMessage(
-                idempotency_key=f"alert:{alert.id}:user:{user_id}",
-                unit_id=case.unit_id,
-                case_id=case.id,
-                kind=MessageKind.ALERT.value,
-                recipient_user_id=user_id,
-                recipient_kind=RecipientKind.COORDINATOR.value,
-                alert_id=alert.id,
-                due_at=now,
-                next_attempt_at=now,
-                message_id=new_message_id(),
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        session.info[WAKE_DISPATCHER] = True
-    audit.record(
-        session,
-        unit_id=case.unit_id,
-        case_id=case.id,
-        actor=audit.SYSTEM,
-        action="alert.raised",
-        subject=f"alert:{alert.id}",
-        at=now,
-        detail={"kind": kind},
-    )
-    await versions.bump(session, case.unit_id)  # deadlines show in coordinators' feeds
+        await enqueue(session, alert_message(case, alert, user_id, now))
+    change = Change.in_case(session, case, audit.SYSTEM, now)
+    change.record(AuditAction.ALERT_RAISED, f"alert:{alert.id}", {"kind": kind}, feeds=True)  # deadlines show in feeds
     return alert
 
 
@@ -100,42 +77,44 @@ async def scan(session: AsyncSession, now: datetime) -> int:
     for case in cases:
         assert case.id is not None
         records = (await session.exec(select(ConsentRecord).where(
-            ConsentRecord.case_id == case.id, ConsentRecord.status == "granted",
+            ConsentRecord.case_id == case.id, ConsentRecord.status == ConsentStatus.GRANTED,
             col(ConsentRecord.valid_until).is_not(None)))).all()
         for record in records:
             until = record.valid_until
             assert until is not None
             if now < until <= now + timedelta(days=14):
-                alert = await raise_alert(session, case, "consent_expiring", f"consent:{record.id}:expiring", now,
+                alert = await raise_alert(session, case, AlertKind.CONSENT_EXPIRING, f"consent:{record.id}:expiring",
+                                          now,
                                           detail={"consent": record.id, "sector": record.sector,
                                                   "grantor": record.grantor_contact_id}, due_at=until)
                 raised += alert is not None
         birthday = fifteenth_birthday(case.child_birth_date)
         if case.aimed_at_child and case.party_status_override is None and today <= birthday <= today + timedelta(30):
-            alert = await raise_alert(session, case, "child_turning_15", f"case:{case.id}:turns15", now,
+            alert = await raise_alert(session, case, AlertKind.CHILD_TURNING_15, f"case:{case.id}:turns15", now,
                                       detail={"birthday": birthday.isoformat()},
                                       due_at=local_midnight(birthday))
             raised += alert is not None
         overdue = (await session.exec(select(Meeting).where(
             Meeting.case_id == case.id, col(Meeting.kind).in_(EVALUATION_KINDS),
-            col(Meeting.status).in_(["proposed", "confirmed"]), col(Meeting.end) < now - timedelta(days=2)))).all()
+            col(Meeting.status).in_(OPEN_STATUSES), col(Meeting.end) < now - timedelta(days=2)))).all()
         for meeting in overdue:
-            alert = await raise_alert(session, case, "evaluation_overdue", f"meeting:{meeting.id}:overdue", now,
+            alert = await raise_alert(session, case, AlertKind.EVALUATION_OVERDUE, f"meeting:{meeting.id}:overdue", now,
                                       detail={"meeting": meeting.id, "kind": meeting.kind}, due_at=meeting.end)
             raised += alert is not None
-        if case.measure_type == "ordered" and case.order_date is not None:
+        if case.measure_type is MeasureType.ORDERED and case.order_date is not None:
             limit = add_months(case.order_date, 12)
             if today <= limit <= today + timedelta(days=30):
-                alert = await raise_alert(session, case, "ordered_measure_ending", f"case:{case.id}:order-ends", now,
+                alert = await raise_alert(session, case, AlertKind.ORDERED_MEASURE_ENDING, f"case:{case.id}:order-ends",
+                                          now,
                                           detail={"ends": limit.isoformat()}, due_at=local_midnight(limit))
                 raised += alert is not None
     return raised
 
 
-EVALUATION_KINDS = ["mini_evaluation", "main_evaluation", "final_evaluation"]
+EVALUATION_KINDS = [MeetingKind.MINI_EVALUATION, MeetingKind.MAIN_EVALUATION, MeetingKind.FINAL_EVALUATION]
 
 
-async def consent_lapsed(session: AsyncSession, case: Case, sector: str, key: str, now: datetime, *,
+async def consent_lapsed(session: AsyncSession, case: Case, sector: Sector, key: str, now: datetime, *,
                          cause: str, consent: int | None = None) -> bool:
     """Rule 7: a sector's consent has ended — withdrawn or refused, expired, or ended by the child's
     party status or a change in the contact list or the case. Partners of the sector who hold
@@ -146,9 +125,9 @@ async def consent_lapsed(session: AsyncSession, case: Case, sector: str, key: st
         select(OutboxMessage.recipient_contact_id, OutboxMessage.meeting_id)
         .join(Meeting, col(Meeting.id) == OutboxMessage.meeting_id)
         .join(Contact, col(Contact.id) == OutboxMessage.recipient_contact_id)
-        .where(OutboxMessage.case_id == case.id, col(OutboxMessage.kind).in_(["invitation", "update"]),
-               OutboxMessage.status == "sent", Contact.sector == sector, col(Meeting.start) > now,
-               col(Meeting.status).in_(["proposed", "confirmed"]))
+        .where(OutboxMessage.case_id == case.id, col(OutboxMessage.kind).in_(TELLS_OF_MEETING),
+               OutboxMessage.status == OutboxStatus.SENT, Contact.sector == sector, col(Meeting.start) > now,
+               col(Meeting.status).in_(OPEN_STATUSES))
     )
     holders: dict[int, set[int]] = {}
     for contact_id, meeting_id in rows.all():
@@ -160,17 +139,17 @@ async def consent_lapsed(session: AsyncSession, case: Case, sector: str, key: st
                                  "holders": {str(k): sorted(v) for k, v in sorted(holders.items())}}
     if consent is not None:
         detail["consent"] = consent
-    return await raise_alert(session, case, "consent_withdrawn", key, now, detail=detail) is not None
+    return await raise_alert(session, case, AlertKind.CONSENT_WITHDRAWN, key, now, detail=detail) is not None
 
 
 ALERT_TEXTS = {
-    "consent_expiring": "Et samtykke utløper innen 14 dager",
-    "child_turning_15": "Barnet fyller 15 år innen 30 dager og må da samtykke selv",
-    "consent_withdrawn": "Samtykke trukket tilbake: disse har fortsatt invitasjoner og må få beskjed personlig",
-    "no_feasible_slot": "Fant ikke noe tidspunkt som passer for et møte",
-    "evaluation_overdue": "En evaluering er ikke markert som holdt",
-    "ordered_measure_ending": "Et pålagt tiltak når ettårsgrensen innen 30 dager",
-    "notification_failed": "En melding kunne ikke leveres",
+    AlertKind.CONSENT_EXPIRING: "Et samtykke utløper innen 14 dager",
+    AlertKind.CHILD_TURNING_15: "Barnet fyller 15 år innen 30 dager og må da samtykke selv",
+    AlertKind.CONSENT_WITHDRAWN: "Samtykke trukket tilbake: disse har fortsatt invitasjoner og må få beskjed personlig",
+    AlertKind.NO_FEASIBLE_SLOT: "Fant ikke noe tidspunkt som passer for et møte",
+    AlertKind.EVALUATION_OVERDUE: "En evaluering er ikke markert som holdt",
+    AlertKind.ORDERED_MEASURE_ENDING: "Et pålagt tiltak når ettårsgrensen innen 30 dager",
+    AlertKind.NOTIFICATION_FAILED: "En melding kunne ikke leveres",
 }
 
 
@@ -189,7 +168,7 @@ LAPSE_TEXTS = {
 
 def _text(alert: Alert) -> str:
     cause = str(alert.detail.get("cause", ""))
-    if alert.kind == "consent_withdrawn" and cause in LAPSE_TEXTS:
+    if alert.kind is AlertKind.CONSENT_WITHDRAWN and cause in LAPSE_TEXTS:
         sector = SECTOR_NAMES[Language.NB].get(Sector(str(alert.detail.get("sector"))), "")
         return LAPSE_TEXTS[cause].format(sector=sector) + ": disse har fortsatt invitasjoner og må få beskjed personlig"
     return ALERT_TEXTS.get(alert.kind, alert.kind)
@@ -235,8 +214,5 @@ async def resolve(session: AsyncSession, user: User, alert_id: int, now: datetim
     if alert.resolved_at is None:
         alert.resolved_at = now
         session.add(alert)
-        assert user.id is not None
-        audit.record(session, unit_id=case.unit_id, case_id=case.id, actor=audit.actor_for_user(user.id),
-                     action="alert.resolved", subject=f"alert:{alert.id}", at=now)
-        await versions.bump(session, case.unit_id)
+        Change.in_case(session, case, user, now).record(AuditAction.ALERT_RESOLVED, f"alert:{alert.id}", feeds=True)
     return await alert_out(session, alert)

@@ -12,7 +12,6 @@ from datetime import date, datetime, time, timedelta
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from calendars.schedule import MeetingKind
 from calendars.slots import (
     DEFAULT_OFFICE_HOURS,
     ChildWishes,
@@ -22,13 +21,15 @@ from calendars.slots import (
 )
 from calendars.slots import WeeklyWindow as SlotWindow
 from calendars.workdays import Closure
-from coordination import audit, versions
+from calendars.zone import clock_time, local_date
+from coordination import audit
 from coordination.access.rules import case_for
-from coordination.clock import oslo_today
-from coordination.domain import Role, Sector
+from coordination.changes import Change
+from coordination.domain import AuditAction, Role, Sector
 from coordination.errors import InputError, not_found
 from coordination.models import Case, Contact, Meeting, MeetingParticipant, Plan, Unit, User
 from coordination.outbox import queue as outbox
+from coordination.scheduling.enums import OPEN_STATUSES, Answer, MeetingStatus
 from coordination.schemas import (
     AnswerIn,
     MeetingIn,
@@ -46,18 +47,12 @@ def new_uid() -> str:
     return f"{uuid.uuid4()}@samhandling"
 
 
-def clock_time(text: str) -> time:
-    """Parse "HH:MM"; "24:00" is the end of the day."""
-    hours, minutes = (int(part) for part in text.split(":"))
-    return time(23, 59) if hours == 24 else time(hours, minutes)
-
-
 def participant_for(contact: Contact, busy: Sequence[Interval] = ()) -> Participant:
     """A contact as the slot finder sees them."""
-    role = Role(contact.role)
+    role = contact.role
     if role is Role.CHILD:
         kind = ParticipantKind.CHILD
-    elif Sector(contact.sector) is Sector.FAMILY:
+    elif contact.sector is Sector.FAMILY:
         kind = ParticipantKind.FAMILY
     else:
         kind = ParticipantKind.PROFESSIONAL
@@ -149,8 +144,8 @@ def meeting_out(meeting: Meeting, participants: Sequence[tuple[MeetingParticipan
             ParticipantOut(
                 contact_id=c.id or 0,
                 name=c.name,
-                role=Role(c.role),
-                sector=Sector(c.sector),
+                role=c.role,
+                sector=c.sector,
                 answer=p.partstat,
             )
             for p, c in participants
@@ -211,7 +206,7 @@ def _check_times(start: datetime, end: datetime, plan: Plan | None, now: datetim
         raise InputError("start", "a meeting cannot be placed in the past")
     if plan is not None:
         first, last = plan.start_date, plan.expected_end
-        if not first <= oslo_today(start) <= last:
+        if not first <= local_date(start) <= last:
             raise InputError("start", f"the meeting must lie within the plan ({first} – {last})")
 
 
@@ -244,21 +239,15 @@ def _audit(
     session: AsyncSession,
     case: Case,
     user: User | None,
-    action: str,
+    action: AuditAction,
     meeting: Meeting,
     now: datetime,
     **detail: object,
 ) -> None:
-    audit.record(
-        session,
-        unit_id=case.unit_id,
-        case_id=case.id,
-        actor=audit.actor_for_user(user.id) if user and user.id else audit.SYSTEM,
-        action=action,
-        subject=f"meeting:{meeting.id}",
-        at=now,
-        detail={"kind": meeting.kind, "sequence": meeting.ical_sequence, **detail},
-    )
+    """Every change to a meeting is audited with its kind and SEQUENCE, and shows in feeds."""
+    change = Change.in_case(session, case, user if user and user.id else audit.SYSTEM, now)
+    change.record(action, f"meeting:{meeting.id}", {"kind": meeting.kind, "sequence": meeting.ical_sequence, **detail},
+                  feeds=True)
 
 
 async def create_meeting(
@@ -271,13 +260,13 @@ async def create_meeting(
     meeting = Meeting(
         case_id=case_id,
         uid=new_uid(),
-        kind=MeetingKind(data.kind).value,
+        kind=data.kind,
         start=data.start,
         end=data.end,
         place=data.place,
         video_link=data.video_link,
         agenda=data.agenda,
-        status="confirmed" if data.confirm else "proposed",
+        status=MeetingStatus.CONFIRMED if data.confirm else MeetingStatus.PROPOSED,
         pinned=True,
         created_at=now,
         updated_at=now,
@@ -285,17 +274,16 @@ async def create_meeting(
     session.add(meeting)
     await session.flush()
     await set_participants(session, meeting, contacts)
-    _audit(session, case, user, "meeting.created", meeting, now)
-    if meeting.status == "confirmed":
+    _audit(session, case, user, AuditAction.MEETING_CREATED, meeting, now)
+    if meeting.status is MeetingStatus.CONFIRMED:
         await outbox.meeting_announced(session, case, meeting, now)
-    await versions.bump(session, case.unit_id)
     return meeting_out(meeting, (await participants_of(session, [meeting.id or 0])).get(meeting.id or 0, []))
 
 
 def cancel(meeting: Meeting, now: datetime) -> None:
     """Cancelled meetings leave the plan's series, so a revision may plan a new one in
     their place; the row itself stays (as STATUS:CANCELLED in feeds for 30 days)."""
-    meeting.status = "cancelled"
+    meeting.status = MeetingStatus.CANCELLED
     meeting.cancelled_at = now
     meeting.series_key = None
     meeting.ical_sequence += 1
@@ -303,7 +291,7 @@ def cancel(meeting: Meeting, now: datetime) -> None:
 
 
 def _is_open(meeting: Meeting) -> bool:
-    return meeting.status in ("proposed", "confirmed")
+    return meeting.status in OPEN_STATUSES
 
 
 async def update_meeting(
@@ -344,53 +332,51 @@ async def update_meeting(
         session,
         case,
         user,
-        "meeting.moved" if moved else "meeting.updated",
+        AuditAction.MEETING_MOVED if moved else AuditAction.MEETING_UPDATED,
         meeting,
         now,
         previous_start=previous_start.isoformat() if moved else None,
     )
-    if meeting.status == "confirmed" and visible_change:
+    if meeting.status is MeetingStatus.CONFIRMED and visible_change:
         await outbox.meeting_updated(session, case, meeting, now, previous_start=previous_start)
-    await versions.bump(session, case.unit_id)
     return meeting_out(meeting, (await participants_of(session, [meeting_id])).get(meeting_id, []))
 
 
 async def set_status(
-    session: AsyncSession, user: User, case_id: int, meeting_id: int, status: str, now: datetime
+    session: AsyncSession, user: User, case_id: int, meeting_id: int, status: MeetingStatus, now: datetime
 ) -> MeetingOut:
     """confirm → invitations go out; cancel → cancellations to everyone invited; held → done."""
     case = await case_for(session, user, case_id)
     meeting = await meeting_of_case(session, case_id, meeting_id)
     allowed = {
-        "confirmed": ("proposed",),
-        "cancelled": ("proposed", "confirmed"),
-        "held": ("confirmed", "proposed"),
+        MeetingStatus.CONFIRMED: (MeetingStatus.PROPOSED,),
+        MeetingStatus.CANCELLED: (MeetingStatus.PROPOSED, MeetingStatus.CONFIRMED),
+        MeetingStatus.HELD: (MeetingStatus.CONFIRMED, MeetingStatus.PROPOSED),
     }[status]
     if meeting.status not in allowed:
         raise InputError("status", f"a {meeting.status} meeting cannot become {status}")
-    if status == "held" and meeting.start > now:
+    if status is MeetingStatus.HELD and meeting.start > now:
         raise InputError("status", "a meeting cannot be marked held before it has started")
-    was_confirmed = meeting.status == "confirmed"
+    was_confirmed = meeting.status is MeetingStatus.CONFIRMED
     meeting.status = status
-    if status == "confirmed":
+    if status is MeetingStatus.CONFIRMED:
         meeting.pinned = True
-    if status == "cancelled":
+    if status is MeetingStatus.CANCELLED:
         cancel(meeting, now)
     meeting.updated_at = now
     session.add(meeting)
-    _audit(session, case, user, f"meeting.{status}", meeting, now)
-    if status == "confirmed":
+    _audit(session, case, user, AuditAction(f"meeting.{status}"), meeting, now)
+    if status is MeetingStatus.CONFIRMED:
         await outbox.meeting_announced(session, case, meeting, now)
-    elif status == "cancelled" and was_confirmed:
+    elif status is MeetingStatus.CANCELLED and was_confirmed:
         await outbox.meeting_cancelled(session, case, meeting, now)
-    elif status == "cancelled":
+    elif status is MeetingStatus.CANCELLED:
         await outbox.drop_pending(session, meeting, now, "the meeting was cancelled before it was confirmed")
-    await versions.bump(session, case.unit_id)
     return meeting_out(meeting, (await participants_of(session, [meeting_id])).get(meeting_id, []))
 
 
 async def record_answer(
-    session: AsyncSession, meeting: Meeting, contact_id: int, answer: str, now: datetime, actor: str
+    session: AsyncSession, meeting: Meeting, contact_id: int, answer: Answer, now: datetime, by: User | str
 ) -> None:
     """An answer to an invitation, by the participant's link or recorded by the coordinator."""
     participant = await session.get(MeetingParticipant, (meeting.id, contact_id))
@@ -405,17 +391,9 @@ async def record_answer(
     session.add(meeting)
     case = await session.get(Case, meeting.case_id)
     assert case is not None
-    audit.record(
-        session,
-        unit_id=case.unit_id,
-        case_id=case.id,
-        actor=actor,
-        action="meeting.answered",
-        subject=f"meeting:{meeting.id}",
-        at=now,
-        detail={"contact": contact_id, "answer": answer},
-    )
-    await versions.bump(session, case.unit_id)
+    change = Change.in_case(session, case, by, now)
+    change.record(AuditAction.MEETING_ANSWERED, f"meeting:{meeting.id}", {"contact": contact_id, "answer": answer},
+                  feeds=True)
 
 
 async def answer_for(
@@ -429,6 +407,5 @@ async def answer_for(
 ) -> MeetingOut:
     await case_for(session, user, case_id)
     meeting = await meeting_of_case(session, case_id, meeting_id)
-    assert user.id is not None
-    await record_answer(session, meeting, contact_id, data.answer, now, audit.actor_for_user(user.id))
+    await record_answer(session, meeting, contact_id, data.answer, now, user)
     return meeting_out(meeting, (await participants_of(session, [meeting_id])).get(meeting_id, []))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import msgspec
 from sqlmodel import select
@@ -30,18 +30,20 @@ from calendars.schedule import (
 )
 from calendars.slots import WeeklyWindow as SlotWindow
 from calendars.workdays import CalendarInputError
-from coordination import audit, versions
+from calendars.zone import clock_time
 from coordination.access.rules import case_for
-from coordination.domain import MEASURES_END_AGE, MeasureType, Role
+from coordination.changes import Change
+from coordination.consent.policy import birthday_in
+from coordination.domain import MEASURES_END_AGE, AuditAction, MeasureType, Role
 from coordination.errors import InputError
 from coordination.models import Case, Contact, Meeting, MeetingParticipant, Plan, PlanRevision, Unit, User
 from coordination.outbox import alerts
 from coordination.outbox import queue as outbox
+from coordination.scheduling.enums import MeetingStatus
 from coordination.scheduling.meetings import (
     cancel,
     case_meetings,
     child_wishes_of,
-    clock_time,
     closures_of,
     meetings_out,
     new_uid,
@@ -60,6 +62,7 @@ from coordination.schemas import (
     RulesIn,
     UnschedulableOut,
 )
+from notifications.ports import AlertKind
 
 
 def rules_from(data: RulesIn) -> ScheduleRules:
@@ -108,17 +111,17 @@ def _existing(
 ) -> list[PlannedMeeting]:
     result = []
     for meeting in meetings:
-        if meeting.series_key is None or meeting.status == "cancelled":
+        if meeting.series_key is None or meeting.status is MeetingStatus.CANCELLED:
             continue
         result.append(
             PlannedMeeting(
-                kind=MeetingKind(meeting.kind),
+                kind=meeting.kind,
                 sequence=meeting.series_no,
                 start=meeting.start,
                 end=meeting.end,
                 participants=tuple(str(c.id) for _, c in people.get(meeting.id or 0, [])),
                 before=_ref(meeting.before_key),
-                held=meeting.status == "held",
+                held=meeting.status is MeetingStatus.HELD,
                 pinned=meeting.pinned,
             )
         )
@@ -130,10 +133,7 @@ def _check_span(case: Case, data: PlanIn) -> None:
     being the law, this bounds the schedule computed in the request (a plan over centuries took
     the server's time for many seconds)."""
     birth = case.child_birth_date
-    try:
-        last = birth.replace(year=birth.year + MEASURES_END_AGE)
-    except ValueError:  # born on 29 February
-        last = date(birth.year + MEASURES_END_AGE, 3, 1)
+    last = birthday_in(birth, birth.year + MEASURES_END_AGE)
     if data.start_date < birth:
         raise InputError("start_date", "the plan cannot start before the child was born")
     if data.expected_end >= last:
@@ -201,31 +201,23 @@ async def upsert_plan(
             recorded_at=now,
         )
     )
-    audit.record(
-        session,
-        unit_id=case.unit_id,
-        case_id=case_id,
-        actor=audit.actor_for_user(user.id),
-        action="plan.created" if plan.revision == 1 else "plan.revised",
-        subject=f"plan:{plan.id}",
-        at=now,
-        detail={
-            "revision": plan.revision,
-            "meetings": len(schedule.planned),
-            "unschedulable": len(schedule.unschedulable),
-        },
+    change = Change.in_case(session, case, user, now)
+    change.record(
+        AuditAction.PLAN_CREATED if plan.revision == 1 else AuditAction.PLAN_REVISED,
+        f"plan:{plan.id}",
+        {"revision": plan.revision, "meetings": len(schedule.planned), "unschedulable": len(schedule.unschedulable)},
+        feeds=True,
     )
     for missing in schedule.unschedulable:
         await alerts.raise_alert(
             session,
             case,
-            "no_feasible_slot",
+            AlertKind.NO_FEASIBLE_SLOT,
             f"case:{case_id}:slot:{missing.key}",
             now,
             detail={"meeting": missing.key, "reason": missing.reason.value},
             due_at=missing.window_start,
         )
-    await versions.bump(session, case.unit_id)
     return await plan_out(session, plan, schedule)
 
 
@@ -281,7 +273,7 @@ async def _spec(
 async def _write_schedule(
     session: AsyncSession, case: Case, schedule: Schedule, rows: Sequence[Meeting], place: str, now: datetime
 ) -> None:
-    by_key = {m.series_key: m for m in rows if m.series_key is not None and m.status != "cancelled"}
+    by_key = {m.series_key: m for m in rows if m.series_key is not None and m.status is not MeetingStatus.CANCELLED}
     contacts = {
         c.id: c for c in (await session.exec(select(Contact).where(Contact.case_id == case.id))).all()
     }
@@ -293,13 +285,13 @@ async def _write_schedule(
             row = Meeting(
                 case_id=case.id or 0,
                 uid=new_uid(),
-                kind=planned.kind.value,
+                kind=planned.kind,
                 series_key=planned.key,
                 series_no=planned.sequence,
                 before_key=str(planned.before) if planned.before else None,
                 start=planned.start,
                 end=planned.end,
-                status="proposed",
+                status=MeetingStatus.PROPOSED,
                 place=place,
                 created_at=now,
                 updated_at=now,
@@ -315,12 +307,12 @@ async def _write_schedule(
             row.updated_at = now
             session.add(row)
             await set_participants(session, row, participants)
-            if row.status == "confirmed":
+            if row.status is MeetingStatus.CONFIRMED:
                 await outbox.meeting_updated(session, case, row, now, previous_start=previous_start)
     for key, row in by_key.items():
-        if key in wanted or row.status == "held" or row.start <= now:
+        if key in wanted or row.status is MeetingStatus.HELD or row.start <= now:
             continue
-        was_confirmed = row.status == "confirmed"
+        was_confirmed = row.status is MeetingStatus.CONFIRMED
         cancel(row, now)
         session.add(row)
         if was_confirmed:
@@ -348,11 +340,11 @@ async def plan_out(session: AsyncSession, plan: Plan, schedule: Schedule | None 
         meetings=await meetings_out(session, meetings),
         unschedulable=[
             UnschedulableOut(
-                kind=u.kind.value,
+                kind=u.kind,
                 series_key=u.key,
                 window_start=u.window_start,
                 window_end=u.window_end,
-                reason=u.reason.value,
+                reason=u.reason,
                 explanation=u.explanation.as_dict() if u.explanation else None,
             )
             for u in (schedule.unschedulable if schedule else ())

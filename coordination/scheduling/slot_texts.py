@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from zoneinfo import ZoneInfo
 
 from calendars.slots import Explanation, Rule
-
-OSLO = ZoneInfo("Europe/Oslo")
+from calendars.zone import wall_time
 
 _RULES = {
     Rule.WINDOW: "utenfor tidsvinduet",
@@ -38,7 +36,7 @@ def explain(explanation: Explanation, labels: Mapping[str, str]) -> list[str]:
             words += f" {constraint.date.isoformat()}"
         lines.append(f"{words} – utelukker {blocker.excluded} av {explanation.candidates} mulige tider")
     for alternative in explanation.alternatives:
-        start = alternative.start.astimezone(OSLO).strftime("%d.%m.%Y kl. %H:%M")
+        start = wall_time(alternative.start).strftime("%d.%m.%Y kl. %H:%M")
         gives_up = ", ".join(
             f"{labels.get(c.participant, c.participant)}: {_RULES[c.rule]}"
             if c.participant

@@ -8,23 +8,19 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
+from babel.dates import format_date, format_datetime, get_day_names
+
+from calendars.zone import wall_time
 from coordination.consent.texts import LEVEL_NAMES, ROLE_NAMES, SECTOR_NAMES
 from coordination.domain import Language, Role, Sector
 from coordination.errors import InputError
 from coordination.levels import Level
 from coordination.schemas import WeeklyWindow
 
-OSLO = ZoneInfo("Europe/Oslo")
 NB = Language.NB
 
 LEVEL_NAMES_NB = LEVEL_NAMES[NB]
-
-WEEKDAYS = ("man", "tir", "ons", "tor", "fre", "lør", "søn")
-WEEKDAY_NAMES = ("mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag", "søndag")
-MONTHS = ("januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september",
-          "oktober", "november", "desember")
 
 SECTOR_STATE = {
     "granted": "Gitt",
@@ -158,36 +154,42 @@ def level_name(level: Level | str) -> str:
 
 
 def local(value: datetime) -> datetime:
-    return value.astimezone(OSLO)
+    return wall_time(value)
 
 
 def when(value: datetime | None) -> str:
     """"tir. 12.01.2027 kl. 09:00" in Oslo time."""
     if value is None:
         return ""
-    moment = local(value)
-    return f"{WEEKDAYS[moment.weekday()]}. {moment:%d.%m.%Y} kl. {moment:%H:%M}"
+    return format_datetime(local(value), "EEE dd.MM.y 'kl.' HH:mm", locale=NB.value)
 
 
 def span(start: datetime, end: datetime) -> str:
+    """"tirsdag 12. januar 2027 kl. 09:00–10:00"; across midnight, two :func:`when`."""
     first, last = local(start), local(end)
     if first.date() == last.date():
-        return f"{WEEKDAY_NAMES[first.weekday()]} {first.day}. {MONTHS[first.month - 1]} {first.year}" \
-               f" kl. {first:%H:%M}–{last:%H:%M}"
+        return f"{format_date(first, 'EEEE d. MMMM y', locale=NB.value)} kl. {first:%H:%M}–{last:%H:%M}"
     return f"{when(start)} – {when(end)}"
 
 
 def day(value: date | datetime | None) -> str:
+    """"12. januar 2027"; an instant is shown by its Oslo date."""
     if value is None:
         return ""
     if isinstance(value, datetime):
         value = local(value).date()
-    return f"{value.day}. {MONTHS[value.month - 1]} {value.year}"
+    return format_date(value, "d. MMMM y", locale=NB.value)
 
 
 def month_heading(value: datetime) -> str:
-    moment = local(value)
-    return f"{MONTHS[moment.month - 1].capitalize()} {moment.year}"
+    """"Januar 2027"."""
+    return format_date(local(value), "LLLL y", locale=NB.value).capitalize()
+
+
+def _weekday_short(weekday: int) -> str:
+    """"man" for Monday (0): CLDR's abbreviation without its full stop, as in "man–fre"."""
+    name: str = get_day_names("abbreviated", locale=NB.value)[weekday]
+    return name.removesuffix(".")
 
 
 def availability(windows: Sequence[WeeklyWindow]) -> str:
@@ -199,9 +201,9 @@ def availability(windows: Sequence[WeeklyWindow]) -> str:
     for (start, end), weekdays in by_hours.items():
         days = sorted(set(weekdays))
         if len(days) > 2 and days == list(range(days[0], days[-1] + 1)):
-            names = f"{WEEKDAYS[days[0]]}–{WEEKDAYS[days[-1]]}"
+            names = f"{_weekday_short(days[0])}–{_weekday_short(days[-1])}"
         else:
-            names = ", ".join(WEEKDAYS[d] for d in days)
+            names = ", ".join(_weekday_short(d) for d in days)
         parts.append(f"{names} {start}–{end}")
     return "; ".join(parts)
 

@@ -33,7 +33,8 @@ from calendars.slots import (
     WeeklyWindow,
     weekly_intervals,
 )
-from calendars.workdays import OSLO, Closure, day_status, local_date, local_instant
+from calendars.workdays import Closure, day_status
+from calendars.zone import OSLO, local_date, local_instant
 
 PLAN_START = date(2027, 1, 4)
 PLAN_END = date(2028, 1, 4)

@@ -22,7 +22,8 @@ from calendars.slots import (
     find_slot,
     weekly_intervals,
 )
-from calendars.workdays import OSLO, Closure, day_status, local_date, local_instant
+from calendars.workdays import Closure, day_status
+from calendars.zone import OSLO, local_date, local_instant
 
 CASEWORKER = Participant("cw", "Caseworker", ParticipantKind.PROFESSIONAL)
 MOTHER = Participant("mother", "Mother", ParticipantKind.FAMILY)

@@ -24,13 +24,8 @@ from calendars.slots import (
     Wish,
     find_slot,
 )
-from calendars.workdays import (
-    Closure,
-    holiday_name,
-    local_date,
-    local_instant,
-    local_midnight,
-)
+from calendars.workdays import Closure, holiday_name
+from calendars.zone import local_date, local_instant, local_midnight
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Days around Easter, 17 May, Christmas and both DST changes, and ordinary weeks.

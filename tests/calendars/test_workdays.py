@@ -12,13 +12,11 @@ from calendars.workdays import (
     day_status,
     holiday_name,
     is_working_day,
-    local_date,
-    local_instant,
-    local_midnight,
     next_working_day,
     public_holidays,
     working_days,
 )
+from calendars.zone import local_date, local_instant, local_midnight
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,9 @@ audited with its reasons and the records it rested on (rule 9).
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlmodel import select
@@ -13,14 +14,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calendars.events import CalendarEvent
 from calendars.ical import render_itip
-from calendars.schedule import MeetingKind
 from coordination import audit
 from coordination.access.rules import visible_cases
 from coordination.consent.disclosure import Reader, level_for, to_event, visible_for
 from coordination.consent.facts import PolicyFacts, contact_facts, load_policy_facts
 from coordination.consent.policy import Decision
 from coordination.context import ServiceContext
-from coordination.domain import Language, Role, Sector
+from coordination.domain import AuditAction, Language, Role, Sector
 from coordination.levels import Level
 from coordination.models import (
     Alert,
@@ -34,12 +34,13 @@ from coordination.models import (
     User,
 )
 from coordination.outbox.queue import recipient_kind
+from coordination.outbox.store import stored_reasons
 from coordination.scheduling.answer_links import answer_link
+from coordination.scheduling.enums import MeetingStatus
 from coordination.scheduling.meetings import participants_of
 from notifications.messages import message_level
 from notifications.ports import (
     AlertDetails,
-    AlertKind,
     MeetingDetails,
     MessageKind,
     Prepared,
@@ -77,6 +78,76 @@ def _reason_text(decision: Decision) -> str:
     return "; ".join(parts) or "no consent"
 
 
+class Stop(enum.StrEnum):
+    """Why a queued meeting message is not sent, in the order the gate asks."""
+
+    GONE = "gone"  # the meeting or the recipient no longer exists
+    SUPERSEDED = "superseded"  # the meeting changed after the message was queued
+    NOT_CONFIRMED = "not_confirmed"
+    INACTIVE = "inactive"  # the recipient is no longer active in the case
+    NOT_INVITED = "not_invited"
+    NO_CONSENT = "no_consent"
+    NO_ADDRESS = "no_address"
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What the policy was asked about, and its answer."""
+
+    meeting: Meeting
+    contact: Contact
+    case: Case
+    reader: Reader
+    facts: PolicyFacts
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The gate's decision on a queued meeting message. ``stop`` is None when it may be sent;
+    ``why`` is the stored and audited text (ids and rule codes); ``asked`` is set once the
+    policy was asked (the audit records its answer)."""
+
+    stop: Stop | None
+    why: str = ""
+    asked: Asked | None = None
+
+    def suppressed(self) -> Suppressed:
+        if self.stop is Stop.NO_CONSENT and self.asked is not None:
+            return Suppressed(_suppression(self.asked.decision), self.why)
+        code = SuppressionCode.NO_ADDRESS if self.stop is Stop.NO_ADDRESS else SuppressionCode.OBSOLETE
+        return Suppressed(code, self.why)
+
+
+async def decide_for(session: AsyncSession, row: OutboxMessage, now: datetime, cap: Level, *,
+                     facts: PolicyFacts | None = None) -> Verdict:
+    """What the gate decides about a queued meeting message at ``now``, recording nothing: the
+    dispatcher's gate acts on it, and the outbox page shows it as a preview. ``facts`` are the
+    row's case's, for a caller that has loaded them already."""
+    meeting = await session.get(Meeting, row.meeting_id) if row.meeting_id else None
+    contact = await session.get(Contact, row.recipient_contact_id) if row.recipient_contact_id else None
+    if meeting is None or contact is None:
+        return Verdict(Stop.GONE, "the meeting or the recipient is gone")
+    if row.meeting_sequence != meeting.ical_sequence:
+        return Verdict(Stop.SUPERSEDED, f"superseded: sequence {row.meeting_sequence} is now {meeting.ical_sequence}")
+    if row.kind is not MessageKind.CANCELLATION and meeting.status is not MeetingStatus.CONFIRMED:
+        return Verdict(Stop.NOT_CONFIRMED, f"the meeting is {meeting.status}")
+    if not contact.active:
+        return Verdict(Stop.INACTIVE, f"contact {contact.id} is no longer active")
+    if await session.get(MeetingParticipant, (meeting.id, contact.id)) is None:
+        return Verdict(Stop.NOT_INVITED, f"contact {contact.id} is no longer invited")
+    case = await session.get(Case, meeting.case_id)
+    assert case is not None
+    facts = facts or await load_policy_facts(session, case)
+    reader = Reader(contact=contact_facts(contact), language=contact.language, cap=cap)
+    asked = Asked(meeting, contact, case, reader, facts, level_for(reader, facts, meeting, now))
+    if not asked.decision.allowed:
+        return Verdict(Stop.NO_CONSENT, _reason_text(asked.decision), asked)
+    if not contact.email:
+        return Verdict(Stop.NO_ADDRESS, f"contact {contact.id} has no e-mail address", asked)
+    return Verdict(None, asked=asked)
+
+
 class ConsentGate:
     """``DisclosureGate``: the policy, asked at send time, and the message data it allows."""
 
@@ -88,7 +159,7 @@ class ConsentGate:
             row = await session.get(OutboxMessage, int(message.id))
             if row is None:
                 return Suppressed(SuppressionCode.OBSOLETE, "the outbox row is gone")
-            if row.kind == MessageKind.ALERT.value:
+            if row.kind is MessageKind.ALERT:
                 return await self._prepare_alert(session, row)
             return await self._prepare_meeting(session, row, now)
 
@@ -105,62 +176,52 @@ class ConsentGate:
             case = (await session.exec(visible_cases(user).where(Case.id == alert.case_id))).first()
             if case is None:
                 return Suppressed(SuppressionCode.OBSOLETE, f"user {user.id} no longer sees the alert's case")
-        kind = AlertKind(alert.kind) if alert.kind in AlertKind.__members__.values() else AlertKind.OTHER
         return Prepared(
             recipient=Recipient(email=user.email, language=Language.NB),
             recipient_kind=RecipientKind.COORDINATOR,
             allowed_level=min(Level.CONTENT, self._ctx.settings.email_level_cap),
-            alert=AlertDetails(kind=kind, case_reference=case.reference if case else None),
+            alert=AlertDetails(kind=alert.kind, case_reference=case.reference if case else None),
             link_url=f"{self._ctx.settings.public_base_url}/",
         )
 
     async def _prepare_meeting(self, session: AsyncSession, row: OutboxMessage, now: datetime
                                ) -> Prepared | Suppressed:
-        meeting = await session.get(Meeting, row.meeting_id) if row.meeting_id else None
-        contact = await session.get(Contact, row.recipient_contact_id) if row.recipient_contact_id else None
-        if meeting is None or contact is None:
-            return Suppressed(SuppressionCode.OBSOLETE, "the meeting or the recipient is gone")
-        kind = MessageKind(row.kind)
-        if row.meeting_sequence != meeting.ical_sequence:
-            return Suppressed(SuppressionCode.OBSOLETE,
-                              f"superseded: sequence {row.meeting_sequence} is now {meeting.ical_sequence}")
-        if kind is not MessageKind.CANCELLATION and meeting.status != "confirmed":
-            return Suppressed(SuppressionCode.OBSOLETE, f"the meeting is {meeting.status}")
-        if not contact.active:
-            return Suppressed(SuppressionCode.OBSOLETE, f"contact {contact.id} is no longer active")
-        if await session.get(MeetingParticipant, (meeting.id, contact.id)) is None:
-            return Suppressed(SuppressionCode.OBSOLETE, f"contact {contact.id} is no longer invited")
-        case = await session.get(Case, meeting.case_id)
-        unit = await session.get(Unit, case.unit_id) if case else None
-        assert case is not None and unit is not None
-        facts = await load_policy_facts(session, case)
-        reader = Reader(contact=contact_facts(contact), language=Language(contact.language),
-                        cap=self._ctx.settings.email_level_cap)
-        decision = level_for(reader, facts, meeting, now)
-        decided = {"outbox": row.id, "meeting": meeting.id, "contact": contact.id, "channel": "email",
+        verdict = await decide_for(session, row, now, self._ctx.settings.email_level_cap)
+        asked = verdict.asked
+        if asked is not None:
+            self._audit(session, row, asked, now)
+            if verdict.stop is Stop.NO_CONSENT:
+                # Typed, for the outbox page to put in words: ids and rule codes, never names.
+                row.suppressed_reasons = stored_reasons(asked.decision.reasons)
+                session.add(row)
+        if verdict.stop is not None or asked is None:
+            return verdict.suppressed()
+        # One level for the whole message — text, HTML and the calendar part — which the
+        # dispatcher renders and audits as sent (rules 3 and 9).
+        level = message_level(row.kind, asked.decision.level)
+        return await self._prepared(session, row, asked, level, now)
+
+    @staticmethod
+    def _audit(session: AsyncSession, row: OutboxMessage, asked: Asked, now: datetime) -> None:
+        """Rule 9: every decision of the policy, with its reasons and the records it rested on."""
+        decision, case, contact = asked.decision, asked.case, asked.contact
+        decided = {"outbox": row.id, "meeting": asked.meeting.id, "contact": contact.id, "channel": "email",
                    "level": decision.level.value if decision.allowed else "none",
                    "reasons": [r.code for r in decision.reasons],
                    "consent_records": list(decision.consent_record_ids)}
-        if not decision.allowed:
-            audit.record(session, unit_id=case.unit_id, case_id=case.id, actor=audit.SYSTEM,
-                         action="disclosure.denied", subject=f"contact:{contact.id}", at=now, detail=decided)
-            return Suppressed(_suppression(decision), _reason_text(decision))
+        action = AuditAction.DISCLOSURE_ALLOWED if decision.allowed else AuditAction.DISCLOSURE_DENIED
         audit.record(session, unit_id=case.unit_id, case_id=case.id, actor=audit.SYSTEM,
-                     action="disclosure.allowed", subject=f"contact:{contact.id}", at=now, detail=decided)
-        if not contact.email:
-            return Suppressed(SuppressionCode.NO_ADDRESS, f"contact {contact.id} has no e-mail address")
-        # One level for the whole message — text, HTML and the calendar part — which the
-        # dispatcher renders and audits as sent (rules 3 and 9).
-        level = message_level(kind, decision.level)
-        return await self._prepared(session, row, kind, case, unit, meeting, contact, reader, facts, level, now)
+                     action=action, subject=f"contact:{contact.id}", at=now, detail=decided)
 
-    async def _prepared(self, session: AsyncSession, row: OutboxMessage, kind: MessageKind, case: Case,
-                        unit: Unit, meeting: Meeting, contact: Contact, reader: Reader, facts: PolicyFacts,
-                        level: Level, now: datetime) -> Prepared:
+    async def _prepared(self, session: AsyncSession, row: OutboxMessage, asked: Asked, level: Level,
+                        now: datetime) -> Prepared:
         settings = self._ctx.settings
+        kind, case, meeting, contact, reader = row.kind, asked.case, asked.meeting, asked.contact, asked.reader
+        unit = await session.get(Unit, case.unit_id)
+        assert unit is not None
         people = (await participants_of(session, [meeting.id or 0])).get(meeting.id or 0, [])
         plan = (await session.exec(select(Plan).where(Plan.case_id == case.id))).first()
-        visible = visible_for(reader, facts, now)
+        visible = visible_for(reader, asked.facts, now)
         answer_url = None
         if kind in _SENT_KINDS:
             answer_url = await answer_link(session, self._ctx, meeting, contact, now)
@@ -171,13 +232,13 @@ class ConsentGate:
             event = _neutral_organizer(event, settings.mail_from_name)
             calendar = render_itip("CANCEL" if kind is MessageKind.CANCELLATION else "REQUEST", event)
         return Prepared(
-            recipient=Recipient(email=contact.email, language=Language(contact.language)),
+            recipient=Recipient(email=contact.email, language=contact.language),
             recipient_kind=recipient_kind(contact),
             allowed_level=level,
             meeting=MeetingDetails(
                 uid=meeting.uid, sequence=meeting.ical_sequence, start=meeting.start, end=meeting.end,
                 place=_place(meeting), organiser_phone=unit.phone or None,
-                kind=MeetingKind(meeting.kind), agenda_headline=meeting.agenda or None,
+                kind=meeting.kind, agenda_headline=meeting.agenda or None,
                 content_text=plan.goals if plan and plan.goals and level >= Level.CONTENT else None,
             ),
             answer_url=answer_url,
@@ -202,11 +263,11 @@ def _withheld(case: Case, reader: Contact, people: Sequence[tuple[object, Contac
     """Words this recipient may not read: a last guard against a leaking place or agenda.
     The child is named to the family and the service, as the attendee list does."""
     terms: list[str] = []
-    if Sector(reader.sector).needs_consent:
+    if reader.sector.needs_consent:
         child_names = [c.name for _, c in people if c.role == Role.CHILD]
         terms += [case.child_given_name, *child_names]
     for _, other in people:
-        if other.id != reader.id and (Sector(other.sector) not in visible or level < Level.PURPOSE):
+        if other.id != reader.id and (other.sector not in visible or level < Level.PURPOSE):
             terms.append(other.name)
     if plan is not None and level < Level.CONTENT:
         terms += [str(m.get("what", "")) for m in plan.measures]

@@ -10,17 +10,22 @@ import socket
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+import msgspec
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from coordination import audit
+from coordination.changes import Change
+from coordination.consent.policy import Reason
 from coordination.context import ServiceContext
+from coordination.domain import AuditAction
 from coordination.levels import Level
 from coordination.models import (
     Case,
     OutboxMessage,
 )
 from coordination.outbox import alerts
+from coordination.outbox.enums import OutboxStatus
 from notifications.ports import (
     AlertKind,
     MessageKind,
@@ -33,6 +38,18 @@ from notifications.ports import (
 log = logging.getLogger(__name__)
 
 
+def stored_reasons(reasons: Sequence[Reason]) -> list[dict[str, object]]:
+    """The consent policy's reasons as an outbox row keeps them (``suppressed_reasons``): rule
+    codes, contact ids, sectors, levels and dates — never a name."""
+    stored: list[dict[str, object]] = msgspec.to_builtins(list(reasons))
+    return stored
+
+
+def reasons_of(row: OutboxMessage) -> list[Reason]:
+    """The typed reasons a row was stopped for by the consent policy (none for any other stop)."""
+    return msgspec.convert(row.suppressed_reasons, list[Reason])
+
+
 def instance_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -40,7 +57,7 @@ def instance_name() -> str:
 def _port(row: OutboxMessage) -> PortMessage:
     recipient = row.recipient_contact_id if row.recipient_contact_id is not None else row.recipient_user_id
     return PortMessage(
-        id=str(row.id), idempotency_key=row.idempotency_key, kind=MessageKind(row.kind),
+        id=str(row.id), idempotency_key=row.idempotency_key, kind=row.kind,
         recipient_id=str(recipient), due_at=row.due_at,
         attempts=row.attempts, message_id=row.message_id,
         subject_id=str(row.meeting_id if row.meeting_id is not None else row.alert_id),
@@ -60,9 +77,9 @@ class SqlOutboxStore:
             # index: expired leases first (an instance died holding them), then due rows.
             rows: list[OutboxMessage] = []
             for condition, order in (
-                ((col(OutboxMessage.status) == "sending") & (col(OutboxMessage.lease_until) < now),
+                ((col(OutboxMessage.status) == OutboxStatus.SENDING) & (col(OutboxMessage.lease_until) < now),
                  col(OutboxMessage.lease_until)),
-                ((col(OutboxMessage.status) == "pending") & (col(OutboxMessage.next_attempt_at) <= now),
+                ((col(OutboxMessage.status) == OutboxStatus.PENDING) & (col(OutboxMessage.next_attempt_at) <= now),
                  col(OutboxMessage.next_attempt_at)),
             ):
                 if len(rows) >= limit:
@@ -73,7 +90,7 @@ class SqlOutboxStore:
                     query = query.with_for_update(skip_locked=True)
                 rows.extend((await session.exec(query)).all())
             for row in rows:
-                row.status = "sending"
+                row.status = OutboxStatus.SENDING
                 row.lease_until = now + lease
                 row.claimed_by = self._instance
                 row.updated_at = now
@@ -83,7 +100,7 @@ class SqlOutboxStore:
     async def _finish(self, session: AsyncSession, outbox_id: str, **values: object) -> OutboxMessage | None:
         """End our claim; a row whose lease another instance has taken over is left alone."""
         row = await session.get(OutboxMessage, int(outbox_id), with_for_update=not self._ctx.settings.is_sqlite)
-        if row is None or row.status != "sending" or row.claimed_by != self._instance:
+        if row is None or row.status is not OutboxStatus.SENDING or row.claimed_by != self._instance:
             log.warning("outbox %s: claim lost before its outcome was recorded", outbox_id)
             return None
         for key, value in values.items():
@@ -92,33 +109,33 @@ class SqlOutboxStore:
         session.add(row)
         return row
 
-    def _audit(self, session: AsyncSession, row: OutboxMessage, action: str, now: datetime,
+    def _audit(self, session: AsyncSession, row: OutboxMessage, action: AuditAction, now: datetime,
                **detail: object) -> None:
-        audit.record(session, unit_id=row.unit_id, case_id=row.case_id, actor=audit.SYSTEM, action=action,
-                     subject=f"outbox:{row.id}", at=now,
-                     detail={"kind": row.kind, "contact": row.recipient_contact_id, "user": row.recipient_user_id,
-                             "meeting": row.meeting_id, "sequence": row.meeting_sequence, **detail})
+        change = Change(session, row.unit_id, row.case_id, audit.SYSTEM, now)
+        change.record(action, f"outbox:{row.id}",
+                      {"kind": row.kind, "contact": row.recipient_contact_id, "user": row.recipient_user_id,
+                       "meeting": row.meeting_id, "sequence": row.meeting_sequence, **detail}, feeds=False)
 
     async def mark_sent(self, outbox_id: str, level: Level, now: datetime) -> None:
         async with self._ctx.transaction() as session:
-            row = await self._finish(session, outbox_id, status="sent", sent_at=now, level=level.value,
+            row = await self._finish(session, outbox_id, status=OutboxStatus.SENT, sent_at=now, level=level,
                                      updated_at=now)
             if row is not None:
-                self._audit(session, row, "notification.sent", now, level=level.value,
+                self._audit(session, row, AuditAction.NOTIFICATION_SENT, now, level=level.value,
                             message_id=row.message_id)
 
     async def mark_suppressed(self, outbox_id: str, code: SuppressionCode, reason: str, now: datetime) -> None:
         async with self._ctx.transaction() as session:
-            row = await self._finish(session, outbox_id, status="suppressed", suppressed_code=code.value,
+            row = await self._finish(session, outbox_id, status=OutboxStatus.SUPPRESSED, suppressed_code=code,
                                      suppressed_reason=reason[:500], updated_at=now)
             if row is None:
                 return
-            self._audit(session, row, "notification.suppressed", now, code=code.value, reason=reason[:500])
+            self._audit(session, row, AuditAction.NOTIFICATION_SUPPRESSED, now, code=code.value, reason=reason[:500])
             if code in (SuppressionCode.NO_ADDRESS,) and row.case_id is not None:
                 case = await session.get(Case, row.case_id)
                 assert case is not None
                 await alerts.raise_alert(
-                    session, case, AlertKind.NOTIFICATION_FAILED.value,
+                    session, case, AlertKind.NOTIFICATION_FAILED,
                     f"case:{case.id}:no_address:{row.recipient_contact_id or row.recipient_user_id}", now,
                     detail={"outbox": row.id, "contact": row.recipient_contact_id, "code": code.value},
                 )
@@ -126,27 +143,27 @@ class SqlOutboxStore:
     async def schedule_retry(self, outbox_id: str, attempts: int, next_attempt_at: datetime, error: str,
                              now: datetime) -> None:
         async with self._ctx.transaction() as session:
-            row = await self._finish(session, outbox_id, status="pending", attempts=attempts,
+            row = await self._finish(session, outbox_id, status=OutboxStatus.PENDING, attempts=attempts,
                                      next_attempt_at=next_attempt_at, last_error=error[:500], updated_at=now)
             if row is not None:
-                self._audit(session, row, "notification.retry", now, attempts=attempts, error=error[:200],
+                self._audit(session, row, AuditAction.NOTIFICATION_RETRY, now, attempts=attempts, error=error[:200],
                             next_attempt_at=next_attempt_at.isoformat())
 
     async def defer(self, outbox_id: str, until: datetime, reason: str, now: datetime) -> None:
         async with self._ctx.transaction() as session:
-            await self._finish(session, outbox_id, status="pending", next_attempt_at=until, updated_at=now)
+            await self._finish(session, outbox_id, status=OutboxStatus.PENDING, next_attempt_at=until, updated_at=now)
 
     async def mark_dead(self, outbox_id: str, attempts: int, error: str, now: datetime) -> None:
         async with self._ctx.transaction() as session:
-            row = await self._finish(session, outbox_id, status="dead", attempts=attempts, last_error=error[:500],
-                                     updated_at=now)
+            row = await self._finish(session, outbox_id, status=OutboxStatus.DEAD, attempts=attempts,
+                                     last_error=error[:500], updated_at=now)
             if row is None:
                 return
-            self._audit(session, row, "notification.dead", now, attempts=attempts, error=error[:200])
-            if row.case_id is not None and row.kind != MessageKind.ALERT.value:
+            self._audit(session, row, AuditAction.NOTIFICATION_DEAD, now, attempts=attempts, error=error[:200])
+            if row.case_id is not None and row.kind is not MessageKind.ALERT:
                 case = await session.get(Case, row.case_id)
                 assert case is not None
-                await alerts.raise_alert(session, case, AlertKind.NOTIFICATION_FAILED.value,
+                await alerts.raise_alert(session, case, AlertKind.NOTIFICATION_FAILED,
                                          f"outbox:{row.id}:dead", now,
                                          detail={"outbox": row.id, "contact": row.recipient_contact_id,
                                                  "error": error[:200]})
@@ -157,6 +174,6 @@ async def release_claims(ctx: ServiceContext, instance: str) -> None:
     async with ctx.transaction() as session:
         await session.exec(
             update(OutboxMessage)
-            .where(col(OutboxMessage.status) == "sending", col(OutboxMessage.claimed_by) == instance)
-            .values(status="pending", lease_until=None)
+            .where(col(OutboxMessage.status) == OutboxStatus.SENDING, col(OutboxMessage.claimed_by) == instance)
+            .values(status=OutboxStatus.PENDING, lease_until=None)
         )

@@ -13,9 +13,7 @@ from coordination.access.rules import case_for
 from coordination.levels import Level
 from coordination.models import AuditEntry, Contact, User
 from coordination.web import texts as t
-from coordination.web.views.common import (
-    names_of,
-)
+from coordination.web.views.common import names_of
 
 
 @dataclass(frozen=True, slots=True)

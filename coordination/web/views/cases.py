@@ -22,13 +22,7 @@ from coordination.models import Alert, Case, ConsentRecord, Contact, Meeting, Us
 from coordination.schemas import CaseOut, ContactOut
 from coordination.web import texts as t
 from coordination.web.views.alerts import AlertRow, alert_rows
-from coordination.web.views.common import (
-    FEED_CAP,
-    NB,
-    OPEN,
-    Badge,
-    badge,
-)
+from coordination.web.views.common import FEED_CAP, NB, OPEN, Badge, badge
 
 
 @dataclass(frozen=True, slots=True)

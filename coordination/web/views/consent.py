@@ -17,14 +17,7 @@ from coordination.domain import PARTNER_SECTORS, Role
 from coordination.levels import Level
 from coordination.models import User
 from coordination.web import texts as t
-from coordination.web.views.common import (
-    NB,
-    Badge,
-    Choice,
-    badge,
-    names_of,
-    reason_texts,
-)
+from coordination.web.views.common import NB, Badge, Choice, badge, names_of, reason_texts
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,7 @@ from urllib.parse import quote
 
 from coordination.schemas import ContactOut, FeedCreated, FeedOut
 from coordination.web import texts as t
-from coordination.web.views.common import (
-    Choice,
-    names_of,
-)
+from coordination.web.views.common import Choice, names_of
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,24 +9,17 @@ from datetime import date, datetime, time, timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calendars.schedule import MeetingKind
-from calendars.slots import Rule, SlotRequest, find_slot
-from calendars.workdays import CalendarInputError
+from calendars.slots import Rule
 from coordination.access.rules import case_for
 from coordination.cases import contacts as contact_service
 from coordination.consent.texts import contact_label
 from coordination.domain import Role
-from coordination.errors import InputError
-from coordination.models import Unit, User
+from coordination.models import User
 from coordination.scheduling import meetings, slot_search
 from coordination.scheduling.slot_texts import explain
 from coordination.schemas import MeetingOut
 from coordination.web import texts as t
-from coordination.web.views.common import (
-    NB,
-    OPEN,
-    names_of,
-    oslo_instant,
-)
+from coordination.web.views.common import NB, OPEN, names_of, oslo_instant
 from notifications.messages import meeting_kind_name
 
 
@@ -170,26 +163,10 @@ async def slot_advice(
             raise t.FormError(field_name, f"Møtet må ligge innenfor tiltaksplanen: {t.day(plan.start_date)} – "
                                           f"{t.day(plan.expected_end)}.")
         window_start, window_end = max(window_start, first), min(window_end, last)
-    unit = await session.get(Unit, case.unit_id)
-    assert unit is not None
     duration = meeting.end - meeting.start
     window_end = max(window_end, window_start + duration)
-    busy = await slot_search.busy_of(session, people, window_start - duration, window_end + duration,
-                                  exclude_meeting_ids=[meeting_id])
-    child_in = any(c.role == Role.CHILD for c in people)
-    request = SlotRequest(
-        window_start=window_start,
-        window_end=window_end,
-        duration=duration,
-        participants=tuple(meetings.participant_for(c, busy.get(c.id or 0, [])) for c in people),
-        child_wishes=meetings.child_wishes_of(plan) if child_in else None,
-        closures=meetings.closures_of(unit, plan),
-        office_hours=meetings.office_hours_of(plan),
-    )
-    try:
-        result = find_slot(request, now=now)
-    except CalendarInputError as error:
-        raise InputError(error.field, error.detail) from error
+    result = await slot_search.search_for(session, case, people, window_start, window_end, duration, now,
+                                          exclude_meeting_ids=[meeting_id])
     labels = {str(c.id): contact_label(c.name, Role(c.role), c.role_label, NB) for c in people}
     absent = [labels.get(a, a) for a in result.absent]
     if result.slot is not None:

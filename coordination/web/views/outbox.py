@@ -11,20 +11,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calendars.schedule import MeetingKind
 from coordination.access.rules import case_for
-from coordination.consent import facts as policy_facts
-from coordination.consent.disclosure import Reader, level_for
-from coordination.consent.facts import contact_facts, load_policy_facts
-from coordination.consent.policy import Reason
-from coordination.consent.texts import contact_label, describe
-from coordination.domain import Language, Role, Sector
+from coordination.consent.facts import PolicyFacts, load_policy_facts
+from coordination.consent.gate import Stop, decide_for
+from coordination.consent.texts import contact_label
+from coordination.domain import Role
 from coordination.levels import Level
-from coordination.models import Contact, Meeting, User
+from coordination.models import Contact, Meeting, OutboxMessage, User
 from coordination.outbox import queue as outbox
+from coordination.outbox.store import reasons_of
 from coordination.web import texts as t
-from coordination.web.views.common import (
-    NB,
-    reason_texts,
-)
+from coordination.web.views.common import NB, reason_texts
 from notifications.messages import meeting_kind_name
 
 
@@ -39,23 +35,6 @@ class OutboxRow:
     tone: str
     details: list[str]
     level: str
-
-
-def _reasons_from_stored(text: str, names: Mapping[int, str]) -> list[str]:
-    """The gate stores rule codes with ids ("withdrawn contact=3 sector=school"); put them in words."""
-    out = []
-    for part in text.split(";"):
-        words = part.split()
-        if not words:
-            continue
-        code, values = words[0], dict(w.split("=", 1) for w in words[1:] if "=" in w)
-        try:
-            reason = Reason(code, int(values["contact"]) if "contact" in values else None,
-                            Sector(values["sector"]) if "sector" in values else None)
-            out.append(describe(reason, NB, names))
-        except (KeyError, ValueError):
-            continue
-    return out
 
 
 async def outbox_rows(session: AsyncSession, user: User, case_id: int, now: datetime, cap: Level,
@@ -75,10 +54,15 @@ async def outbox_rows(session: AsyncSession, user: User, case_id: int, now: date
         found_users = await session.exec(select(User.id, User.name).where(col(User.id).in_(user_ids)))
         user_names = dict(found_users.all())
     facts = await load_policy_facts(session, case)
+    # The rows themselves, for the typed reasons of a stopped one and the gate's preview of a waiting one.
+    judged = [r.id for r in listed if r.status in ("suppressed", "pending")]
+    stored = {}
+    if judged:
+        found_rows = await session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(judged)))
+        stored = {m.id: m for m in found_rows.all()}
     rows = []
     for r in listed:
         meeting = by_meeting.get(r.meeting_id)
-        contact = contacts.get(r.recipient_contact_id)
         recipient = names.get(r.recipient_contact_id or 0) or user_names.get(r.recipient_user_id, "?")
         details: list[str] = []
         level = t.level_name(r.level) if r.level else ""
@@ -86,14 +70,13 @@ async def outbox_rows(session: AsyncSession, user: User, case_id: int, now: date
             status, tone = f"Sendt {t.when(r.sent_at)}", "ok"
         elif r.status == "suppressed":
             status, tone = f"Stoppet: {t.SUPPRESSION.get(r.suppressed_code, r.suppressed_code)}", "bad"
-            details = _reasons_from_stored(r.suppressed_reason, names)
+            details = reason_texts(reasons_of(stored[r.id]), names)
         elif r.status == "dead":
             status, tone = f"Kunne ikke leveres etter {r.attempts} forsøk", "bad"
         elif r.status == "sending":
             status, tone = "Sendes nå", "neutral"
         else:
-            status, tone, details = _pending(r.kind, r.attempts, r.last_error, r.due_at, meeting, contact,
-                                             r.meeting_id, facts, cap, now, names)
+            status, tone, details = await _pending(session, stored[r.id], facts, cap, now, names)
         if status_filter and _group(r.status, tone) != status_filter:
             continue
         rows.append(OutboxRow(
@@ -112,23 +95,29 @@ def _group(status: str, tone: str) -> str:
     return "venter"
 
 
-def _pending(
-    kind: str, attempts: int, last_error: str, due_at: datetime, meeting: Meeting | None, contact: Contact | None,
-    meeting_id: int | None, facts: policy_facts.PolicyFacts, cap: Level, now: datetime, names: Mapping[int, str],
-) -> tuple[str, str, list[str]]:
-    """A queued message as the gate would judge it if it were due now (read-only)."""
-    retry = [f"Forrige forsøk mislyktes ({attempts} forsøk)"] if attempts and last_error else []
-    if meeting_id is None or contact is None:
-        return f"Venter til {t.when(due_at)}", "neutral", retry
-    if meeting is None or (kind != "cancellation" and meeting.status != "confirmed"):
-        return "Blir ikke sendt: møtet er endret", "bad", retry
-    if not contact.active:
-        return "Blir ikke sendt: kontakten er ikke lenger aktiv", "bad", retry
-    reader = Reader(contact=contact_facts(contact), language=Language(contact.language), cap=cap)
-    decision = level_for(reader, facts, meeting, now)
-    if not decision.allowed:
-        return ("Stoppes ved utsending: samtykket gjelder ikke nå", "bad",
-                [*reason_texts(decision.reasons, names), *retry])
-    if not contact.email:
-        return "Blir ikke sendt: ingen e-postadresse", "bad", retry
-    return f"Venter til {t.when(due_at)}", "neutral", [f"Nivå nå: {t.level_name(decision.level)}", *retry]
+#: What the page says of a waiting row the gate will stop, by the gate's own reason.
+_WILL_STOP = {
+    Stop.GONE: "Blir ikke sendt: møtet er endret",
+    Stop.SUPERSEDED: "Blir ikke sendt: møtet er endret",
+    Stop.NOT_CONFIRMED: "Blir ikke sendt: møtet er endret",
+    Stop.NOT_INVITED: "Blir ikke sendt: møtet er endret",
+    Stop.INACTIVE: "Blir ikke sendt: kontakten er ikke lenger aktiv",
+    Stop.NO_CONSENT: "Stoppes ved utsending: samtykket gjelder ikke nå",
+    Stop.NO_ADDRESS: "Blir ikke sendt: ingen e-postadresse",
+}
+
+
+async def _pending(session: AsyncSession, row: OutboxMessage, facts: PolicyFacts, cap: Level, now: datetime,
+                   names: Mapping[int, str]) -> tuple[str, str, list[str]]:
+    """A queued message as the gate would decide it if it were due now: the gate's own
+    ``decide_for``, which records nothing."""
+    retry = [f"Forrige forsøk mislyktes ({row.attempts} forsøk)"] if row.attempts and row.last_error else []
+    waiting = f"Venter til {t.when(row.due_at)}"
+    if row.meeting_id is None or row.recipient_contact_id is None:
+        return waiting, "neutral", retry  # an alert to a coordinator: decided when it is due
+    verdict = await decide_for(session, row, now, cap, facts=facts)
+    if verdict.stop is None and verdict.asked is not None:
+        return waiting, "neutral", [f"Nivå nå: {t.level_name(verdict.asked.decision.level)}", *retry]
+    assert verdict.stop is not None
+    reasons = verdict.asked.decision.reasons if verdict.stop is Stop.NO_CONSENT and verdict.asked else ()
+    return _WILL_STOP[verdict.stop], "bad", [*reason_texts(reasons, names), *retry]

@@ -47,7 +47,8 @@ def ensure_venv(extras: str) -> None:
 
 def ensure_node_modules() -> None:
     """ical.js (Thunderbird's parser) checks our feeds; playwright-core and axe-core drive the
-    browser tests. They come from npm via the lock file."""
+    browser tests; oidc-provider is the identity provider of the sign-in tests. They come from
+    npm via the lock file."""
     npm = shutil.which("npm")
     if npm is None:
         sys.exit("npm is needed for the ical.js checks: install Node.js 18+ and npm")

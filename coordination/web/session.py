@@ -1,6 +1,7 @@
 """Sign-in, the session cookie and CSRF protection for the server-rendered pages.
 
-The user signs in with their API token, but the cookie never holds it: signing in starts a
+The user signs in with the municipality's identity provider (``web.oidc``) or, where none is
+configured (the demo), with their API token, which the cookie never holds: signing in starts a
 server-side session (a ``WebSession`` row) and the cookie holds only its random id, stored
 in the database as a hash, so neither a stolen cookie nor a database copy yields a
 credential for the API. Every page request looks the session up (any number of instances

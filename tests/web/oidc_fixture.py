@@ -71,6 +71,8 @@ def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def _issuer(process: subprocess.Popen[str], log: Path) -> str:
@@ -95,7 +97,10 @@ class Browser:
     def __init__(self) -> None:
         self.http = httpx.AsyncClient(timeout=10)
 
-    async def close(self) -> None:
+    async def __aenter__(self) -> Browser:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
         await self.http.aclose()
 
     async def follow(self, url: str) -> httpx.Response:

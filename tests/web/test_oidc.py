@@ -343,3 +343,13 @@ def test_the_oidc_settings_are_checked() -> None:
     ):
         with pytest.raises(ValueError, match=message):
             Settings.from_env(env)
+
+
+async def test_without_oidc_the_demo_keeps_the_token_form_and_has_no_provider_pages(
+    settings: Settings, clock: Clock
+) -> None:
+    async with AsyncTestClient(app=create_app(settings, clock)) as demo:
+        form = await demo.get("/logg-inn")
+        assert 'name="token"' in form.text and "kommunens innlogging" not in form.text
+        for page in ("/logg-inn/start", "/logg-inn/callback?code=x&state=y"):
+            assert (await demo.get(page, follow_redirects=False)).status_code == 404, page

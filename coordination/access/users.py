@@ -8,9 +8,10 @@ import msgspec
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from coordination import audit, versions
+from coordination import audit
 from coordination.access.rules import require_role
-from coordination.domain import UserRole
+from coordination.changes import Change, actor_of
+from coordination.domain import AuditAction, UserRole
 from coordination.errors import InputError, not_found
 from coordination.models import Unit, User, WebSession
 from coordination.schemas import ClosureIn, UnitOut, UnitPatch, UserCreated, UserIn, UserOut
@@ -19,7 +20,7 @@ from coordination.security import hash_token, new_token
 
 def user_out(user: User) -> UserOut:
     assert user.id is not None
-    return UserOut(id=user.id, unit_id=user.unit_id, name=user.name, role=UserRole(user.role),
+    return UserOut(id=user.id, unit_id=user.unit_id, name=user.name, role=user.role,
                    email=user.email, active=user.active)
 
 
@@ -36,12 +37,12 @@ async def create_user(
     session: AsyncSession, unit_id: int, data: UserIn, now: datetime, actor: str = audit.SYSTEM
 ) -> UserCreated:
     token = new_token()
-    user = User(unit_id=unit_id, name=data.name, email=data.email, role=data.role.value,
+    user = User(unit_id=unit_id, name=data.name, email=data.email, role=data.role,
                 token_hash=hash_token(token), created_at=now)
     session.add(user)
     await session.flush()
-    audit.record(session, unit_id=unit_id, case_id=None, actor=actor, action="user.created",
-                 subject=f"user:{user.id}", at=now, detail={"role": data.role.value})
+    change = Change(session, unit_id, None, actor, now)
+    change.record(AuditAction.USER_CREATED, f"user:{user.id}", {"role": data.role.value}, feeds=False)
     return UserCreated(user=user_out(user), token=token)
 
 
@@ -49,8 +50,7 @@ async def create_user_as(
     session: AsyncSession, admin: User, data: UserIn, now: datetime
 ) -> UserCreated:
     require_role(admin, UserRole.ADMIN)
-    assert admin.id is not None
-    return await create_user(session, admin.unit_id, data, now, audit.actor_for_user(admin.id))
+    return await create_user(session, admin.unit_id, data, now, actor_of(admin))
 
 
 async def list_users(session: AsyncSession, user: User) -> list[UserOut]:
@@ -72,9 +72,8 @@ async def deactivate_user(session: AsyncSession, admin: User, user_id: int, now:
     session.add(user)
     await session.exec(update(WebSession).where(
         col(WebSession.user_id) == user_id, col(WebSession.ended_at).is_(None)).values(ended_at=now))
-    assert admin.id is not None
-    audit.record(session, unit_id=admin.unit_id, case_id=None, actor=audit.actor_for_user(admin.id),
-                 action="user.deactivated", subject=f"user:{user_id}", at=now)
+    change = Change(session, admin.unit_id, None, actor_of(admin), now)
+    change.record(AuditAction.USER_DEACTIVATED, f"user:{user_id}", feeds=False)
     return user_out(user)
 
 
@@ -96,7 +95,7 @@ async def update_unit(session: AsyncSession, admin: User, patch: UnitPatch, now:
     the unit's closures (the scheduler never plans meetings on them)."""
     require_role(admin, UserRole.ADMIN)
     unit = await session.get(Unit, admin.unit_id)
-    assert unit is not None and admin.id is not None
+    assert unit is not None
     changed = []
     if isinstance(patch.phone, str):
         unit.phone = patch.phone
@@ -111,7 +110,6 @@ async def update_unit(session: AsyncSession, admin: User, patch: UnitPatch, now:
         unit.closures = msgspec.to_builtins(patch.closures)
         changed.append("closures")
     session.add(unit)
-    audit.record(session, unit_id=unit.id or 0, case_id=None, actor=audit.actor_for_user(admin.id),
-                 action="unit.updated", subject=f"unit:{unit.id}", at=now, detail={"fields": changed})
-    await versions.bump(session, unit.id or 0)
+    change = Change(session, unit.id or 0, None, actor_of(admin), now)
+    change.record(AuditAction.UNIT_UPDATED, f"unit:{unit.id}", {"fields": changed}, feeds=True)
     return unit_out(unit)

@@ -7,14 +7,13 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from coordination import audit, versions
 from coordination.access.rules import case_for
+from coordination.changes import Change
 from coordination.consent.facts import load_policy_facts
 from coordination.domain import (
-    ConsentForm,
+    AuditAction,
     ConsentStatus,
     Role,
-    Sector,
 )
 from coordination.errors import InputError
 from coordination.levels import Level
@@ -35,12 +34,12 @@ def consent_out(record: ConsentRecord) -> ConsentOut:
         id=record.id,
         case_id=record.case_id,
         grantor_contact_id=record.grantor_contact_id,
-        sector=Sector(record.sector),
-        status=ConsentStatus(record.status),
-        level=Level(record.level),
+        sector=record.sector,
+        status=record.status,
+        level=record.level,
         valid_from=record.valid_from,
         valid_until=record.valid_until,
-        form=ConsentForm(record.form),
+        form=record.form,
         recorded_by_user_id=record.recorded_by_user_id,
         recorded_at=record.recorded_at,
         note=record.note,
@@ -94,29 +93,28 @@ async def record_consent(
     record = ConsentRecord(
         case_id=case_id,
         grantor_contact_id=grantor.id or 0,
-        sector=data.sector.value,
-        status=data.status.value,
-        level=level.value,
+        sector=data.sector,
+        status=data.status,
+        level=level,
         valid_from=valid_from,
         valid_until=data.valid_until,
-        form=data.form.value,
+        form=data.form,
         recorded_by_user_id=user.id,
         recorded_at=now,
         note=data.note,
     )
     session.add(record)
     await session.flush()
-    audit.record(session, unit_id=case.unit_id, case_id=case_id, actor=audit.actor_for_user(user.id),
-                 action=f"consent.{data.status.value}", subject=f"consent:{record.id}", at=now,
-                 detail={"grantor": grantor.id, "sector": data.sector.value, "level": level.value})
+    change = Change.in_case(session, case, user, now)
+    change.record(AuditAction(f"consent.{data.status.value}"), f"consent:{record.id}",
+                  {"grantor": grantor.id, "sector": data.sector.value, "level": level.value}, feeds=True)
     assert record.id is not None
     facts = await load_policy_facts(session, case)
     if data.status is ConsentStatus.GRANTED and facts.sector(data.sector, now).level > Level.NONE:
-        await outbox.requeue_after_consent(session, case, data.sector.value, str(record.id), now)
+        await outbox.requeue_after_consent(session, case, data.sector, str(record.id), now)
     elif data.status is not ConsentStatus.GRANTED:
-        await alerts.consent_lapsed(session, case, data.sector.value, f"consent:{record.id}:withdrawn", now,
+        await alerts.consent_lapsed(session, case, data.sector, f"consent:{record.id}:withdrawn", now,
                                     cause=data.status.value, consent=record.id)
-    await versions.bump(session, case.unit_id)
     return consent_out(record)
 
 

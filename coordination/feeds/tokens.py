@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,10 +14,11 @@ from sqlmodel import col
 from sqlmodel import select as sm_select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from coordination import audit
 from coordination.access.rules import case_for, may_see_case, require_role
-from coordination.domain import UserRole
+from coordination.changes import Change, actor_of
+from coordination.domain import AuditAction, UserRole
 from coordination.errors import InputError, NotFound, not_found
+from coordination.feeds.enums import FeedScope
 from coordination.models import (
     Case,
     Contact,
@@ -31,12 +31,6 @@ from coordination.security import hash_token, new_token
 
 #: ``secrets.token_urlsafe(32)`` gives 43 characters; anything far from that is not ours.
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{22,128}")
-
-
-class FeedScope(enum.StrEnum):
-    COORDINATOR = "coordinator"
-    CASE = "case"
-    CONTACT = "contact"
 
 
 # --- tokens ----------------------------------------------------------------------------
@@ -90,7 +84,7 @@ async def _add_feed(
     feed = FeedToken(
         token_hash=hash_token(token),
         unit_id=user.unit_id,
-        scope=scope.value,
+        scope=scope,
         user_id=user.id if scope is FeedScope.COORDINATOR else None,
         case_id=case_id,
         contact_id=contact_id,
@@ -103,8 +97,8 @@ async def _add_feed(
     detail: dict[str, object] = {"feed": feed.id, "scope": scope.value}
     if contact_id is not None:
         detail["contact"] = contact_id
-    audit.record(session, unit_id=user.unit_id, case_id=case_id, actor=audit.actor_for_user(user.id),
-                 action="feed.created", subject=f"feed:{feed.id}", at=now, detail=detail)
+    change = Change(session, user.unit_id, case_id, actor_of(user), now)
+    change.record(AuditAction.FEED_CREATED, f"feed:{feed.id}", detail, feeds=False)
     return feed, token
 
 
@@ -155,7 +149,7 @@ async def list_my_feeds(
 ) -> list[FeedOut]:
     rows = await session.exec(
         sm_select(FeedToken)
-        .where(FeedToken.scope == FeedScope.COORDINATOR.value, FeedToken.user_id == user.id)
+        .where(FeedToken.scope == FeedScope.COORDINATOR, FeedToken.user_id == user.id)
         .order_by(col(FeedToken.id))
     )
     return [feed_out(f, seen) for f in rows.all()]
@@ -169,7 +163,7 @@ async def revoke_feed(
     feed = await session.get(FeedToken, feed_id)
     if feed is None or feed.unit_id != user.unit_id:
         raise not_found("feed", feed_id)
-    if feed.scope == FeedScope.COORDINATOR:
+    if feed.scope is FeedScope.COORDINATOR:
         if feed.user_id != user.id:
             raise not_found("feed", feed_id)
     else:
@@ -181,11 +175,8 @@ async def revoke_feed(
     if feed.revoked_at is None:
         feed.revoked_at = now
         session.add(feed)
-        assert user.id is not None
-        audit.record(session, unit_id=feed.unit_id, case_id=feed.case_id,
-                     actor=audit.actor_for_user(user.id), action="feed.revoked",
-                     subject=f"feed:{feed_id}", at=now,
-                     detail={"feed": feed_id, "scope": feed.scope})
+        change = Change(session, feed.unit_id, feed.case_id, actor_of(user), now)
+        change.record(AuditAction.FEED_REVOKED, f"feed:{feed_id}", {"feed": feed_id, "scope": feed.scope}, feeds=False)
     return feed_out(feed, seen)
 
 
@@ -254,7 +245,7 @@ async def token_state(connection: AsyncConnection, token_hash: str) -> TokenStat
     if row is None or row[0] is None:
         return None
     return TokenState(
-        id=row[0], unit_id=row[1], scope=FeedScope(row[2]), user_id=row[3], case_id=row[4],
+        id=row[0], unit_id=row[1], scope=row[2], user_id=row[3], case_id=row[4],
         contact_id=row[5], created_at=row[6], revoked_at=row[7], last_etag=row[8],
         last_modified=row[9], data_version=row[10], show_child_name=bool(row[11]),
         owner_active=bool(row[12]), owner_sees_case=bool(row[13]), contact_active=bool(row[14]),

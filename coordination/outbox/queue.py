@@ -21,10 +21,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from coordination.context import WAKE_DISPATCHER
 from coordination.domain import Role, Sector
-from coordination.models import Case, Contact, Meeting, MeetingParticipant, OutboxMessage, Plan
+from coordination.models import Alert, Case, Contact, Meeting, MeetingParticipant, OutboxMessage, Plan
+from coordination.outbox.enums import OutboxStatus
+from coordination.scheduling.enums import MeetingStatus
 from coordination.schemas import OutboxOut
 from notifications.ports import MessageKind, RecipientKind, SuppressionCode
 
+#: The messages that tell a recipient of a meeting (its time and place).
+TELLS_OF_MEETING = (MessageKind.INVITATION, MessageKind.UPDATE)
 #: Reminders before each confirmed meeting unless the plan says otherwise (hours).
 DEFAULT_REMINDER_OFFSETS_HOURS = (48, 3)
 
@@ -33,14 +37,14 @@ DEFAULT_REMINDER_OFFSETS_HOURS = (48, 3)
 def recipient_kind(contact: Contact) -> RecipientKind:
     """Who the contact is as a recipient: the gate asks this of the contact as it is at send
     time (DESIGN.md rule 10: quiet hours for families), so a corrected role counts at once."""
-    role = Role(contact.role)
+    role = contact.role
     if role is Role.PARENT:
         return RecipientKind.PARENT
     if role is Role.CHILD:
         return RecipientKind.CHILD
     if role is Role.TRUSTED_PERSON:
         return RecipientKind.TRUSTED_PERSON
-    return RecipientKind.PARTNER if Sector(contact.sector) is not Sector.FAMILY else RecipientKind.PARENT
+    return RecipientKind.PARTNER if contact.sector is not Sector.FAMILY else RecipientKind.PARENT
 
 
 def new_message_id() -> str:
@@ -51,16 +55,26 @@ def meeting_message(case: Case, meeting: Meeting, contact: Contact, kind: Messag
                     due: datetime, now: datetime) -> OutboxMessage:
     """One message about a meeting to one contact, due at ``due``."""
     return OutboxMessage(
-        idempotency_key=key, unit_id=case.unit_id, case_id=case.id, kind=kind.value,
+        idempotency_key=key, unit_id=case.unit_id, case_id=case.id, kind=kind,
         # The kind when queued, for the record only: sending decides it anew from the contact.
-        recipient_contact_id=contact.id, recipient_kind=recipient_kind(contact).value,
+        recipient_contact_id=contact.id, recipient_kind=recipient_kind(contact),
         meeting_id=meeting.id, meeting_sequence=meeting.ical_sequence, due_at=due, next_attempt_at=due,
         message_id=new_message_id(), created_at=now, updated_at=now,
     )
 
 
-async def _insert(session: AsyncSession, row: OutboxMessage) -> None:
-    """Insert unless the idempotency key is already queued."""
+def alert_message(case: Case, alert: Alert, user_id: int, now: datetime) -> OutboxMessage:
+    """A coordinator alert to one of the case's coordinators, due at once."""
+    return OutboxMessage(
+        idempotency_key=f"alert:{alert.id}:user:{user_id}", unit_id=case.unit_id, case_id=case.id,
+        kind=MessageKind.ALERT, recipient_user_id=user_id, recipient_kind=RecipientKind.COORDINATOR,
+        alert_id=alert.id, due_at=now, next_attempt_at=now, message_id=new_message_id(), created_at=now,
+        updated_at=now,
+    )
+
+
+async def enqueue(session: AsyncSession, row: OutboxMessage) -> None:
+    """The one way a row enters the outbox: inserted unless its idempotency key is already queued."""
     found = await session.exec(
         select(OutboxMessage.id).where(OutboxMessage.idempotency_key == row.idempotency_key)
     )
@@ -88,7 +102,7 @@ async def _queue(
     now: datetime,
 ) -> None:
     for contact in recipients:
-        await _insert(
+        await enqueue(
             session,
             meeting_message(case, meeting, contact, kind,
                             f"meeting:{meeting.id}:seq:{meeting.ical_sequence}:contact:{contact.id}:{kind.value}",
@@ -114,7 +128,7 @@ async def _queue_reminders(
             continue
         hours = int(offset.total_seconds() // 3600)
         for contact in recipients:
-            await _insert(
+            await enqueue(
                 session,
                 meeting_message(case, meeting, contact, MessageKind.REMINDER,
                                 f"meeting:{meeting.id}:seq:{meeting.ical_sequence}:start:{start}"
@@ -131,14 +145,14 @@ async def withdraw_pending(
 ) -> None:
     """Pending messages about a meeting that a change has made obsolete never go out."""
     query = update(OutboxMessage).where(
-        col(OutboxMessage.meeting_id) == meeting.id, col(OutboxMessage.status) == "pending"
+        col(OutboxMessage.meeting_id) == meeting.id, col(OutboxMessage.status) == OutboxStatus.PENDING
     )
     if kinds is not None:
-        query = query.where(col(OutboxMessage.kind).in_([k.value for k in kinds]))
+        query = query.where(col(OutboxMessage.kind).in_(kinds))
     await session.exec(
         query.values(
-            status="suppressed",
-            suppressed_code=SuppressionCode.OBSOLETE.value,
+            status=OutboxStatus.SUPPRESSED,
+            suppressed_code=SuppressionCode.OBSOLETE,
             suppressed_reason=reason,
             updated_at=now,
         )
@@ -152,9 +166,7 @@ async def meeting_announced(session: AsyncSession, case: Case, meeting: Meeting,
     await _queue_reminders(session, case, meeting, recipients, now)
 
 
-async def meeting_updated(
-    session: AsyncSession, case: Case, meeting: Meeting, now: datetime, previous_start: datetime
-) -> None:
+async def meeting_updated(session: AsyncSession, case: Case, meeting: Meeting, now: datetime) -> None:
     """Moved or changed: an update (REQUEST with a higher SEQUENCE); reminders follow the new time."""
     await withdraw_pending(
         session,
@@ -173,11 +185,7 @@ async def meeting_cancelled(session: AsyncSession, case: Case, meeting: Meeting,
     await _queue(session, case, meeting, MessageKind.CANCELLATION, await _participants(session, meeting), now)
 
 
-async def drop_pending(session: AsyncSession, meeting: Meeting, now: datetime, reason: str) -> None:
-    await withdraw_pending(session, meeting, now, reason)
-
-
-async def requeue_after_consent(session: AsyncSession, case: Case, sector: str, cause: str,
+async def requeue_after_consent(session: AsyncSession, case: Case, sector: Sector, cause: str,
                                 now: datetime) -> int:
     """A sector's consent now in force: invitations held back for want of it go out after all.
 
@@ -196,15 +204,14 @@ async def requeue_after_consent(session: AsyncSession, case: Case, sector: str, 
         # Only those still invited: someone taken off the meeting since is not told of it now.
         .join(MeetingParticipant, (col(MeetingParticipant.meeting_id) == Meeting.id)
               & (col(MeetingParticipant.contact_id) == Contact.id))
-        .where(OutboxMessage.case_id == case.id, col(OutboxMessage.kind).in_(["invitation", "update"]),
-               OutboxMessage.status == "suppressed",
-               col(OutboxMessage.suppressed_code).in_([SuppressionCode.NO_CONSENT.value,
-                                                       SuppressionCode.CONSENT_WITHDRAWN.value]),
+        .where(OutboxMessage.case_id == case.id, col(OutboxMessage.kind).in_(TELLS_OF_MEETING),
+               OutboxMessage.status == OutboxStatus.SUPPRESSED,
+               col(OutboxMessage.suppressed_code).in_([SuppressionCode.NO_CONSENT, SuppressionCode.CONSENT_WITHDRAWN]),
                Contact.sector == sector, Contact.active == True,  # noqa: E712
-               Meeting.status == "confirmed", col(Meeting.start) > now,
+               Meeting.status == MeetingStatus.CONFIRMED, col(Meeting.start) > now,
                ~exists().where(col(told.meeting_id) == Meeting.id, col(told.recipient_contact_id) == Contact.id,
                                col(told.meeting_sequence) == Meeting.ical_sequence,
-                               col(told.kind).in_(["invitation", "update"]), col(told.status) != "suppressed"))
+                               col(told.kind).in_(TELLS_OF_MEETING), col(told.status) != OutboxStatus.SUPPRESSED))
     )
     queued = 0
     seen: set[tuple[int, int]] = set()
@@ -213,7 +220,7 @@ async def requeue_after_consent(session: AsyncSession, case: Case, sector: str, 
         if key in seen:
             continue
         seen.add(key)
-        await _insert(session, meeting_message(
+        await enqueue(session, meeting_message(
             case, meeting, contact, MessageKind.INVITATION,
             f"meeting:{meeting.id}:seq:{meeting.ical_sequence}:contact:{contact.id}:invitation:after-consent:{cause}",
             now, now))

@@ -10,15 +10,17 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from coordination import audit
+from coordination.changes import Change
 from coordination.consent.disclosure import Reader, level_for
 from coordination.consent.facts import load_policy_facts
-from coordination.domain import Language
+from coordination.domain import AuditAction, Language
 from coordination.errors import Gone, InputError, NotFound
 from coordination.models import AnswerToken, Case, Contact, Meeting, MeetingParticipant
+from coordination.scheduling.enums import OPEN_STATUSES, MeetingStatus, ParticipantAnswer
 from coordination.scheduling.meetings import record_answer
 from coordination.security import hash_token
 
-ANSWERS = ("accepted", "declined", "tentative")
+ANSWERS = (ParticipantAnswer.ACCEPTED, ParticipantAnswer.DECLINED, ParticipantAnswer.TENTATIVE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +28,8 @@ class AnswerView:
     start: datetime
     end: datetime
     place: str
-    status: str
-    answer: str
+    status: MeetingStatus
+    answer: ParticipantAnswer
     language: Language
 
 
@@ -50,12 +52,12 @@ async def _lookup(session: AsyncSession, token: str, now: datetime
     if participant is None or case is None:
         raise Gone("this answer link is no longer valid")
     facts = await load_policy_facts(session, case)
-    reader = Reader(contact=facts.contact(contact.id or 0), language=Language(contact.language))
+    reader = Reader(contact=facts.contact(contact.id or 0), language=contact.language)
     decision = level_for(reader, facts, meeting, now)
     if not decision.allowed:
         raise Gone("this answer link is no longer valid")
-    audit.record(session, unit_id=case.unit_id, case_id=case.id, actor=audit.SYSTEM, action="disclosure.allowed",
-                 subject=f"contact:{contact.id}", at=now,
+    audit.record(session, unit_id=case.unit_id, case_id=case.id, actor=audit.SYSTEM,
+                 action=AuditAction.DISCLOSURE_ALLOWED, subject=f"contact:{contact.id}", at=now,
                  detail={"meeting": meeting.id, "contact": contact.id, "channel": "answer_page",
                          "level": "logistics", "reasons": [r.code for r in decision.reasons],
                          "consent_records": list(decision.consent_record_ids)})
@@ -64,7 +66,7 @@ async def _lookup(session: AsyncSession, token: str, now: datetime
 
 def _view(meeting: Meeting, contact: Contact, participant: MeetingParticipant) -> AnswerView:
     return AnswerView(meeting.start, meeting.end, meeting.place or meeting.video_link, meeting.status,
-                      participant.partstat, Language(contact.language))
+                      participant.partstat, contact.language)
 
 
 async def view(session: AsyncSession, token: str, now: datetime) -> AnswerView:
@@ -76,9 +78,9 @@ async def answer(session: AsyncSession, token: str, value: str, now: datetime) -
     if value not in ANSWERS:
         raise InputError("answer", "answer must be accepted, declined or tentative")
     found, meeting, contact, participant, case = await _lookup(session, token, now)
-    if meeting.status not in ("confirmed", "proposed"):
+    if meeting.status not in OPEN_STATUSES:
         raise InputError("answer", f"the meeting is {meeting.status} and takes no answers")
-    await record_answer(session, meeting, contact.id or 0, value, now, f"answer-link:{found.id}")
-    audit.record(session, unit_id=case.unit_id, case_id=meeting.case_id,
-                 actor=f"contact:{contact.id}", action="answer.link_used", subject=f"meeting:{meeting.id}", at=now)
+    await record_answer(session, meeting, contact.id or 0, ParticipantAnswer(value), now, f"answer-link:{found.id}")
+    change = Change.in_case(session, case, f"contact:{contact.id}", now)
+    change.record(AuditAction.ANSWER_LINK_USED, f"meeting:{meeting.id}", feeds=False)
     return _view(meeting, contact, participant)

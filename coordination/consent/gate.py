@@ -138,7 +138,8 @@ async def decide_for(session: AsyncSession, row: OutboxMessage, now: datetime, c
         return Verdict(Stop.NOT_INVITED, f"contact {contact.id} is no longer invited")
     case = await session.get(Case, meeting.case_id)
     assert case is not None
-    facts = facts or await load_policy_facts(session, case)
+    if facts is None:
+        facts = await load_policy_facts(session, case)
     reader = Reader(contact=contact_facts(contact), language=contact.language, cap=cap)
     asked = Asked(meeting, contact, case, reader, facts, level_for(reader, facts, meeting, now))
     if not asked.decision.allowed:

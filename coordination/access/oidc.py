@@ -29,7 +29,7 @@ from sqlalchemy import func
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from coordination import audit
+from coordination.changes import Change, actor_of
 from coordination.domain import AuditAction
 from coordination.models import User
 
@@ -123,9 +123,8 @@ async def match_user(session: AsyncSession, identity: Identity, now: datetime) -
     if linked.rowcount != 1:
         raise SignInRefused(Refusal.UNKNOWN, identity)
     await session.refresh(user)
-    audit.record(session, unit_id=user.unit_id, case_id=None, actor=audit.actor_for_user(user.id or 0),
-                 action=AuditAction.USER_IDENTITY_LINKED, subject=f"user:{user.id}", at=now,
-                 detail={"by": matched_by})
+    change = Change(session, user.unit_id, None, actor_of(user), now)
+    change.record(AuditAction.USER_IDENTITY_LINKED, f"user:{user.id}", {"by": matched_by}, feeds=False)
     return user
 
 

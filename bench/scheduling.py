@@ -90,7 +90,7 @@ def plan(participants: int, busy: int, seed: int = 7) -> Any:
 
 def time_plan(spec: Any, min_seconds: float, min_runs: int) -> tuple[float, int, int]:
     """Median seconds per plan_schedule, and the meetings placed and unschedulable."""
-    from calendars.schedule import plan_schedule
+    from calendars.planner import plan_schedule
 
     times: list[float] = []
     started = time.perf_counter()

@@ -68,15 +68,7 @@ async def seed(session: AsyncSession, now: datetime) -> DemoInfo:
     unit.phone = "+47 22 00 00 00"
     session.add(unit)
     assert unit.id is not None
-    found = await session.exec(select(User).where(User.unit_id == unit.id))
-    staff = {u.role: u for u in found.all()}
-    if UserRole.COORDINATOR not in staff:
-        await users.create_user(session, unit.id, UserIn(name="Kari Koordinator", role=UserRole.COORDINATOR,
-                                                         email="kari.koordinator@example.org"), now)
-        await users.create_user(session, unit.id, UserIn(name="Lars Leder", role=UserRole.LEADER), now)
-        await users.create_user(session, unit.id, UserIn(name="Ada Admin", role=UserRole.ADMIN), now)
-        found = await session.exec(select(User).where(User.unit_id == unit.id))
-        staff = {u.role: u for u in found.all()}
+    staff = await _staff(session, unit.id, now)
     coordinator, leader = staff[UserRole.COORDINATOR], staff[UserRole.LEADER]
     coordinator_token = await _rotate_token(session, coordinator)
     leader_token = await _rotate_token(session, leader)
@@ -93,9 +85,40 @@ async def seed(session: AsyncSession, now: datetime) -> DemoInfo:
         reference=DEMO_REFERENCE, child_given_name="Sara", child_initials="S.H.",
         child_birth_date=_birth_date_of_fifteen_year_old(today),
     ), now)
+    people = await _add_contacts(session, coordinator, case.id, now)
+    await _record_consents(session, coordinator, case.id, people, now)
+    await _plan_and_confirm_first_weeks(session, coordinator, case.id, people, today, now)
+    return DemoInfo(case.id, coordinator_token, leader_token)
 
+
+async def _staff(session: AsyncSession, unit_id: int, now: datetime) -> dict[UserRole, User]:
+    """The unit's coordinator, leader and admin, created the first time."""
+    found = await session.exec(select(User).where(User.unit_id == unit_id))
+    staff = {u.role: u for u in found.all()}
+    if UserRole.COORDINATOR not in staff:
+        await users.create_user(session, unit_id, UserIn(name="Kari Koordinator", role=UserRole.COORDINATOR,
+                                                         email="kari.koordinator@example.org"), now)
+        await users.create_user(session, unit_id, UserIn(name="Lars Leder", role=UserRole.LEADER), now)
+        await users.create_user(session, unit_id, UserIn(name="Ada Admin", role=UserRole.ADMIN), now)
+        found = await session.exec(select(User).where(User.unit_id == unit_id))
+        staff = {u.role: u for u in found.all()}
+    return staff
+
+
+@dataclass(frozen=True)
+class _People:
+    """The contacts the consents and the plan's measures name."""
+
+    child: int
+    mother: int
+    father: int
+    therapist: int
+    guide: int
+
+
+async def _add_contacts(session: AsyncSession, coordinator: User, case_id: int, now: datetime) -> _People:
     async def contact(**fields: object) -> int:
-        created = await contact_service.add_contact(session, coordinator, case.id, ContactIn(**fields), now)  # type: ignore[arg-type]
+        created = await contact_service.add_contact(session, coordinator, case_id, ContactIn(**fields), now)  # type: ignore[arg-type]
         return created.id
 
     school_day = [WeeklyWindow(weekday=d, start="08:00", end="17:00") for d in range(5)]
@@ -124,20 +147,29 @@ async def seed(session: AsyncSession, now: datetime) -> DemoInfo:
                   sector=Sector.CHILD_WELFARE, email="ole@bv.example.org")
     await contact(name="Kari Koordinator", role=Role.CASEWORKER, email="kari.koordinator@example.org",
                   phone="+47 22 00 00 01", availability=long_days)
+    return _People(child=child, mother=mother, father=father, therapist=therapist, guide=guide)
 
+
+async def _record_consents(session: AsyncSession, coordinator: User, case_id: int, people: _People,
+                           now: datetime) -> None:
+    """Mother, father and child consent in writing to school and health at ``purpose``."""
     consent_from = now - timedelta(days=1)
-    for grantor in (mother, father, child):
+    for grantor in (people.mother, people.father, people.child):
         for sector, level in ((Sector.SCHOOL, Level.PURPOSE), (Sector.HEALTH, Level.PURPOSE)):
-            await consent_register.record_consent(session, coordinator, case.id, ConsentIn(
+            await consent_register.record_consent(session, coordinator, case_id, ConsentIn(
                 grantor_contact_id=grantor, sector=sector, status=ConsentStatus.GRANTED,
                 form=ConsentForm.WRITTEN, level=level, valid_from=consent_from,
                 valid_until=consent_from + timedelta(days=400),
                 note="Samtykkeerklæring signert på oppstartsmøtet",
             ), now)
 
+
+async def _plan_and_confirm_first_weeks(session: AsyncSession, coordinator: User, case_id: int,
+                                        people: _People, today: date, now: datetime) -> None:
+    """A year's plan from next Monday with the two measures; its first seven weeks confirmed."""
     plan_start = today + timedelta(days=7 - today.weekday())  # next Monday
     evenings = [WeeklyWindow(weekday=d, start="08:00", end="20:00") for d in range(5)]
-    plan = await plans.upsert_plan(session, coordinator, case.id, PlanIn(
+    plan = await plans.upsert_plan(session, coordinator, case_id, PlanIn(
         start_date=plan_start,
         expected_end=plan_start + timedelta(days=364),
         default_place="Rådhuset, Storgata 1, møterom 2",
@@ -146,10 +178,10 @@ async def seed(session: AsyncSession, now: datetime) -> DemoInfo:
             MeasureIn(what="Miljøterapeut hjemme", how_often="2x/uke, 60 min (tir/tor kl. 17)",
                       weekly=[WeeklyWindow(weekday=1, start="17:00", end="18:00"),
                               WeeklyWindow(weekday=3, start="17:00", end="18:00")],
-                      contact_ids=[mother, father, child, therapist]),
+                      contact_ids=[people.mother, people.father, people.child, people.therapist]),
             MeasureIn(what="Foreldreveiledning COS-P", how_often="8 ganger, onsdager kl. 19",
                       weekly=[WeeklyWindow(weekday=2, start="19:00", end="20:00")],
-                      contact_ids=[mother, father, guide]),
+                      contact_ids=[people.mother, people.father, people.guide]),
         ],
         child_wishes=ChildWishesIn(not_after="19:00", after_school="15:00"),
         rules=RulesIn(office_hours=evenings),
@@ -158,5 +190,4 @@ async def seed(session: AsyncSession, now: datetime) -> DemoInfo:
     first_weeks = plan_start + timedelta(days=49)
     for meeting in plan.meetings:
         if meeting.status is MeetingStatus.PROPOSED and local_date(meeting.start) <= first_weeks:
-            await meetings.set_status(session, coordinator, case.id, meeting.id, MeetingStatus.CONFIRMED, now)
-    return DemoInfo(case.id, coordinator_token, leader_token)
+            await meetings.set_status(session, coordinator, case_id, meeting.id, MeetingStatus.CONFIRMED, now)

@@ -61,7 +61,7 @@ def test_radicale_collection_holds_every_event(tmp_path: Path) -> None:
 
 
 def test_scheduling_plans_are_feasible() -> None:
-    from calendars.schedule import plan_schedule
+    from calendars.planner import plan_schedule
 
     spec = scheduling.plan(4, 30)
     assert len(spec.members) == 4 and all(len(m.participant.busy) == 30 for m in spec.members)

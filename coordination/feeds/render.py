@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -139,24 +139,58 @@ async def render(
     session: AsyncSession, state: TokenState, now: datetime, fragments: FragmentCache
 ) -> Rendered:
     """The feed as this token's reader may see it at ``now``."""
+    material = await _material(session, state, now)
+    reader = material.contact_reader or _staff_reader(state, material.user)
+    shown = _meetings_shown(material, reader, now, fragments)
+    if state.scope is FeedScope.COORDINATOR and material.cases:
+        for deadline in await _deadlines(session, material.case_ids, material.by_id):
+            shown.items.append((deadline.at, deadline.event.uid, fragments.get(deadline.event)))
+            shown.note_change(deadline.changed)
+    shown.items.sort(key=lambda item: (item[0], item[1]))
+    body = render_feed(_calendar_name(state, material.cases, reader, shown.per_case),
+                       (fragment for _, _, fragment in shown.items), refresh=REFRESH)
+    return Rendered(
+        body=body,
+        etag=strong_etag(body),
+        newest_change=shown.newest or state.created_at,
+        valid_until=min(b for b in material.bounds if b > now),
+        accounts=_accounts(state, shown.per_case),
+    )
+
+
+@dataclass(slots=True)
+class _Material:
+    """What a feed is drawn from: the cases in scope (none once a contact's token no longer
+    fits its case), their meetings with who takes part, in a contact's feed that contact as
+    the reader with the case's consent facts, and the moments the feed changes by itself."""
+
+    cases: list[Case]
+    case_ids: Any
+    user: User | None
+    by_id: dict[int | None, Case]
+    bounds: list[datetime]
+    meetings: list[Meeting] = field(default_factory=list)
+    people: dict[int, list[tuple[MeetingParticipant, Contact]]] = field(default_factory=dict)
+    contact_reader: Reader | None = None
+    facts_by_case: dict[int, PolicyFacts] = field(default_factory=dict)
+
+
+async def _material(session: AsyncSession, state: TokenState, now: datetime) -> _Material:
     cases, case_ids, user = await _scope_cases(session, state)
-    by_id = {c.id: c for c in cases}
+    found = _Material(cases, case_ids, user, {c.id: c for c in cases}, bounds=[now + CACHE_HORIZON])
     meeting_query = sm_select(Meeting)
     participant_query = sm_select(MeetingParticipant, Contact).join(
         Contact, col(Contact.id) == col(MeetingParticipant.contact_id)
     )
-    bounds = [now + CACHE_HORIZON]
-    contact_reader: Reader | None = None
-    facts_by_case: dict[int, PolicyFacts] = {}
     if state.scope is FeedScope.CONTACT and cases:
         case = cases[0]
         contact = await session.get(Contact, state.contact_id)
         if contact is not None and contact.case_id == case.id:
             facts = await load_policy_facts(session, case)
-            facts_by_case[case.id] = facts
-            contact_reader = Reader(contact=facts.contact(contact.id or 0),
-                                    language=contact.language, cap=Level.PURPOSE)
-            bounds += _consent_bounds(facts, case, now)
+            found.facts_by_case[case.id] = facts
+            found.contact_reader = Reader(contact=facts.contact(contact.id or 0),
+                                          language=contact.language, cap=Level.PURPOSE)
+            found.bounds += _consent_bounds(facts, case, now)
             mine = sm_select(MeetingParticipant.meeting_id).where(
                 MeetingParticipant.contact_id == contact.id
             )
@@ -165,7 +199,7 @@ async def render(
             )
             participant_query = participant_query.where(col(MeetingParticipant.meeting_id).in_(mine))
         else:
-            cases = []
+            found.cases = []
     elif cases:
         meeting_query = meeting_query.where(col(Meeting.case_id).in_(case_ids))
         participant_query = participant_query.where(
@@ -173,62 +207,63 @@ async def render(
                 sm_select(Meeting.id).where(col(Meeting.case_id).in_(case_ids))
             )
         )
-    meetings: list[Meeting] = []
-    people: dict[int, list[tuple[MeetingParticipant, Contact]]] = {}
-    if cases:
-        meetings = list((await session.exec(meeting_query)).all())
+    if found.cases:
+        found.meetings = list((await session.exec(meeting_query)).all())
         rows = await session.exec(participant_query.order_by(col(MeetingParticipant.meeting_id),
                                                              col(Contact.id)))
         for participant, person in rows.all():
-            people.setdefault(participant.meeting_id, []).append((participant, person))
+            found.people.setdefault(participant.meeting_id, []).append((participant, person))
+        # A cancelled meeting leaves the feed once it has been kept long enough.
+        found.bounds += [at for meeting in found.meetings if (at := _drop_at(meeting)) is not None and at > now]
+    return found
 
-    staff_reader = Reader(
+
+def _staff_reader(state: TokenState, user: User | None) -> Reader:
+    return Reader(
         contact=None, language=Language.NB, cap=Level.CONTENT,
         # The child's name only in the feeds of the case's own coordinators (not a leader's).
         show_child_name=state.show_child_name and (user is None or user.role == UserRole.COORDINATOR),
     )
-    reader = contact_reader or staff_reader
-    items: list[tuple[datetime, str, bytes]] = []
-    per_case: dict[int, list[tuple[Meeting, Level, tuple[int, ...], bytes]]] = {}
-    visible_by_case = {}
+
+
+@dataclass(slots=True)
+class _Shown:
+    """The feed's events (start, UID, VEVENT), each case's part of them, and the newest change."""
+
+    items: list[tuple[datetime, str, bytes]] = field(default_factory=list)
+    per_case: dict[int, list[tuple[Meeting, Level, tuple[int, ...], bytes]]] = field(default_factory=dict)
     newest: datetime | None = None
-    for meeting in meetings:
+
+    def note_change(self, at: datetime) -> None:
+        self.newest = at if self.newest is None else max(self.newest, at)
+
+
+def _meetings_shown(material: _Material, reader: Reader, now: datetime, fragments: FragmentCache) -> _Shown:
+    """The meetings ``reader`` may see at ``now``, each at the level consent allows."""
+    shown = _Shown()
+    visible_by_case = {}
+    for meeting in material.meetings:
         drop_at = _drop_at(meeting)
-        if drop_at is not None:
-            if now >= drop_at:
-                continue
-            bounds.append(drop_at)
-        owner = by_id.get(meeting.case_id)
+        if drop_at is not None and now >= drop_at:
+            continue
+        owner = material.by_id.get(meeting.case_id)
         if owner is None:
             continue
-        facts = facts_by_case.get(meeting.case_id) or PolicyFacts(case_facts(owner), (), ())
+        facts = material.facts_by_case.get(meeting.case_id) or PolicyFacts(case_facts(owner), (), ())
         decision = level_for(reader, facts, meeting, now)
         if not decision.allowed or decision.level <= Level.NONE:
             continue
         if meeting.case_id not in visible_by_case:
             visible_by_case[meeting.case_id] = visible_for(reader, facts, now)
-        event = to_event(owner, meeting, people.get(meeting.id or 0, []), decision.level, reader,
+        event = to_event(owner, meeting, material.people.get(meeting.id or 0, []), decision.level, reader,
                          visible_by_case[meeting.case_id])
         fragment = fragments.get(event)
-        items.append((meeting.start, meeting.uid, fragment))
-        per_case.setdefault(meeting.case_id, []).append(
+        shown.items.append((meeting.start, meeting.uid, fragment))
+        shown.per_case.setdefault(meeting.case_id, []).append(
             (meeting, decision.level, decision.consent_record_ids, fragment)
         )
-        newest = meeting.updated_at if newest is None else max(newest, meeting.updated_at)
-    if state.scope is FeedScope.COORDINATOR and cases:
-        for deadline in await _deadlines(session, case_ids, by_id):
-            items.append((deadline.at, deadline.event.uid, fragments.get(deadline.event)))
-            newest = deadline.changed if newest is None else max(newest, deadline.changed)
-    items.sort(key=lambda item: (item[0], item[1]))
-    body = render_feed(_calendar_name(state, cases, reader, per_case),
-                       (fragment for _, _, fragment in items), refresh=REFRESH)
-    return Rendered(
-        body=body,
-        etag=strong_etag(body),
-        newest_change=newest or state.created_at,
-        valid_until=min(b for b in bounds if b > now),
-        accounts=_accounts(state, per_case),
-    )
+        shown.note_change(meeting.updated_at)
+    return shown
 
 
 @dataclass(frozen=True, slots=True)

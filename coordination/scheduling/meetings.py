@@ -29,7 +29,7 @@ from coordination.domain import AuditAction, Role, Sector
 from coordination.errors import InputError, not_found
 from coordination.models import Case, Contact, Meeting, MeetingParticipant, Plan, Unit, User
 from coordination.outbox import queue as outbox
-from coordination.scheduling.enums import OPEN_STATUSES, Answer, MeetingStatus
+from coordination.scheduling.enums import OPEN_STATUSES, MeetingStatus, ParticipantAnswer
 from coordination.schemas import (
     AnswerIn,
     MeetingIn,
@@ -338,7 +338,7 @@ async def update_meeting(
         previous_start=previous_start.isoformat() if moved else None,
     )
     if meeting.status is MeetingStatus.CONFIRMED and visible_change:
-        await outbox.meeting_updated(session, case, meeting, now, previous_start=previous_start)
+        await outbox.meeting_updated(session, case, meeting, now)
     return meeting_out(meeting, (await participants_of(session, [meeting_id])).get(meeting_id, []))
 
 
@@ -371,12 +371,12 @@ async def set_status(
     elif status is MeetingStatus.CANCELLED and was_confirmed:
         await outbox.meeting_cancelled(session, case, meeting, now)
     elif status is MeetingStatus.CANCELLED:
-        await outbox.drop_pending(session, meeting, now, "the meeting was cancelled before it was confirmed")
+        await outbox.withdraw_pending(session, meeting, now, "the meeting was cancelled before it was confirmed")
     return meeting_out(meeting, (await participants_of(session, [meeting_id])).get(meeting_id, []))
 
 
 async def record_answer(
-    session: AsyncSession, meeting: Meeting, contact_id: int, answer: Answer, now: datetime, by: User | str
+    session: AsyncSession, meeting: Meeting, contact_id: int, answer: ParticipantAnswer, now: datetime, by: User | str
 ) -> None:
     """An answer to an invitation, by the participant's link or recorded by the coordinator."""
     participant = await session.get(MeetingParticipant, (meeting.id, contact_id))

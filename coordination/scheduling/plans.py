@@ -16,6 +16,7 @@ import msgspec
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from calendars.planner import plan_schedule
 from calendars.schedule import (
     Meeting as PlannedMeeting,
 )
@@ -26,7 +27,6 @@ from calendars.schedule import (
     PlanSpec,
     Schedule,
     ScheduleRules,
-    plan_schedule,
 )
 from calendars.slots import WeeklyWindow as SlotWindow
 from calendars.workdays import CalendarInputError
@@ -301,14 +301,13 @@ async def _write_schedule(
             await set_participants(session, row, participants)
             continue
         if (row.start, row.end) != (planned.start, planned.end):
-            previous_start = row.start
             row.start, row.end = planned.start, planned.end
             row.ical_sequence += 1
             row.updated_at = now
             session.add(row)
             await set_participants(session, row, participants)
             if row.status is MeetingStatus.CONFIRMED:
-                await outbox.meeting_updated(session, case, row, now, previous_start=previous_start)
+                await outbox.meeting_updated(session, case, row, now)
     for key, row in by_key.items():
         if key in wanted or row.status is MeetingStatus.HELD or row.start <= now:
             continue

@@ -9,11 +9,11 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from calendars.slot_finder import find_slot
 from calendars.slots import (
     Interval,
     SlotRequest,
     SlotResult,
-    find_slot,
     weekly_intervals,
 )
 from calendars.workdays import CalendarInputError

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from calendars.planner import plan_schedule
 from calendars.schedule import (
     Meeting,
     MeetingKind,
@@ -21,8 +22,6 @@ from calendars.schedule import (
     ScheduleInputError,
     ScheduleRules,
     add_months,
-    plan_schedule,
-    revise_schedule,
 )
 from calendars.slots import (
     ChildWishes,
@@ -281,7 +280,7 @@ def test_revision_keeps_held_and_past_meetings_and_replans_the_future() -> None:
         for m in plan.members
     )
     existing = [*held, weekly[1], *later]
-    revised = revise_schedule(replace(plan, members=members), existing, now=now)
+    revised = plan_schedule(replace(plan, members=members), now=now, existing=existing)
 
     assert set(revised.kept) == {*held, weekly[1]}  # held, and past though not marked held
     assert all(m.start >= now for m in revised.planned)
@@ -307,7 +306,7 @@ def test_revision_keeps_pinned_and_ad_hoc_meetings_and_works_around_them() -> No
         local_instant(ad_hoc_day, time(10)),
         ("mother", "cw"),
     )
-    revised = revise_schedule(demo_plan(), [pinned, ad_hoc], now=NOW)
+    revised = plan_schedule(demo_plan(), now=NOW, existing=[pinned, ad_hoc])
     assert pinned in revised.kept and ad_hoc in revised.kept
     assert of_kind(revised, MeetingKind.MINI_EVALUATION) == [pinned]
     family_days = [day_of(m) for m in revised.meetings]
@@ -324,7 +323,7 @@ def test_same_schedule_in_a_fresh_interpreter_whatever_the_hash_seed() -> None:
     script = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
         "from test_schedule import demo_plan, NOW;"
-        "from calendars.schedule import plan_schedule;"
+        "from calendars.planner import plan_schedule;"
         "print(repr(plan_schedule(demo_plan(), now=NOW)))"
     )
     here = str(Path(__file__).parent)
@@ -411,5 +410,5 @@ def test_every_kept_meeting_is_returned_even_with_repeated_numbers() -> None:
         )
 
     first, second = ad_hoc(date(2027, 2, 9)), ad_hoc(date(2027, 2, 10))
-    revised = revise_schedule(demo_plan(), [second, first], now=NOW)
+    revised = plan_schedule(demo_plan(), now=NOW, existing=[second, first])
     assert revised.kept == (first, second)

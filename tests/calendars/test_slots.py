@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
+from calendars.slot_finder import find_slot
 from calendars.slots import (
     ChildWishes,
     Constraint,
@@ -19,7 +20,6 @@ from calendars.slots import (
     SlotRequest,
     WeeklyWindow,
     Wish,
-    find_slot,
     weekly_intervals,
 )
 from calendars.workdays import Closure, day_status

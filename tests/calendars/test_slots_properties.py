@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from calendars.slot_finder import find_slot
 from calendars.slots import (
     ChildWishes,
     Constraint,
@@ -22,7 +23,6 @@ from calendars.slots import (
     SlotRequest,
     WeeklyWindow,
     Wish,
-    find_slot,
 )
 from calendars.workdays import Closure, holiday_name
 from calendars.zone import local_date, local_instant, local_midnight

@@ -148,6 +148,33 @@ async def upsert_plan(
     unit = await session.get(Unit, case.unit_id)
     assert unit is not None and user.id is not None
     members = await _members(session, case_id, data.member_ids)
+    await _check_measures_and_closures(session, case_id, data)
+    _check_span(case, data)
+    plan, fields = await _save_revision(session, case_id, data, members, now)
+    assert plan.id is not None
+    schedule = await _replan(session, case, unit, plan, members, data, now)
+    session.add(
+        PlanRevision(
+            plan_id=plan.id,
+            revision=plan.revision,
+            snapshot=msgspec.to_builtins({**fields, "revision": plan.revision}),
+            recorded_by_user_id=user.id,
+            recorded_at=now,
+        )
+    )
+    change = Change.in_case(session, case, user, now)
+    change.record(
+        AuditAction.PLAN_CREATED if plan.revision == 1 else AuditAction.PLAN_REVISED,
+        f"plan:{plan.id}",
+        {"revision": plan.revision, "meetings": len(schedule.planned), "unschedulable": len(schedule.unschedulable)},
+        feeds=True,
+    )
+    await _alert_unschedulable(session, case, schedule, now)
+    return await plan_out(session, plan, schedule)
+
+
+async def _check_measures_and_closures(session: AsyncSession, case_id: int, data: PlanIn) -> None:
+    """A measure names active contacts of the case; a closure ends on or after its first day."""
     for index, measure in enumerate(data.measures):
         for contact_id in measure.contact_ids:
             if contact_id not in {m.id for m in await _members(session, case_id, None)}:
@@ -158,7 +185,12 @@ async def upsert_plan(
     for index, closure in enumerate(data.closures):
         if closure.last < closure.first:
             raise InputError(f"closures[{index}].last", "a closure must end on or after its first day")
-    _check_span(case, data)
+
+
+async def _save_revision(
+    session: AsyncSession, case_id: int, data: PlanIn, members: Sequence[Contact], now: datetime
+) -> tuple[Plan, dict[str, object]]:
+    """The plan as ``data`` says, as its first or its next revision; with the fields saved."""
     plan = await plan_of(session, case_id)
     fields = {
         "start_date": data.start_date,
@@ -182,43 +214,35 @@ async def upsert_plan(
         plan.updated_at = now
     session.add(plan)
     await session.flush()
-    assert plan.id is not None
+    return plan, fields
 
+
+async def _replan(session: AsyncSession, case: Case, unit: Unit, plan: Plan, members: Sequence[Contact],
+                  data: PlanIn, now: datetime) -> Schedule:
+    """The schedule from ``now`` on, around the meetings that stay, written to the case's meetings."""
     spec = await _spec(session, case, unit, plan, members, data, now)
-    existing_rows = await case_meetings(session, case_id)
+    existing_rows = await case_meetings(session, plan.case_id)
     people = await participants_of(session, [m.id for m in existing_rows if m.id is not None])
     try:
         schedule = plan_schedule(spec, now=now, existing=_existing(existing_rows, people))
     except CalendarInputError as error:
         raise InputError(error.field, error.detail) from error
     await _write_schedule(session, case, schedule, existing_rows, plan.default_place, now)
-    session.add(
-        PlanRevision(
-            plan_id=plan.id,
-            revision=plan.revision,
-            snapshot=msgspec.to_builtins({**fields, "revision": plan.revision}),
-            recorded_by_user_id=user.id,
-            recorded_at=now,
-        )
-    )
-    change = Change.in_case(session, case, user, now)
-    change.record(
-        AuditAction.PLAN_CREATED if plan.revision == 1 else AuditAction.PLAN_REVISED,
-        f"plan:{plan.id}",
-        {"revision": plan.revision, "meetings": len(schedule.planned), "unschedulable": len(schedule.unschedulable)},
-        feeds=True,
-    )
+    return schedule
+
+
+async def _alert_unschedulable(session: AsyncSession, case: Case, schedule: Schedule, now: datetime) -> None:
+    """The coordinator hears of every meeting the plan implies that found no time."""
     for missing in schedule.unschedulable:
         await alerts.raise_alert(
             session,
             case,
             AlertKind.NO_FEASIBLE_SLOT,
-            f"case:{case_id}:slot:{missing.key}",
+            f"case:{case.id}:slot:{missing.key}",
             now,
             detail={"meeting": missing.key, "reason": missing.reason.value},
             due_at=missing.window_start,
         )
-    return await plan_out(session, plan, schedule)
 
 
 async def _spec(

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from coordination.domain import AuditAction
 from coordination.models import AuditEntry
 
 
@@ -28,12 +29,16 @@ def record(
     unit_id: int,
     case_id: int | None,
     actor: str,
-    action: str,
+    action: AuditAction,
     at: datetime,
     subject: str = "",
     detail: Mapping[str, object] | None = None,
 ) -> None:
-    """Add an entry to the caller's transaction, so the entry and the change land together."""
+    """Add an entry to the caller's transaction, so the entry and the change land together.
+
+    A change comes here through ``coordination.changes.Change``, which also keeps the feeds'
+    version; what was disclosed (by the gate, a feed, the answer page) or read is recorded here.
+    """
     session.add(
         AuditEntry(
             unit_id=unit_id,
@@ -58,6 +63,7 @@ async def entries_for_case(
 
 
 def record_read(session: AsyncSession, user_id: int, unit_id: int, case_id: int, what: str, at: datetime) -> None:
-    """One entry per request that shows a case's data to a user (who read what, and when)."""
-    record(session, unit_id=unit_id, case_id=case_id, actor=actor_for_user(user_id), action=f"read.{what}",
+    """One entry per request that shows a case's data to a user (who read what, and when); ``what``
+    is the rest of one of the ``AuditAction.READ_*`` values, ``read.{what}``."""
+    record(session, unit_id=unit_id, case_id=case_id, actor=actor_for_user(user_id), action=AuditAction(f"read.{what}"),
            subject=f"case:{case_id}", at=at)

@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     create = sub.add_parser("create-user", help="create a user and print its API token once")
     create.add_argument("--unit", required=True, help="the unit's name (created if new)")
     create.add_argument("--name", required=True)
-    create.add_argument("--role", choices=[r.value for r in UserRole], default="coordinator")
+    create.add_argument("--role", choices=[r.value for r in UserRole], default=UserRole.COORDINATOR)
     create.add_argument("--email", default="",
                         help="the address the identity provider vouches for: the first sign-in is matched by it")
     create.add_argument("--pid", default="",

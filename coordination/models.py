@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from sqlalchemy import JSON as SAJSON
 from sqlalchemy import Column, Index, String, Text, UniqueConstraint
@@ -18,7 +18,7 @@ from coordination.db import UTCDateTime
 from coordination.domain import AuditAction, ConsentForm, ConsentStatus, Language, MeasureType, Role, Sector, UserRole
 from coordination.feeds.enums import FeedScope
 from coordination.outbox.enums import OutboxStatus
-from coordination.scheduling.enums import Answer, MeetingStatus
+from coordination.scheduling.enums import MeetingStatus, ParticipantAnswer
 from notifications.ports import AlertKind, DisclosureLevel, MessageKind, RecipientKind, SuppressionCode
 
 #: Sizes of the columns that hold what people type. The request schemas (``schemas.py``) take
@@ -48,32 +48,47 @@ def _utc(nullable: bool = False, index: bool = False) -> Column[datetime]:
 E = TypeVar("E", bound=enum.StrEnum)
 
 
-class EnumString(TypeDecorator[E]):
+class EnumString(TypeDecorator[E | Literal[""]]):
     """A state stored as its plain string value in a VARCHAR of the given length, read back as
     the enum member: the rows and the migrations are those of a string column, while the code
     sees members. A value outside the enum is refused before it reaches the database.
 
-    ``empty_is_none``: the column holds "" while the state does not apply yet (an outbox row
-    not yet sent has no level); the code sees None."""
+    ``allows_empty``: the column holds "" while the state does not apply yet (an outbox row not
+    yet sent has no level), and the code sees "" too."""
 
     impl = String
     cache_ok = True
 
-    def __init__(self, enum_type: type[E], length: int, *, empty_is_none: bool = False) -> None:
+    def __init__(self, enum_type: type[E], length: int, *, allows_empty: bool = False) -> None:
         super().__init__(length)
         self.enum_type = enum_type
         self.length = length
-        self.empty_is_none = empty_is_none
+        self.allows_empty = allows_empty
 
     def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
-        if value is None:
-            return "" if self.empty_is_none else None
-        return self.enum_type(value).value
+        member = self.member(value)
+        return member.value if isinstance(member, enum.Enum) else member
 
-    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
-        if value is None or (self.empty_is_none and value == ""):
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | Literal[""] | None:
+        return self.member(value)
+
+    def member(self, value: E | str | None) -> E | Literal[""] | None:
+        if value is None:
             return None
+        if self.allows_empty and value == "":
+            return ""
         return self.enum_type(value)
+
+
+class _Row(SQLModel):
+    """A table whose states are members from the moment they are set, not only once read back:
+    a row made with a plain string (a test, say) compares as the code expects (``is``)."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        column = self.__table__.columns.get(name)  # type: ignore[attr-defined]
+        if column is not None and isinstance(column.type, EnumString):
+            value = column.type.member(value)
+        super().__setattr__(name, value)
 
 
 class Unit(SQLModel, table=True):
@@ -90,7 +105,7 @@ class Unit(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_utc())
 
 
-class User(SQLModel, table=True):
+class User(_Row, table=True):
     #: One person at the identity provider is one user: a subject is unique within its issuer.
     __table_args__ = (Index("ix_user_oidc_identity", "oidc_issuer", "oidc_subject", unique=True),)
 
@@ -111,7 +126,7 @@ class User(SQLModel, table=True):
     pending_pid: str | None = Field(default=None, sa_type=String(11))
 
 
-class Case(SQLModel, table=True):
+class Case(_Row, table=True):
     __table_args__ = (UniqueConstraint("unit_id", "reference"),)
 
     id: int | None = Field(default=None, primary_key=True)
@@ -135,7 +150,7 @@ class CaseCoordinator(SQLModel, table=True):
     user_id: int = Field(foreign_key="user.id", primary_key=True, index=True)
 
 
-class Contact(SQLModel, table=True):
+class Contact(_Row, table=True):
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True)
     name: str = Field(max_length=NAME_LENGTH)
@@ -155,7 +170,7 @@ class Contact(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_utc())
 
 
-class ConsentRecord(SQLModel, table=True):
+class ConsentRecord(_Row, table=True):
     """One act of consent: granted, refused or withdrawn, by one grantor for one sector."""
 
     __table_args__ = (Index("ix_consent_case_sector", "case_id", "sector"),)
@@ -174,7 +189,7 @@ class ConsentRecord(SQLModel, table=True):
     note: str = Field(default="", sa_type=Text)
 
 
-class AuditEntry(SQLModel, table=True):
+class AuditEntry(_Row, table=True):
     """Who changed, read or was told what; never updated or deleted."""
 
     __table_args__ = (Index("ix_audit_case_at", "case_id", "at"),)
@@ -222,7 +237,7 @@ class PlanRevision(SQLModel, table=True):
     recorded_at: datetime = Field(sa_column=_utc())
 
 
-class Meeting(SQLModel, table=True):
+class Meeting(_Row, table=True):
     """One meeting. ``series_key`` ties a planned meeting to its place in the plan's series
     (e.g. ``main_evaluation#2``) so that a revision re-plans it rather than adding a twin."""
 
@@ -253,14 +268,15 @@ class Meeting(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_utc())
 
 
-class MeetingParticipant(SQLModel, table=True):
+class MeetingParticipant(_Row, table=True):
     meeting_id: int = Field(foreign_key="meeting.id", primary_key=True)
     contact_id: int = Field(foreign_key="contact.id", primary_key=True, index=True)
-    partstat: Answer = Field(default=Answer.NEEDS_ACTION, sa_type=EnumString(Answer, 20))
+    partstat: ParticipantAnswer = Field(
+        default=ParticipantAnswer.NEEDS_ACTION, sa_type=EnumString(ParticipantAnswer, 20))
     answered_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
-class FeedToken(SQLModel, table=True):
+class FeedToken(_Row, table=True):
     """A calendar subscription: a capability URL whose token is stored only as a hash."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -323,7 +339,7 @@ class AnswerToken(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
-class OutboxMessage(SQLModel, table=True):
+class OutboxMessage(_Row, table=True):
     """A message to send, written in the same transaction as the change that causes it."""
 
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
@@ -346,23 +362,22 @@ class OutboxMessage(SQLModel, table=True):
     lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     claimed_by: str = Field(default="", max_length=80)
     last_error: str = Field(default="", max_length=500)
-    #: None (stored as "") unless the row was suppressed.
-    suppressed_code: SuppressionCode | None = Field(
-        default=None, nullable=False, sa_type=EnumString(SuppressionCode, 40, empty_is_none=True))
+    #: Empty unless the row was suppressed.
+    suppressed_code: SuppressionCode | Literal[""] = Field(
+        default="", sa_type=EnumString(SuppressionCode, 40, allows_empty=True))
     suppressed_reason: str = Field(default="", max_length=500)
     #: The consent policy's reasons when it stopped the row, typed (``outbox.store.reasons_of``):
     #: rule codes and ids, never a name.
     suppressed_reasons: list[dict[str, object]] = Field(default_factory=list, sa_type=SAJSON)
-    #: The level it was sent at; None (stored as "") until then.
-    level: DisclosureLevel | None = Field(
-        default=None, nullable=False, sa_type=EnumString(DisclosureLevel, 20, empty_is_none=True))
+    #: The level it was sent at; empty until then.
+    level: DisclosureLevel | Literal[""] = Field(default="", sa_type=EnumString(DisclosureLevel, 20, allows_empty=True))
     message_id: str = Field(max_length=200)
     created_at: datetime = Field(sa_column=_utc())
     sent_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     updated_at: datetime = Field(sa_column=_utc())
 
 
-class Alert(SQLModel, table=True):
+class Alert(_Row, table=True):
     """Something the coordinator must act on; ``key`` keeps one alert per cause."""
 
     id: int | None = Field(default=None, primary_key=True)

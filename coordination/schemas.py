@@ -41,7 +41,7 @@ from coordination.models import (
     VIDEO_LINK_LENGTH,
 )
 from coordination.outbox.enums import OutboxStatus
-from coordination.scheduling.enums import Answer, MeetingStatus
+from coordination.scheduling.enums import MeetingStatus, ParticipantAnswer
 from notifications.ports import AlertKind, MessageKind, SuppressionCode
 
 #: A single line of text: no control characters at all (they end up in mail headers and
@@ -345,7 +345,7 @@ class ParticipantOut(Struct):
     name: str
     role: Role
     sector: Sector
-    answer: Answer
+    answer: ParticipantAnswer
 
 
 class MeetingOut(Struct):
@@ -424,7 +424,7 @@ class MeetingPatch(Struct, forbid_unknown_fields=True):
 
 
 class AnswerIn(Struct, forbid_unknown_fields=True):
-    answer: Answer
+    answer: ParticipantAnswer
 
 
 class SlotSearchIn(Struct, forbid_unknown_fields=True):

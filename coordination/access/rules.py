@@ -30,7 +30,7 @@ def may_see_case(user_id: Any, role: Any, unit_id: Any, case_id: Any, case_unit_
     the feed token's query), so that one rule serves both."""
     assigned = col(case_id).in_(select(CaseCoordinator.case_id).where(CaseCoordinator.user_id == user_id))
     return and_(case_unit_id == unit_id,
-                or_(role == UserRole.LEADER.value, and_(role == UserRole.COORDINATOR.value, assigned)))
+                or_(role == UserRole.LEADER, and_(role == UserRole.COORDINATOR, assigned)))
 
 
 def visible_cases(user: User) -> SelectOfScalar[Case]:

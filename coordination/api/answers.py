@@ -16,22 +16,25 @@ from coordination.api.deps import Ctx
 from coordination.domain import Language
 from coordination.errors import Gone, InputError, NotFound
 from coordination.scheduling import answers
-from coordination.scheduling.enums import MeetingStatus
+from coordination.scheduling.enums import MeetingStatus, ParticipantAnswer
 from notifications.messages import format_when
 
 _TEXTS = {
     Language.NB: {"title": "Svar på møteinnkalling", "when": "Tid", "where": "Sted", "yes": "Jeg kommer",
                   "no": "Jeg kan ikke komme", "maybe": "Kanskje", "your": "Ditt svar",
-                  "accepted": "Du kommer", "declined": "Du kan ikke komme", "tentative": "Kanskje",
-                  "needs_action": "Ikke svart ennå", "cancelled": "Møtet er avlyst."},
+                  ParticipantAnswer.ACCEPTED: "Du kommer", ParticipantAnswer.DECLINED: "Du kan ikke komme",
+                  ParticipantAnswer.TENTATIVE: "Kanskje", ParticipantAnswer.NEEDS_ACTION: "Ikke svart ennå",
+                  "cancelled": "Møtet er avlyst."},
     Language.NN: {"title": "Svar på møteinnkalling", "when": "Tid", "where": "Stad", "yes": "Eg kjem",
                   "no": "Eg kan ikkje kome", "maybe": "Kanskje", "your": "Svaret ditt",
-                  "accepted": "Du kjem", "declined": "Du kan ikkje kome", "tentative": "Kanskje",
-                  "needs_action": "Ikkje svart enno", "cancelled": "Møtet er avlyst."},
+                  ParticipantAnswer.ACCEPTED: "Du kjem", ParticipantAnswer.DECLINED: "Du kan ikkje kome",
+                  ParticipantAnswer.TENTATIVE: "Kanskje", ParticipantAnswer.NEEDS_ACTION: "Ikkje svart enno",
+                  "cancelled": "Møtet er avlyst."},
     Language.EN: {"title": "Reply to a meeting invitation", "when": "Time", "where": "Place",
                   "yes": "I will come", "no": "I cannot come", "maybe": "Maybe", "your": "Your answer",
-                  "accepted": "You will come", "declined": "You cannot come", "tentative": "Maybe",
-                  "needs_action": "Not answered yet", "cancelled": "The meeting is cancelled."},
+                  ParticipantAnswer.ACCEPTED: "You will come", ParticipantAnswer.DECLINED: "You cannot come",
+                  ParticipantAnswer.TENTATIVE: "Maybe", ParticipantAnswer.NEEDS_ACTION: "Not answered yet",
+                  "cancelled": "The meeting is cancelled."},
 }
 
 

@@ -8,6 +8,7 @@ from litestar.params import JSONBody
 from coordination import audit
 from coordination.api.deps import Ctx, CurrentUser, PathId
 from coordination.scheduling import meetings, plans, slot_search
+from coordination.scheduling.enums import MeetingStatus
 from coordination.schemas import (
     AnswerIn,
     MeetingIn,
@@ -77,7 +78,7 @@ class MeetingController(Controller):
     ) -> MeetingOut:
         """Confirm a proposed meeting: the invitations go out, and a plan revision leaves it where it is."""
         async with ctx.transaction() as session:
-            return await meetings.set_status(session, user, case_id, meeting_id, "confirmed", ctx.now())
+            return await meetings.set_status(session, user, case_id, meeting_id, MeetingStatus.CONFIRMED, ctx.now())
 
     @post("/meetings/{meeting_id:int}/cancel", status_code=200)
     async def cancel(
@@ -86,7 +87,7 @@ class MeetingController(Controller):
         """Cancel a proposed or confirmed meeting; everyone invited to a confirmed one gets a
         cancellation."""
         async with ctx.transaction() as session:
-            return await meetings.set_status(session, user, case_id, meeting_id, "cancelled", ctx.now())
+            return await meetings.set_status(session, user, case_id, meeting_id, MeetingStatus.CANCELLED, ctx.now())
 
     @post("/meetings/{meeting_id:int}/held", status_code=200)
     async def held(
@@ -94,7 +95,7 @@ class MeetingController(Controller):
     ) -> MeetingOut:
         """Mark a meeting held once it has started; it cannot change after that."""
         async with ctx.transaction() as session:
-            return await meetings.set_status(session, user, case_id, meeting_id, "held", ctx.now())
+            return await meetings.set_status(session, user, case_id, meeting_id, MeetingStatus.HELD, ctx.now())
 
     @put("/meetings/{meeting_id:int}/answers/{contact_id:int}")
     async def record_answer(

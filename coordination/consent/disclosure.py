@@ -18,13 +18,14 @@ from coordination.consent.policy import ContactFacts, Decision, allowed_level, v
 from coordination.domain import Language, Role, Sector
 from coordination.levels import Level
 from coordination.models import Case, Contact, Meeting, MeetingParticipant
+from coordination.scheduling.enums import MeetingStatus, ParticipantAnswer
 from notifications.messages import meeting_kind_name
 
 NEUTRAL = {Language.NB: "Møte", Language.NN: "Møte", Language.EN: "Meeting"}
 
 PARTSTAT = {
-    "needs_action": PartStat.NEEDS_ACTION, "accepted": PartStat.ACCEPTED,
-    "declined": PartStat.DECLINED, "tentative": PartStat.TENTATIVE,
+    ParticipantAnswer.NEEDS_ACTION: PartStat.NEEDS_ACTION, ParticipantAnswer.ACCEPTED: PartStat.ACCEPTED,
+    ParticipantAnswer.DECLINED: PartStat.DECLINED, ParticipantAnswer.TENTATIVE: PartStat.TENTATIVE,
 }
 
 
@@ -65,7 +66,7 @@ def summary(case: Case, meeting: Meeting, level: Level, reader: Reader) -> str:
     language = reader.language
     if level < Level.PURPOSE:
         return NEUTRAL[language]
-    kind = meeting_kind_name(MeetingKind(meeting.kind), language)
+    kind = meeting_kind_name(meeting.kind, language)
     who = case.child_initials
     if reader.is_staff and reader.show_child_name:
         who = f"{case.child_given_name} ({case.child_initials})"
@@ -87,7 +88,7 @@ def to_event(
     """The meeting as this reader may see it at ``level`` (which must be above none)."""
     assert level > Level.NONE
     if level >= Level.PURPOSE or reader.is_staff:
-        shown = [(p, c) for p, c in participants if Sector(c.sector) in visible]
+        shown = [(p, c) for p, c in participants if c.sector in visible]
     else:
         # At logistics a reader learns only of themselves among the attendees.
         shown = [(p, c) for p, c in participants if reader.contact is not None and c.id == reader.contact.id]
@@ -126,10 +127,10 @@ def _attendee(case: Case, participant: MeetingParticipant, contact: Contact, rea
     return Attendee(name=contact.name, email=contact.email or None, partstat=partstat)
 
 
-def _status(status: str) -> EventStatus:
-    if status == "cancelled":
+def _status(status: MeetingStatus) -> EventStatus:
+    if status is MeetingStatus.CANCELLED:
         return EventStatus.CANCELLED
-    if status == "proposed":
+    if status is MeetingStatus.PROPOSED:
         return EventStatus.TENTATIVE
     return EventStatus.CONFIRMED
 

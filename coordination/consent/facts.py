@@ -15,13 +15,8 @@ from coordination.consent.policy import (
     SectorConsent,
     effective_consent,
 )
-from coordination.domain import (
-    ConsentStatus,
-    Role,
-    Sector,
-)
+from coordination.domain import Sector
 from coordination.errors import NotFound
-from coordination.levels import Level
 from coordination.models import Case, ConsentRecord, Contact
 
 # --- the policy's facts and the information loops --------------------------------------
@@ -51,7 +46,7 @@ def case_facts(case: Case) -> CaseFacts:
 
 def contact_facts(contact: Contact) -> ContactFacts:
     assert contact.id is not None
-    return ContactFacts(contact.id, Role(contact.role), Sector(contact.sector), contact.daily_care,
+    return ContactFacts(contact.id, contact.role, contact.sector, contact.daily_care,
                         contact.active)
 
 
@@ -60,9 +55,9 @@ def consent_fact(record: ConsentRecord) -> ConsentFact:
     return ConsentFact(
         id=record.id,
         grantor_id=record.grantor_contact_id,
-        sector=Sector(record.sector),
-        status=ConsentStatus(record.status),
-        level=Level(record.level),
+        sector=record.sector,
+        status=record.status,
+        level=record.level,
         valid_from=record.valid_from,
         valid_until=record.valid_until,
         recorded_at=record.recorded_at,

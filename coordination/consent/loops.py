@@ -13,12 +13,7 @@ from coordination.consent.policy import (
     SectorConsent,
 )
 from coordination.consent.texts import contact_label, describe, grantor_label
-from coordination.domain import (
-    PARTNER_SECTORS,
-    Language,
-    Role,
-    Sector,
-)
+from coordination.domain import PARTNER_SECTORS, AuditAction, Language, Sector
 from coordination.levels import Level
 from coordination.models import Case, User
 from coordination.schemas import (
@@ -35,13 +30,13 @@ def _level_at(
     return LevelAt(
         at=consent.at,
         level=consent.level,
-        sector_state=consent.state.value,
+        sector_state=consent.state,
         grantors=[
             GrantorOut(
                 contact_id=g.contact_id,
                 name=grantor_label(g.contact_id, language, names),
                 as_child=g.as_child,
-                status=g.state.value,
+                status=g.state,
                 level=g.level,
                 consent_record_id=g.record_id,
                 valid_until=g.valid_until,
@@ -61,7 +56,7 @@ async def information_loops(
     contacts = await contacts_in_case(session, case_id)
     facts = await load_policy_facts(session, case)
     names = {
-        c.id: contact_label(c.name, Role(c.role), c.role_label, language)
+        c.id: contact_label(c.name, c.role, c.role_label, language)
         for c in contacts if c.id is not None
     }
     per_sector_now: dict[Sector, LevelAt] = {}
@@ -70,7 +65,7 @@ async def information_loops(
     for contact in contacts:
         if not contact.active:
             continue
-        sector = Sector(contact.sector)
+        sector = contact.sector
         if sector not in per_sector_now:
             per_sector_now[sector] = _level_at(facts.sector(sector, now), language, names)
             if at is not None:
@@ -80,7 +75,7 @@ async def information_loops(
             ContactLoop(
                 contact_id=contact.id,
                 name=contact.name,
-                role=Role(contact.role),
+                role=contact.role,
                 sector=sector,
                 needs_consent=sector.needs_consent,
                 now=per_sector_now[sector],
@@ -89,7 +84,7 @@ async def information_loops(
         )
     assert user.id is not None
     audit.record(session, unit_id=case.unit_id, case_id=case_id, actor=audit.actor_for_user(user.id),
-                 action="information_loops.read", subject=f"case:{case_id}", at=now)
+                 action=AuditAction.INFORMATION_LOOPS_READ, subject=f"case:{case_id}", at=now)
     return InformationLoopsOut(case_id=case_id, language=language, contacts=loops)
 
 

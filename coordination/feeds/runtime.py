@@ -17,7 +17,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from coordination import audit
 from coordination.context import ServiceContext
+from coordination.domain import AuditAction
 from coordination.errors import Gone, NotFound
+from coordination.feeds.enums import FeedScope
 from coordination.feeds.http import (
     CACHE_CONTROL,
     TEXT_GONE,
@@ -29,7 +31,7 @@ from coordination.feeds.http import (
     text_answer,
 )
 from coordination.feeds.render import CaseAccount, FragmentCache, Rendered, render
-from coordination.feeds.tokens import TOKEN_SHAPE, FeedScope, TokenState, token_state
+from coordination.feeds.tokens import TOKEN_SHAPE, TokenState, token_state
 from coordination.levels import Level
 from coordination.models import (
     FeedToken,
@@ -228,7 +230,7 @@ class FeedRuntime:
             if state.user_id is not None:
                 detail["user"] = state.user_id
             audit.record(session, unit_id=state.unit_id, case_id=account.case_id,
-                         actor=f"feed:{state.id}", action="feed.served", subject=f"feed:{state.id}",
+                         actor=f"feed:{state.id}", action=AuditAction.FEED_SERVED, subject=f"feed:{state.id}",
                          at=now, detail=detail)
 
     # last seen

@@ -19,7 +19,7 @@ class MeetingStatus(enum.StrEnum):
 OPEN_STATUSES = (MeetingStatus.PROPOSED, MeetingStatus.CONFIRMED)
 
 
-class Answer(enum.StrEnum):
+class ParticipantAnswer(enum.StrEnum):
     """A participant's answer to an invitation (iCalendar PARTSTAT, spelled the service's way)."""
 
     NEEDS_ACTION = "needs_action"

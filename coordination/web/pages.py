@@ -27,13 +27,15 @@ from coordination.cases import contacts as contact_service
 from coordination.cases import service as case_service
 from coordination.consent import register as consent_register
 from coordination.context import ServiceContext
-from coordination.domain import ConsentStatus, UserRole
+from coordination.domain import ConsentForm, ConsentStatus, UserRole
 from coordination.errors import InputError, not_found
 from coordination.feeds import tokens as feed_tokens
+from coordination.feeds.enums import FeedScope
 from coordination.feeds.runtime import FeedRuntime
 from coordination.models import User
 from coordination.outbox.alerts import resolve
 from coordination.scheduling import meetings
+from coordination.scheduling.enums import MeetingStatus
 from coordination.schemas import AnswerIn, CaseFeedIn, ConsentIn, MeetingPatch, MyFeedIn
 from coordination.web import texts as t
 from coordination.web.session import (
@@ -350,7 +352,7 @@ class CasePages(Controller):
                                    search_values=values)
 
     async def _status(self, request: Request[Any, Any, State], ctx: ServiceContext, viewer: User, case_id: int,
-                      meeting_id: int, status: str, message: str) -> Response[Any]:
+                      meeting_id: int, status: MeetingStatus, message: str) -> Response[Any]:
         try:
             async with ctx.transaction() as session:
                 await meetings.set_status(session, viewer, case_id, meeting_id, status, ctx.now())
@@ -363,13 +365,13 @@ class CasePages(Controller):
     async def confirm(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int],
                       meeting_id: FromPath[int]) -> Response[Any]:
         await read_form(request)
-        return await self._status(request, ctx, viewer, case_id, meeting_id, "confirmed", "bekreftet")
+        return await self._status(request, ctx, viewer, case_id, meeting_id, MeetingStatus.CONFIRMED, "bekreftet")
 
     @post("/moter/{meeting_id:int}/holdt")
     async def mark_held(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int],
                         meeting_id: FromPath[int]) -> Response[Any]:
         await read_form(request)
-        return await self._status(request, ctx, viewer, case_id, meeting_id, "held", "holdt")
+        return await self._status(request, ctx, viewer, case_id, meeting_id, MeetingStatus.HELD, "holdt")
 
     @post("/moter/{meeting_id:int}/avlys")
     async def cancel(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int],
@@ -378,7 +380,7 @@ class CasePages(Controller):
         if data.get("bekreft") != "ja":
             return await self._meeting(request, ctx, viewer, case_id, meeting_id, status=400, errors=[
                 ("bekreft", "Kryss av for at du vil avlyse møtet. Alle inviterte får da en avlysning.")])
-        return await self._status(request, ctx, viewer, case_id, meeting_id, "cancelled", "avlyst")
+        return await self._status(request, ctx, viewer, case_id, meeting_id, MeetingStatus.CANCELLED, "avlyst")
 
     @post("/moter/{meeting_id:int}/svar")
     async def record_answer(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int],
@@ -419,10 +421,10 @@ class CasePages(Controller):
     async def create_feed(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer, case_id: FromPath[int]
                           ) -> Template:
         data = await read_form(request)
-        scope = "contact" if data.get("scope") == "contact" else "case"
+        scope = FeedScope.CONTACT if data.get("scope") == FeedScope.CONTACT else FeedScope.CASE
         label = str(data.get("label") or "").strip()[:100]
         try:
-            contact_id = int(str(data.get("kontakt"))) if scope == "contact" and data.get("kontakt") else None
+            contact_id = int(str(data.get("kontakt"))) if scope is FeedScope.CONTACT and data.get("kontakt") else None
             body = msgspec.convert({"scope": scope, "contact_id": contact_id, "label": label}, CaseFeedIn)
             async with ctx.transaction() as session:
                 created = await feed_tokens.create_case_feed(session, viewer, case_id, body, ctx.now(),
@@ -483,7 +485,7 @@ def _consent_in(values: Mapping[str, str]) -> ConsentIn:
         "grantor_contact_id": int(values["grantor"]) if values["grantor"].isdigit() else 0,
         "sector": values["sector"],
         "status": status,
-        "form": values["form"] or "written",
+        "form": values["form"] or ConsentForm.WRITTEN,
         "note": values["note"],
     }
     if status == ConsentStatus.GRANTED.value:

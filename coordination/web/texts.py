@@ -12,92 +12,113 @@ from datetime import date, datetime
 from babel.dates import format_date, format_datetime, get_day_names
 
 from calendars.zone import wall_time
+from coordination.consent.policy import GrantorState, SectorState
 from coordination.consent.texts import LEVEL_NAMES, ROLE_NAMES, SECTOR_NAMES
-from coordination.domain import Language, Role, Sector
+from coordination.domain import AuditAction, ConsentForm, ConsentStatus, Language, Role, Sector
 from coordination.errors import InputError
+from coordination.feeds.enums import FeedScope
 from coordination.levels import Level
+from coordination.scheduling.enums import MeetingStatus, ParticipantAnswer
 from coordination.schemas import WeeklyWindow
+from notifications.ports import AlertKind, MessageKind, SuppressionCode
 
 NB = Language.NB
 
 LEVEL_NAMES_NB = LEVEL_NAMES[NB]
 
-SECTOR_STATE = {
-    "granted": "Gitt",
-    "partial": "Delvis",
-    "missing": "Mangler",
-    "withdrawn": "Trukket tilbake",
-    "expired": "Utløpt",
-    "not_needed": "Trengs ikke",
+SECTOR_STATE: dict[str, str] = {
+    SectorState.GRANTED: "Gitt",
+    SectorState.PARTIAL: "Delvis",
+    SectorState.MISSING: "Mangler",
+    SectorState.WITHDRAWN: "Trukket tilbake",
+    SectorState.EXPIRED: "Utløpt",
+    SectorState.NOT_NEEDED: "Trengs ikke",
 }
 
-GRANTOR_STATE = {
-    "granted": "har samtykket",
-    "missing": "har ikke samtykket",
-    "refused": "har nektet",
-    "withdrawn": "har trukket tilbake",
-    "expired": "samtykket er utløpt",
+GRANTOR_STATE: dict[str, str] = {
+    GrantorState.GRANTED: "har samtykket",
+    GrantorState.MISSING: "har ikke samtykket",
+    GrantorState.REFUSED: "har nektet",
+    GrantorState.WITHDRAWN: "har trukket tilbake",
+    GrantorState.EXPIRED: "samtykket er utløpt",
 }
 
-CONSENT_STATUS = {"granted": "Samtykke gitt", "refused": "Nektet", "withdrawn": "Trukket tilbake"}
-CONSENT_FORM = {"written": "Skriftlig", "oral": "Muntlig"}
+CONSENT_STATUS: dict[str, str] = {
+    ConsentStatus.GRANTED: "Samtykke gitt",
+    ConsentStatus.REFUSED: "Nektet",
+    ConsentStatus.WITHDRAWN: "Trukket tilbake",
+}
+CONSENT_FORM: dict[str, str] = {ConsentForm.WRITTEN: "Skriftlig", ConsentForm.ORAL: "Muntlig"}
 
-MEETING_STATUS = {"proposed": "Foreslått", "confirmed": "Bekreftet", "cancelled": "Avlyst", "held": "Holdt"}
-ANSWER = {"needs_action": "Ikke svart", "accepted": "Kommer", "declined": "Kommer ikke",
-          "tentative": "Kanskje"}
-
-MESSAGE_KIND = {
-    "invitation": "Invitasjon",
-    "update": "Endring",
-    "cancellation": "Avlysning",
-    "reminder": "Påminnelse",
-    "alert": "Varsel til koordinator",
+MEETING_STATUS: dict[str, str] = {
+    MeetingStatus.PROPOSED: "Foreslått",
+    MeetingStatus.CONFIRMED: "Bekreftet",
+    MeetingStatus.CANCELLED: "Avlyst",
+    MeetingStatus.HELD: "Holdt",
+}
+ANSWER: dict[str, str] = {
+    ParticipantAnswer.NEEDS_ACTION: "Ikke svart",
+    ParticipantAnswer.ACCEPTED: "Kommer",
+    ParticipantAnswer.DECLINED: "Kommer ikke",
+    ParticipantAnswer.TENTATIVE: "Kanskje",
 }
 
-SUPPRESSION = {
-    "no_consent": "mangler samtykke",
-    "consent_withdrawn": "samtykket er trukket tilbake",
-    "not_told": "barnesamtalen holdes for barnet",
-    "no_address": "mangler e-postadresse",
-    "obsolete": "erstattet av en senere endring",
-    "too_late": "møtet hadde allerede begynt",
-    "level_none": "ingenting kan deles",
-    "other": "annen grunn",
+MESSAGE_KIND: dict[str, str] = {
+    MessageKind.INVITATION: "Invitasjon",
+    MessageKind.UPDATE: "Endring",
+    MessageKind.CANCELLATION: "Avlysning",
+    MessageKind.REMINDER: "Påminnelse",
+    MessageKind.ALERT: "Varsel til koordinator",
 }
 
-FEED_SCOPE = {"case": "Saken (teamet)", "contact": "Én kontakt", "coordinator": "Alle sakene mine"}
+SUPPRESSION: dict[str, str] = {
+    SuppressionCode.NO_CONSENT: "mangler samtykke",
+    SuppressionCode.CONSENT_WITHDRAWN: "samtykket er trukket tilbake",
+    SuppressionCode.NOT_TOLD: "barnesamtalen holdes for barnet",
+    SuppressionCode.NO_ADDRESS: "mangler e-postadresse",
+    SuppressionCode.OBSOLETE: "erstattet av en senere endring",
+    SuppressionCode.TOO_LATE: "møtet hadde allerede begynt",
+    SuppressionCode.LEVEL_NONE: "ingenting kan deles",
+    SuppressionCode.OTHER: "annen grunn",
+}
 
-AUDIT_ACTIONS = {
-    "case.created": "Saken opprettet",
-    "case.updated": "Saken endret",
-    "case.coordinators": "Koordinatorer endret",
-    "contact.added": "Kontakt lagt til",
-    "contact.updated": "Kontakt endret",
-    "consent.granted": "Samtykke registrert",
-    "consent.refused": "Nektet samtykke registrert",
-    "consent.withdrawn": "Tilbaketrukket samtykke registrert",
-    "information_loops.read": "Informasjonssløyfer lest",
-    "plan.created": "Tiltaksplan opprettet",
-    "plan.revised": "Tiltaksplan revidert",
-    "meeting.created": "Møte opprettet",
-    "meeting.moved": "Møte flyttet",
-    "meeting.updated": "Møte endret",
-    "meeting.confirmed": "Møte bekreftet",
-    "meeting.cancelled": "Møte avlyst",
-    "meeting.held": "Møte markert som holdt",
-    "meeting.answered": "Svar registrert",
-    "answer.link_used": "Svar via lenke",
-    "disclosure.allowed": "Deling tillatt",
-    "disclosure.denied": "Deling stoppet",
-    "notification.sent": "Melding sendt",
-    "notification.suppressed": "Melding stoppet",
-    "notification.retry": "Melding forsøkes igjen",
-    "notification.dead": "Melding ga opp",
-    "feed.created": "Kalenderabonnement opprettet",
-    "feed.revoked": "Kalenderabonnement trukket tilbake",
-    "feed.served": "Kalender levert",
-    "alert.raised": "Varsel",
-    "alert.resolved": "Varsel løst",
+FEED_SCOPE: dict[str, str] = {
+    FeedScope.CASE: "Saken (teamet)",
+    FeedScope.CONTACT: "Én kontakt",
+    FeedScope.COORDINATOR: "Alle sakene mine",
+}
+
+AUDIT_ACTIONS: dict[str, str] = {
+    AuditAction.CASE_CREATED: "Saken opprettet",
+    AuditAction.CASE_UPDATED: "Saken endret",
+    AuditAction.CASE_COORDINATORS: "Koordinatorer endret",
+    AuditAction.CONTACT_ADDED: "Kontakt lagt til",
+    AuditAction.CONTACT_UPDATED: "Kontakt endret",
+    AuditAction.CONSENT_GRANTED: "Samtykke registrert",
+    AuditAction.CONSENT_REFUSED: "Nektet samtykke registrert",
+    AuditAction.CONSENT_WITHDRAWN: "Tilbaketrukket samtykke registrert",
+    AuditAction.INFORMATION_LOOPS_READ: "Informasjonssløyfer lest",
+    AuditAction.PLAN_CREATED: "Tiltaksplan opprettet",
+    AuditAction.PLAN_REVISED: "Tiltaksplan revidert",
+    AuditAction.MEETING_CREATED: "Møte opprettet",
+    AuditAction.MEETING_MOVED: "Møte flyttet",
+    AuditAction.MEETING_UPDATED: "Møte endret",
+    AuditAction.MEETING_CONFIRMED: "Møte bekreftet",
+    AuditAction.MEETING_CANCELLED: "Møte avlyst",
+    AuditAction.MEETING_HELD: "Møte markert som holdt",
+    AuditAction.MEETING_ANSWERED: "Svar registrert",
+    AuditAction.ANSWER_LINK_USED: "Svar via lenke",
+    AuditAction.DISCLOSURE_ALLOWED: "Deling tillatt",
+    AuditAction.DISCLOSURE_DENIED: "Deling stoppet",
+    AuditAction.NOTIFICATION_SENT: "Melding sendt",
+    AuditAction.NOTIFICATION_SUPPRESSED: "Melding stoppet",
+    AuditAction.NOTIFICATION_RETRY: "Melding forsøkes igjen",
+    AuditAction.NOTIFICATION_DEAD: "Melding ga opp",
+    AuditAction.FEED_CREATED: "Kalenderabonnement opprettet",
+    AuditAction.FEED_REVOKED: "Kalenderabonnement trukket tilbake",
+    AuditAction.FEED_SERVED: "Kalender levert",
+    AuditAction.ALERT_RAISED: "Varsel",
+    AuditAction.ALERT_RESOLVED: "Varsel løst",
 }
 
 READ_WHAT = {
@@ -116,14 +137,14 @@ def audit_action(action: str) -> str:
 
 
 #: Where an alert is resolved, relative to its case's page.
-ALERT_TARGET = {
-    "consent_expiring": "samtykke",
-    "child_turning_15": "samtykke",
-    "consent_withdrawn": "samtykke",
-    "no_feasible_slot": "moter",
-    "evaluation_overdue": "moter",
-    "ordered_measure_ending": "",
-    "notification_failed": "utsendinger",
+ALERT_TARGET: dict[str, str] = {
+    AlertKind.CONSENT_EXPIRING: "samtykke",
+    AlertKind.CHILD_TURNING_15: "samtykke",
+    AlertKind.CONSENT_WITHDRAWN: "samtykke",
+    AlertKind.NO_FEASIBLE_SLOT: "moter",
+    AlertKind.EVALUATION_OVERDUE: "moter",
+    AlertKind.ORDERED_MEASURE_ENDING: "",
+    AlertKind.NOTIFICATION_FAILED: "utsendinger",
 }
 
 MESSAGES = {

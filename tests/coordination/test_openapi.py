@@ -13,7 +13,7 @@ from calendars.schedule import MeetingKind
 from coordination.domain import AuditAction, ConsentForm, ConsentStatus, Role, Sector, UserRole
 from coordination.feeds.enums import FeedScope
 from coordination.outbox.enums import OutboxStatus
-from coordination.scheduling.enums import Answer, MeetingStatus
+from coordination.scheduling.enums import MeetingStatus, ParticipantAnswer
 from notifications.ports import AlertKind, MessageKind, SuppressionCode
 
 Client = AsyncTestClient[Litestar]
@@ -23,7 +23,7 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 STATE_FIELDS: dict[tuple[str, str], type[enum.StrEnum]] = {
     ("MeetingOut", "status"): MeetingStatus,
     ("MeetingOut", "kind"): MeetingKind,
-    ("ParticipantOut", "answer"): Answer,
+    ("ParticipantOut", "answer"): ParticipantAnswer,
     ("OutboxOut", "kind"): MessageKind,
     ("OutboxOut", "status"): OutboxStatus,
     ("AlertOut", "kind"): AlertKind,

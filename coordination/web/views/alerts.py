@@ -12,6 +12,7 @@ from coordination.models import Case, User
 from coordination.outbox import alerts
 from coordination.schemas import AlertOut
 from coordination.web import texts as t
+from notifications.ports import AlertKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,7 @@ async def alert_rows(session: AsyncSession, user: User, case_id: int | None, inc
         target = t.ALERT_TARGET.get(a.kind, "")
         href = f"/saker/{a.case_id}" + (f"/{target}" if target else "") if a.case_id else "/"
         meeting = a.detail.get("meeting")
-        if a.kind == "evaluation_overdue" and isinstance(meeting, int):
+        if a.kind is AlertKind.EVALUATION_OVERDUE and isinstance(meeting, int):
             href = f"/saker/{a.case_id}/moter/{meeting}"
         rows.append(AlertRow(a.id, a.case_id, references.get(a.case_id, ""), a.text, t.when(a.created_at),
                              t.day(a.due_at) if a.due_at else "", href,

@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from coordination import audit
 from coordination.access.rules import case_for
+from coordination.domain import AuditAction
 from coordination.levels import Level
 from coordination.models import AuditEntry, Contact, User
 from coordination.web import texts as t
@@ -35,7 +36,7 @@ class AuditRow:
     detail: str
 
 
-SHARED = ("notification.sent", "feed.served", "disclosure.allowed")
+SHARED = (AuditAction.NOTIFICATION_SENT, AuditAction.FEED_SERVED, AuditAction.DISCLOSURE_ALLOWED)
 
 
 async def _actornames_of(session: AsyncSession, unit_id: int, case_id: int) -> tuple[dict[int, str], dict[int, str]]:
@@ -68,7 +69,7 @@ async def access_report(session: AsyncSession, user: User, case_id: int) -> list
     )).all()
     consent_of_outbox: dict[str, list[int]] = {}
     for entry in rows:
-        if entry.action == "disclosure.allowed":
+        if entry.action is AuditAction.DISCLOSURE_ALLOWED:
             # Newest first: a row retried or held until morning was decided more than once, and
             # the send rests on the last decision before it.
             consent_of_outbox.setdefault(str(entry.detail.get("outbox")),
@@ -77,12 +78,12 @@ async def access_report(session: AsyncSession, user: User, case_id: int) -> list
     for entry in rows:
         detail = entry.detail
         contact_id = detail.get("contact")
-        if entry.action == "notification.sent":
+        if entry.action is AuditAction.NOTIFICATION_SENT:
             recipient = contacts.get(int(str(contact_id)), "?") if contact_id else staff.get(
                 int(str(detail.get("user") or 0)), "Koordinator")
             what = t.MESSAGE_KIND.get(str(detail.get("kind")), str(detail.get("kind"))) + " på e-post"
             records = consent_of_outbox.get(entry.subject.removeprefix("outbox:"), [])
-        elif entry.action == "feed.served":
+        elif entry.action is AuditAction.FEED_SERVED:
             if contact_id:
                 recipient = contacts.get(int(str(contact_id)), "?")
             elif detail.get("user"):

@@ -16,7 +16,7 @@ from coordination.consent import facts as policy_facts
 from coordination.consent import loops as consent_loops
 from coordination.consent.facts import contact_facts
 from coordination.consent.policy import CaseFacts, ConsentFact, ContactFacts, effective_consent
-from coordination.domain import PARTNER_SECTORS, Role
+from coordination.domain import PARTNER_SECTORS, MeasureType, Role
 from coordination.levels import Level
 from coordination.models import Alert, Case, ConsentRecord, Contact, Meeting, User
 from coordination.schemas import CaseOut, ContactOut
@@ -102,7 +102,7 @@ async def case_head(session: AsyncSession, user: User, case_id: int, now: dateti
         found = await session.exec(select(User.name).where(col(User.id).in_(case.coordinator_ids),
                                                            User.unit_id == user.unit_id))
         names = sorted(found.all())
-    measure = "Pålagt tiltak" if case.measure_type == "ordered" else "Frivillig hjelpetiltak"
+    measure = "Pålagt tiltak" if case.measure_type is MeasureType.ORDERED else "Frivillig hjelpetiltak"
     return CaseHead(case.id, case.reference, case.child_initials, case.child_age, case.party_status, measure,
                     ", ".join(names))
 

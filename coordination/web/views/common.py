@@ -9,16 +9,17 @@ from datetime import date, datetime, time, timedelta
 from calendars.zone import OSLO
 from coordination.consent.policy import Reason
 from coordination.consent.texts import contact_label, describe
-from coordination.domain import Language, Role
+from coordination.domain import Language
 from coordination.levels import Level
 from coordination.models import Contact
+from coordination.scheduling.enums import OPEN_STATUSES
 from coordination.schemas import ContactOut
 from coordination.web import texts as t
 
 NB = Language.NB
 #: A contact's own feed shows at most the purpose of a meeting (``coordination.feeds``).
 FEED_CAP = Level.PURPOSE
-OPEN = ("proposed", "confirmed")
+OPEN = OPEN_STATUSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +45,7 @@ def reason_texts(reasons: Sequence[Reason], names: Mapping[int, str]) -> list[st
 
 
 def names_of(contacts: Sequence[Contact] | Sequence[ContactOut]) -> dict[int, str]:
-    return {c.id: contact_label(c.name, Role(c.role), c.role_label, NB) for c in contacts if c.id is not None}
+    return {c.id: contact_label(c.name, c.role, c.role_label, NB) for c in contacts if c.id is not None}
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from coordination.cases import contacts as contact_service
 from coordination.consent import register as consent_register
 from coordination.consent.facts import load_policy_facts
 from coordination.consent.texts import grantor_label
-from coordination.domain import PARTNER_SECTORS, Role
+from coordination.domain import PARTNER_SECTORS, ConsentStatus, Role
 from coordination.levels import Level
 from coordination.models import User
 from coordination.web import texts as t
@@ -68,7 +68,7 @@ async def consent_page(session: AsyncSession, user: User, case_id: int, now: dat
         if sector not in present and not any(r.sector is sector for r in facts.records):
             continue  # nobody from this sector in the case, and no consent ever recorded for it
         grantors = [
-            f"{grantor_label(g.contact_id, NB, names)}: {t.GRANTOR_STATE[g.state.value]}"
+            f"{grantor_label(g.contact_id, NB, names)}: {t.GRANTOR_STATE[g.state]}"
             + (f" ({t.level_name(g.level).lower()}" + (f", til {t.day(g.valid_until)}" if g.valid_until else "")
                + ")" if g.level > Level.NONE else "")
             for g in consent.grantors
@@ -83,11 +83,11 @@ async def consent_page(session: AsyncSession, user: User, case_id: int, now: dat
     rows = [
         ConsentRow(
             id=r.id, recorded_at=t.when(r.recorded_at), grantor=names.get(r.grantor_contact_id, "?"),
-            sector=t.sector_name(r.sector), status=t.CONSENT_STATUS[r.status.value],
-            tone="ok" if r.status.value == "granted" else "bad",
+            sector=t.sector_name(r.sector), status=t.CONSENT_STATUS[r.status],
+            tone="ok" if r.status is ConsentStatus.GRANTED else "bad",
             level=t.level_name(r.level) if r.level > Level.NONE else "–",
             valid_from=t.when(r.valid_from), valid_until=t.day(r.valid_until) if r.valid_until else "",
-            form=t.CONSENT_FORM[r.form.value], recorded_by=recorders.get(r.recorded_by_user_id, "?"), note=r.note,
+            form=t.CONSENT_FORM[r.form], recorded_by=recorders.get(r.recorded_by_user_id, "?"), note=r.note,
         )
         for r in reversed(history)
     ]

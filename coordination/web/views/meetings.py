@@ -8,14 +8,13 @@ from datetime import date, datetime, time, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from calendars.schedule import MeetingKind
 from calendars.slots import Rule
 from coordination.access.rules import case_for
 from coordination.cases import contacts as contact_service
 from coordination.consent.texts import contact_label
-from coordination.domain import Role
 from coordination.models import User
 from coordination.scheduling import meetings, slot_search
+from coordination.scheduling.enums import MeetingStatus, ParticipantAnswer
 from coordination.scheduling.slot_texts import explain
 from coordination.schemas import MeetingOut
 from coordination.web import texts as t
@@ -31,8 +30,10 @@ class Answer:
     tone: str
 
 
-_ANSWER_TONE = {"accepted": "ok", "declined": "bad", "tentative": "warn", "needs_action": "neutral"}
-_STATUS_TONE = {"proposed": "warn", "confirmed": "ok", "cancelled": "bad", "held": "neutral"}
+_ANSWER_TONE = {ParticipantAnswer.ACCEPTED: "ok", ParticipantAnswer.DECLINED: "bad",
+                ParticipantAnswer.TENTATIVE: "warn", ParticipantAnswer.NEEDS_ACTION: "neutral"}
+_STATUS_TONE = {MeetingStatus.PROPOSED: "warn", MeetingStatus.CONFIRMED: "ok", MeetingStatus.CANCELLED: "bad",
+                MeetingStatus.HELD: "neutral"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +67,11 @@ def meeting_view(meeting: MeetingOut, now: datetime, names: Mapping[int, str]) -
     local = t.local(meeting.start)
     answers = [Answer(p.contact_id, names.get(p.contact_id, p.name), t.ANSWER.get(p.answer, p.answer),
                       _ANSWER_TONE.get(p.answer, "neutral")) for p in meeting.participants]
-    accepted = sum(1 for p in meeting.participants if p.answer == "accepted")
+    accepted = sum(1 for p in meeting.participants if p.answer is ParticipantAnswer.ACCEPTED)
     is_open = meeting.status in OPEN
     return MeetingView(
         id=meeting.id,
-        kind=meeting_kind_name(MeetingKind(meeting.kind), NB),
+        kind=meeting_kind_name(meeting.kind, NB),
         status=meeting.status,
         status_text=t.MEETING_STATUS.get(meeting.status, meeting.status),
         tone=_STATUS_TONE.get(meeting.status, "neutral"),
@@ -82,7 +83,7 @@ def meeting_view(meeting: MeetingOut, now: datetime, names: Mapping[int, str]) -
         answers=answers,
         answered=f"{accepted} av {len(answers)} kommer",
         past=meeting.start <= now,
-        can_confirm=meeting.status == "proposed" and meeting.start > now,
+        can_confirm=meeting.status is MeetingStatus.PROPOSED and meeting.start > now,
         can_cancel=is_open,
         can_move=is_open,
         can_mark_held=is_open and meeting.start <= now,
@@ -167,7 +168,7 @@ async def slot_advice(
     window_end = max(window_end, window_start + duration)
     result = await slot_search.search_for(session, case, people, window_start, window_end, duration, now,
                                           exclude_meeting_ids=[meeting_id])
-    labels = {str(c.id): contact_label(c.name, Role(c.role), c.role_label, NB) for c in people}
+    labels = {str(c.id): contact_label(c.name, c.role, c.role_label, NB) for c in people}
     absent = [labels.get(a, a) for a in result.absent]
     if result.slot is not None:
         found = _alternative(result.slot.start, t.span(result.slot.start, result.slot.end))

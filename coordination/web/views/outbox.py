@@ -9,15 +9,14 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from calendars.schedule import MeetingKind
 from coordination.access.rules import case_for
 from coordination.consent.facts import PolicyFacts, load_policy_facts
 from coordination.consent.gate import Stop, decide_for
 from coordination.consent.texts import contact_label
-from coordination.domain import Role
 from coordination.levels import Level
 from coordination.models import Contact, Meeting, OutboxMessage, User
 from coordination.outbox import queue as outbox
+from coordination.outbox.enums import OutboxStatus
 from coordination.outbox.store import reasons_of
 from coordination.web import texts as t
 from coordination.web.views.common import NB, reason_texts
@@ -42,7 +41,7 @@ async def outbox_rows(session: AsyncSession, user: User, case_id: int, now: date
     case = await case_for(session, user, case_id)
     listed = await outbox.list_outbox(session, case_id)
     contacts = {c.id: c for c in (await session.exec(select(Contact).where(Contact.case_id == case_id))).all()}
-    names = {i: contact_label(c.name, Role(c.role), c.role_label, NB) for i, c in contacts.items() if i}
+    names = {i: contact_label(c.name, c.role, c.role_label, NB) for i, c in contacts.items() if i}
     meeting_ids = sorted({r.meeting_id for r in listed if r.meeting_id is not None})
     by_meeting = {}
     if meeting_ids:
@@ -55,7 +54,7 @@ async def outbox_rows(session: AsyncSession, user: User, case_id: int, now: date
         user_names = dict(found_users.all())
     facts = await load_policy_facts(session, case)
     # The rows themselves, for the typed reasons of a stopped one and the gate's preview of a waiting one.
-    judged = [r.id for r in listed if r.status in ("suppressed", "pending")]
+    judged = [r.id for r in listed if r.status in (OutboxStatus.SUPPRESSED, OutboxStatus.PENDING)]
     stored = {}
     if judged:
         found_rows = await session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(judged)))
@@ -66,14 +65,14 @@ async def outbox_rows(session: AsyncSession, user: User, case_id: int, now: date
         recipient = names.get(r.recipient_contact_id or 0) or user_names.get(r.recipient_user_id, "?")
         details: list[str] = []
         level = t.level_name(r.level) if r.level else ""
-        if r.status == "sent":
+        if r.status is OutboxStatus.SENT:
             status, tone = f"Sendt {t.when(r.sent_at)}", "ok"
-        elif r.status == "suppressed":
+        elif r.status is OutboxStatus.SUPPRESSED:
             status, tone = f"Stoppet: {t.SUPPRESSION.get(r.suppressed_code, r.suppressed_code)}", "bad"
             details = reason_texts(reasons_of(stored[r.id]), names)
-        elif r.status == "dead":
+        elif r.status is OutboxStatus.DEAD:
             status, tone = f"Kunne ikke leveres etter {r.attempts} forsøk", "bad"
-        elif r.status == "sending":
+        elif r.status is OutboxStatus.SENDING:
             status, tone = "Sendes nå", "neutral"
         else:
             status, tone, details = await _pending(session, stored[r.id], facts, cap, now, names)
@@ -81,16 +80,16 @@ async def outbox_rows(session: AsyncSession, user: User, case_id: int, now: date
             continue
         rows.append(OutboxRow(
             id=r.id, kind=t.MESSAGE_KIND.get(r.kind, r.kind), recipient=recipient,
-            meeting=f"{meeting_kind_name(MeetingKind(meeting.kind), NB)}, {t.when(meeting.start)}" if meeting else "",
+            meeting=f"{meeting_kind_name(meeting.kind, NB)}, {t.when(meeting.start)}" if meeting else "",
             due=t.when(r.due_at), status=status, tone=tone, details=details, level=level,
         ))
     return rows
 
 
-def _group(status: str, tone: str) -> str:
-    if status == "sent":
+def _group(status: OutboxStatus, tone: str) -> str:
+    if status is OutboxStatus.SENT:
         return "sendt"
-    if status in ("suppressed", "dead") or tone == "bad":
+    if status in (OutboxStatus.SUPPRESSED, OutboxStatus.DEAD) or tone == "bad":
         return "stoppet"
     return "venter"
 

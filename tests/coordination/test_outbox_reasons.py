@@ -106,7 +106,7 @@ def test_a_reason_stopped_as_text_reads_as_a_typed_value_after_the_migration(tmp
     way the page used to, and keeps what the page could show."""
     path = tmp_path / "old.db"
     url = f"sqlite+aiosqlite:///{path}"
-    upgrade(url, "0004_oidc")
+    upgrade(url, "0003")
     texts = {1: "withdrawn contact=3 sector=school; not_consented contact=4 sector=health",
              2: "superseded: sequence 1 is now 2", 3: "no_daily_care; made_up contact=5; refused sector=moon"}
     with sqlite3.connect(path) as db:

@@ -1,7 +1,7 @@
 """typed reasons: why the consent policy stopped an outbox row, kept as typed values, not as text
 
-Revision ID: 0003_typed_reasons
-Revises: 0004_oidc
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-29 22:10:00
 
 The number was handed out before the OIDC migration was written; that one came first, so
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0003_typed_reasons'
-down_revision: str | None = '0004_oidc'
+revision: str = '0004'
+down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

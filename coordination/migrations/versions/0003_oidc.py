@@ -1,6 +1,6 @@
 """sign-in with OpenID Connect: a user's linked identity, the ID token of a web session, sign-ins under way
 
-Revision ID: 0004_oidc
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-06 12:00:00
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 import coordination.db
 
-revision: str = '0004_oidc'
+revision: str = '0003'
 down_revision: str | None = '0002'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

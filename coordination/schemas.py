@@ -7,7 +7,7 @@ the database or the clock are checked by the service and raise ``InputError``.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -452,7 +452,8 @@ class CaseFeedIn(Struct, forbid_unknown_fields=True):
     """A subscription for the case team (``case``), or for one contact (``contact``: only the
     meetings they take part in, at their consent level)."""
 
-    scope: Annotated[str, Meta(pattern=r"^(case|contact)$")]
+    #: The ``FeedScope`` values a case feed may have (msgspec takes no enum members in a Literal).
+    scope: Literal["case", "contact"]
     contact_id: Id | None = None
     label: FeedLabel = ""
 

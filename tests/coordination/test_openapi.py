@@ -9,12 +9,13 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from calendars.schedule import MeetingKind
-from coordination.domain import AuditAction, ConsentForm, ConsentStatus, Role, Sector, UserRole
+from calendars.schedule import MeetingKind, Reason
+from coordination.consent.policy import GrantorState, SectorState
+from coordination.domain import AuditAction, ConsentForm, ConsentStatus, Language, MeasureType, Role, Sector, UserRole
 from coordination.feeds.enums import FeedScope
 from coordination.outbox.enums import OutboxStatus
 from coordination.scheduling.enums import MeetingStatus, ParticipantAnswer
-from notifications.ports import AlertKind, MessageKind, SuppressionCode
+from notifications.ports import AlertKind, DisclosureLevel, MessageKind, SuppressionCode
 
 Client = AsyncTestClient[Litestar]
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -36,10 +37,23 @@ STATE_FIELDS: dict[tuple[str, str], type[enum.StrEnum]] = {
     ("ConsentOut", "form"): ConsentForm,
     ("UserOut", "role"): UserRole,
     ("FeedOut", "scope"): FeedScope,
+    ("AnswerIn", "answer"): ParticipantAnswer,
+    ("MeetingIn", "kind"): MeetingKind,
+    ("UnschedulableOut", "reason"): Reason,
+    ("ConsentOut", "level"): DisclosureLevel,
+    ("GrantorOut", "status"): GrantorState,
+    ("LevelAt", "sector_state"): SectorState,
+    ("CaseOut", "measure_type"): MeasureType,
+    ("CaseOut", "language"): Language,
+}
+#: Fields that take some of the enum's values only.
+STATE_SUBSETS: dict[tuple[str, str], list[enum.StrEnum]] = {
+    ("CaseFeedIn", "scope"): [FeedScope.CASE, FeedScope.CONTACT],
 }
 #: Fields that are empty ("") until the state applies, then take the enum's values.
 EMPTY_OR_STATE: dict[tuple[str, str], type[enum.StrEnum]] = {
     ("OutboxOut", "suppressed_code"): SuppressionCode,
+    ("OutboxOut", "level"): DisclosureLevel,
 }
 #: Fields whose meaning their name does not give away.
 EXPLAINED = [("MeetingOut", "parents_told"), ("MeetingOut", "pinned"), ("MeetingPatch", "parents_told"),
@@ -87,6 +101,10 @@ async def test_every_state_field_lists_the_values_of_its_enum(client: Client) ->
     for (component, field), states in STATE_FIELDS.items():
         allowed = _allowed(document, _field(document, component, field))
         if allowed != [s.value for s in states]:
+            wrong[f"{component}.{field}"] = allowed
+    for (component, field), members in STATE_SUBSETS.items():
+        allowed = _allowed(document, _field(document, component, field))
+        if allowed != [m.value for m in members]:
             wrong[f"{component}.{field}"] = allowed
     for (component, field), states in EMPTY_OR_STATE.items():
         allowed = _allowed(document, _field(document, component, field))

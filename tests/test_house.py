@@ -33,7 +33,8 @@ def _imports(name: str, path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)
     return {module for module in found if module.split(".")[0] in PACKAGES}
@@ -59,7 +60,8 @@ def test_no_function_is_longer_than_one_screen_and_a_half() -> None:
 def test_packages_depend_in_one_direction() -> None:
     """``coordination`` uses ``calendars`` and ``notifications``; ``notifications`` uses
     ``calendars``; ``calendars`` uses neither (DESIGN.md, Architecture)."""
-    allowed = {"calendars": {"calendars"}, "notifications": {"calendars", "notifications"}, "coordination": set(PACKAGES)}
+    allowed = {"calendars": {"calendars"}, "notifications": {"calendars", "notifications"},
+               "coordination": set(PACKAGES)}
     wrong = {
         f"{name} -> {target}"
         for name, path in _modules()

@@ -73,7 +73,8 @@ async def consent_over_time(session: AsyncSession, now: datetime) -> int:
         col(Case.closed_at).is_(None), Case.aimed_at_child == True,  # noqa: E712
         col(Case.party_status_override).is_(None),
         col(Case.child_birth_date) >= _years_before(local_date(since), PARTY_STATUS_AGE) - timedelta(days=1),
-        col(Case.child_birth_date) <= _years_before(local_date(now), PARTY_STATUS_AGE)))
+        # a day's margin: a child born on 29 February turns 15 on 28 February in other years
+        col(Case.child_birth_date) <= _years_before(local_date(now), PARTY_STATUS_AGE) + timedelta(days=1)))
     for child in born.all():
         birthday = local_midnight(fifteenth_birthday(child.child_birth_date))
         if since < birthday <= now and child.id is not None:

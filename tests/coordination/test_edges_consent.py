@@ -364,3 +364,20 @@ async def test_a_grantor_deactivated_ends_no_consent_so_nothing_is_to_be_told(
     await scan_once(service)
     assert await lapse_alerts(client, people) == []
     assert (await loop_of(client, people, team.case_id, team.teacher))["now"]["level"] == "purpose"
+
+
+async def test_a_child_born_on_29_february_turning_15_is_noticed_on_28_february(
+    client: Client, people: Any, team: Any, service: ServiceContext, smtp: SmtpServer, dispatcher: Dispatcher
+) -> None:
+    """fristloven § 3: in 2027 (no 29 February) the 15th birthday is 28 February, at midnight in Oslo."""
+    await school_meeting_held_by_the_teacher(client, people, team, dispatcher, smtp)
+    changed = await client.patch(f"/cases/{team.case_id}", headers=people.coordinator.headers,
+                                 json={"child_birth_date": "2012-02-29"})
+    assert changed.status_code == 200, changed.text
+    service.clock.set(datetime(2027, 2, 27, 22, 59, tzinfo=UTC))
+    await scan_once(service)
+    assert await lapse_alerts(client, people) == []
+    service.clock.set(datetime(2027, 2, 27, 23, 10, tzinfo=UTC))
+    await scan_once(service)
+    [alert] = await lapse_alerts(client, people)
+    assert alert["detail"]["cause"] == "party_status"

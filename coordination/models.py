@@ -214,6 +214,8 @@ class Plan(SQLModel, table=True):
     expected_end: date
     day_care: bool = False
     goals: str = Field(default="", sa_type=Text)
+    #: The goals one by one (``schemas.GoalIn``): indicator, today's level, target, deadline.
+    smart_goals: list[dict[str, object]] = Field(default_factory=list, sa_type=SAJSON)
     #: Where planned meetings are held unless moved; a neutral address (it is sent by e-mail).
     default_place: str = Field(default="", max_length=DEFAULT_PLACE_LENGTH)
     measures: list[dict[str, object]] = Field(default_factory=list, sa_type=SAJSON)

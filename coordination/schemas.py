@@ -325,11 +325,30 @@ class RulesIn(Struct, forbid_unknown_fields=True):
     reminder_offsets_hours: Annotated[list[Hours], Meta(max_length=5)] | UnsetType = UNSET
 
 
+class GoalIn(Struct, forbid_unknown_fields=True):
+    """A goal as the practice guide's plan template has it (SMART): what is to change, the
+    indicator it is seen by, the level today, the level aimed at, and by when."""
+
+    goal: Annotated[str, Meta(min_length=1, max_length=200, pattern=LINE_PATTERN)]
+    indicator: ShortLine = ""
+    level_now: ShortLine = ""
+    target: ShortLine = ""
+    deadline: Annotated[date | None, Meta(description="Within the plan's period; null: the plan's end.")] = None
+
+
+PlanGoals = Annotated[str, Meta(
+    max_length=4000, pattern=TEXT_PATTERN,
+    description="The purpose and goals in words the child understands; content level in messages.")]
+SmartGoals = Annotated[list[GoalIn], Meta(
+    max_length=10, description="The goals one by one, with indicator, today's level, target and deadline.")]
+
+
 class PlanIn(Struct, forbid_unknown_fields=True):
     start_date: date
     expected_end: date
     day_care: bool = False
-    goals: Note = ""
+    goals: PlanGoals = ""
+    smart_goals: SmartGoals = msgspec.field(default_factory=list)
     default_place: DefaultPlace = ""
     measures: Annotated[list[MeasureIn], Meta(max_length=20)] = msgspec.field(default_factory=list)
     member_ids: Annotated[list[Id] | None, Meta(
@@ -388,6 +407,7 @@ class PlanOut(Struct):
     expected_end: date
     day_care: bool
     goals: str
+    smart_goals: list[GoalIn]
     default_place: str
     measures: list[MeasureIn]
     member_ids: list[int]

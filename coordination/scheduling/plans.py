@@ -56,6 +56,7 @@ from coordination.scheduling.slot_search import busy_during_measures, busy_of
 from coordination.schemas import (
     ChildWishesIn,
     ClosureIn,
+    GoalIn,
     MeasureIn,
     PlanIn,
     PlanOut,
@@ -150,6 +151,7 @@ async def upsert_plan(
     members = await _members(session, case_id, data.member_ids)
     await _check_measures_and_closures(session, case_id, data)
     _check_span(case, data)
+    _check_goals(data)
     plan, fields = await _save_revision(session, case_id, data, members, now)
     assert plan.id is not None
     schedule = await _replan(session, case, unit, plan, members, data, now)
@@ -171,6 +173,14 @@ async def upsert_plan(
     )
     await _alert_unschedulable(session, case, schedule, now)
     return await plan_out(session, plan, schedule)
+
+
+def _check_goals(data: PlanIn) -> None:
+    """A goal's deadline falls within the plan: it is followed up at the plan's evaluations."""
+    for index, goal in enumerate(data.smart_goals):
+        if goal.deadline is not None and not data.start_date <= goal.deadline <= data.expected_end:
+            raise InputError(f"smart_goals[{index}].deadline",
+                             f"a goal's deadline must lie within the plan ({data.start_date} – {data.expected_end})")
 
 
 async def _check_measures_and_closures(session: AsyncSession, case_id: int, data: PlanIn) -> None:
@@ -197,6 +207,7 @@ async def _save_revision(
         "expected_end": data.expected_end,
         "day_care": data.day_care,
         "goals": data.goals,
+        "smart_goals": msgspec.to_builtins(data.smart_goals),
         "default_place": data.default_place,
         "measures": msgspec.to_builtins(data.measures),
         "member_ids": [m.id for m in members],
@@ -353,6 +364,7 @@ async def plan_out(session: AsyncSession, plan: Plan, schedule: Schedule | None 
         expected_end=plan.expected_end,
         day_care=plan.day_care,
         goals=plan.goals,
+        smart_goals=msgspec.convert(plan.smart_goals, list[GoalIn]),
         default_place=plan.default_place,
         measures=msgspec.convert(plan.measures, list[MeasureIn]),
         member_ids=list(plan.member_ids),

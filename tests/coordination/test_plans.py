@@ -223,3 +223,22 @@ async def test_slot_search_keeps_clear_of_the_plans_measures(client: Client, peo
     assert ("busy", str(team.mother)) in rules and ("busy", str(team.child)) in rules
     assert len(result["explanation"]["alternatives"]) == 3
     assert any("opptatt" in line for line in result["explanation_text"])
+
+
+async def test_plan_goals_as_the_guides_template_has_them(client: Client, people: Any, team: Any) -> None:
+    """Each goal with its indicator, today's level, the target and the deadline; the deadline
+    lies within the plan, and the goals come back as they were given."""
+    headers = people.coordinator.headers
+    await _caseworker(client, people, team)
+    goal = {"goal": "Skoleoppmøte", "indicator": "Dager på skolen", "level_now": "60 %", "target": "90 %",
+            "deadline": "2027-04-01"}
+    late = await client.put(f"/cases/{team.case_id}/plan", headers=headers,
+                            json=plan_body(team, smart_goals=[goal, {**goal, "deadline": "2028-01-10"}]))
+    assert late.status_code == 400 and late.json()["field"] == "smart_goals[1].deadline", late.text
+    assert (await client.get(f"/cases/{team.case_id}/plan", headers=headers)).status_code == 404
+    saved = await client.put(f"/cases/{team.case_id}/plan", headers=headers,
+                             json=plan_body(team, smart_goals=[goal, {"goal": "Trygg leggetid"}]))
+    assert saved.status_code == 200, saved.text
+    read = (await client.get(f"/cases/{team.case_id}/plan", headers=headers)).json()
+    assert read["smart_goals"] == [goal, {"goal": "Trygg leggetid", "indicator": "", "level_now": "",
+                                          "target": "", "deadline": None}]

@@ -100,6 +100,16 @@ class MeasureType(enum.StrEnum):
     ORDERED = "ordered"
 
 
+class CaseStatus(enum.StrEnum):
+    """A case's life: open while the service works for the child; closed when the plan ends or
+    the measures stop (its record produced, reopenable within the retention period); purged when
+    that period has passed and its personal data is deleted, the row left as a tombstone."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    PURGED = "purged"
+
+
 class AuditAction(enum.StrEnum):
     """What an audit entry records (DESIGN.md rule 9). The values are stored: never rename one."""
 
@@ -128,6 +138,14 @@ class AuditAction(enum.StrEnum):
     NOTIFICATION_SUPPRESSED = "notification.suppressed"
     NOTIFICATION_RETRY = "notification.retry"
     NOTIFICATION_DEAD = "notification.dead"
+    #: A sent message came back as undeliverable (an RFC 3464 bounce read from the mailbox).
+    NOTIFICATION_BOUNCED = "notification.bounced"
+    #: A calendar's answer (iTIP REPLY) read from the mailbox and recorded (coordination.replies).
+    REPLY_APPLIED = "reply.applied"
+    #: A calendar's answer that changed nothing, with its typed reason (replies.enums.ReplyOutcome).
+    REPLY_IGNORED = "reply.ignored"
+    #: Another time proposed in a calendar (iTIP COUNTER), shown to the coordinator.
+    COUNTER_RECEIVED = "reply.counter"
     FEED_CREATED = "feed.created"
     FEED_REVOKED = "feed.revoked"
     FEED_SERVED = "feed.served"
@@ -138,6 +156,13 @@ class AuditAction(enum.StrEnum):
     #: A user's first sign-in with OpenID Connect linked the provider's identity (access.oidc).
     USER_IDENTITY_LINKED = "user.identity_linked"
     UNIT_UPDATED = "unit.updated"
+    CASE_CLOSED = "case.closed"
+    CASE_REOPENED = "case.reopened"
+    #: The retention period ended: the case's personal data was deleted (``records.retention``).
+    CASE_PURGED = "case.purged"
+    #: The case record (for the journal) or the family's access report was produced.
+    RECORD_PRODUCED = "record.produced"
+    ACCESS_REPORT_PRODUCED = "record.access_report"
     # A user was shown a case's data: one entry per API request or page (``audit.record_read``).
     READ_CASE = "read.case"
     READ_CONTACTS = "read.contacts"
@@ -151,6 +176,8 @@ class AuditAction(enum.StrEnum):
     READ_PAGE_FEEDS = "read.page.kalendere"
     READ_PAGE_OUTBOX = "read.page.utsendinger"
     READ_PAGE_LOG = "read.page.logg"
+    READ_PAGE_RECORD = "read.page.journal"
+    READ_PAGE_ACCESS_REPORT = "read.page.innsyn"
 
 
 #: Age from which a child as a rule has party status (partsstatus).

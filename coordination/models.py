@@ -15,7 +15,17 @@ from sqlmodel import Field, SQLModel
 
 from calendars.schedule import MeetingKind
 from coordination.db import UTCDateTime
-from coordination.domain import AuditAction, ConsentForm, ConsentStatus, Language, MeasureType, Role, Sector, UserRole
+from coordination.domain import (
+    AuditAction,
+    CaseStatus,
+    ConsentForm,
+    ConsentStatus,
+    Language,
+    MeasureType,
+    Role,
+    Sector,
+    UserRole,
+)
 from coordination.feeds.enums import FeedScope
 from coordination.outbox.enums import OutboxStatus
 from coordination.scheduling.enums import MeetingStatus, ParticipantAnswer
@@ -143,6 +153,11 @@ class Case(_Row, table=True):
     created_at: datetime = Field(sa_column=_utc())
     updated_at: datetime = Field(sa_column=_utc())
     closed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    status: CaseStatus = Field(default=CaseStatus.OPEN, sa_type=EnumString(CaseStatus, 10))
+    #: When the case record (for the journal) was last produced; kept in the tombstone.
+    record_produced_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    #: When its personal data was deleted (``records.retention``); the row is then a tombstone.
+    purged_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
 class CaseCoordinator(SQLModel, table=True):

@@ -62,6 +62,7 @@ from coordination.web.views import outbox as outbox_views
 CONSENT_FIELDS = ("grantor", "sector", "status", "level", "form", "valid_until", "note")
 CASE_TABS = (
     ("", "Oversikt"),
+    ("kontakter", "Kontakter"),
     ("samtykke", "Samtykke"),
     ("moter", "Møteplan"),
     ("kalendere", "Kalendere"),

@@ -18,6 +18,7 @@ from litestar.types import ControllerRouterHandler
 
 from coordination.errors import InputError
 from coordination.problems import HANDLED, Kind, note, problem_of
+from coordination.web.case_setup import CaseSetupPages, NewCasePages
 from coordination.web.oidc import OidcPages
 from coordination.web.pages import CasePages, HomePages, SignInPages, render, service
 from coordination.web.session import CsrfRejected, SignInRequired, expired_session_cookie, provide_web_user
@@ -92,7 +93,7 @@ def web_routes() -> list[ControllerRouterHandler]:
     """The pages, under Norwegian paths that never meet the API's English ones."""
     pages = Router(
         path="/",
-        route_handlers=[SignInPages, OidcPages, HomePages, CasePages],
+        route_handlers=[SignInPages, OidcPages, HomePages, CasePages, NewCasePages, CaseSetupPages],
         dependencies={"viewer": Provide(provide_web_user)},
         exception_handlers={
             SignInRequired: _sign_in,

@@ -159,6 +159,14 @@ MESSAGES = {
     "svar": "Svaret er registrert.",
     "kalender-stoppet": "Kalenderabonnementet er trukket tilbake. Adressen virker ikke lenger.",
     "varsel-lost": "Varselet er markert som løst.",
+    "sak-opprettet": "Saken er opprettet. Legg til kontaktene rundt barnet.",
+    "koordinatorer": "Koordinatorene er lagret.",
+    "kontakt-lagt-til": "Kontakten er lagt til.",
+    "kontakt-lagret": "Endringene er lagret.",
+    "kontakt-deaktivert": "Kontakten er deaktivert og får ingen flere meldinger fra saken.",
+    "kontakt-aktivert": "Kontakten er aktiv igjen.",
+    "bruker-deaktivert": "Brukeren er deaktivert. Tilgangen er stengt med en gang.",
+    "innstillinger": "Innstillingene er lagret.",
 }
 
 
@@ -231,6 +239,29 @@ def availability(windows: Sequence[WeeklyWindow]) -> str:
 
 #: The service's messages for the fields the pages' forms send, in words for the form.
 _ERRORS = (
+    # Cases, contacts and the unit: before "window" below, which would take "a window must start".
+    ("national identity number", "Saksnummeret kan ikke være et fødselsnummer."),
+    ("birth date cannot be in the future", "Fødselsdatoen kan ikke være fram i tid."),
+    ("measures end at 25", "Barnevernstiltak varer til barnet fyller 25 år. Kontroller fødselsdatoen."),
+    ("needs the date of the order", "Et pålagt tiltak må ha datoen for vedtaket."),
+    ("only an ordered measure has an order date",
+     "Bare et pålagt tiltak har vedtaksdato. La feltet stå tomt for et frivillig tiltak."),
+    ("order date cannot be in the future", "Vedtaksdatoen kan ikke være fram i tid."),
+    ("already has a case with reference", "Enheten har allerede en sak med dette saksnummeret."),
+    ("is not a coordinator in this unit", "Velg koordinatorer fra enheten."),
+    ("needs at least one coordinator", "Saken må ha minst én koordinator."),
+    ("a window must start before it ends", "Tidsrommet må begynne før det slutter."),
+    ("only a family contact can have daily care",
+     "Bare en i familien kan ha daglig omsorg. Velg sektoren familie, eller fjern krysset."),
+    ("cannot have daily care", "Barnet eller en tillitsperson kan ikke ha daglig omsorg."),
+    ("the child belongs to the family sector", "Barnet hører til sektoren familie."),
+    ("belongs to the family sector", "En forelder eller tillitsperson hører til sektoren familie."),
+    ("would bypass consent",
+     "Rollen hører til en sektor utenfor familien og barnevernet. Velg den sektoren (eller «Som rollen "
+     "tilsier»): ellers ville samtykket blitt omgått."),
+    ("already has a contact with the role child", "Saken har allerede en aktiv kontakt med rollen barnet."),
+    ("which language the interpreter is for", "Skriv hvilket språk tolken skal tolke til."),
+    ("a closure must end on or after", "Siste dag må være samme dag som første dag eller senere."),
     ("must name a level", "Velg hvor mye som kan deles når samtykket gis."),
     ("valid_until must be after", "«Gyldig til og med» må være en dag etter at samtykket gjelder fra."),
     ("has no end date", "Bare et samtykke som gis kan ha en sluttdato."),

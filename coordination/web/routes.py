@@ -23,6 +23,7 @@ from coordination.web.oidc import OidcPages
 from coordination.web.pages import CasePages, HomePages, SignInPages, render, service
 from coordination.web.session import CsrfRejected, SignInRequired, expired_session_cookie, provide_web_user
 from coordination.web.texts import error_text
+from coordination.web.unit_pages import UnitPages
 
 PACKAGE = Path(__file__).resolve().parent.parent
 STATIC = PACKAGE / "static"
@@ -93,7 +94,7 @@ def web_routes() -> list[ControllerRouterHandler]:
     """The pages, under Norwegian paths that never meet the API's English ones."""
     pages = Router(
         path="/",
-        route_handlers=[SignInPages, OidcPages, HomePages, CasePages, NewCasePages, CaseSetupPages],
+        route_handlers=[SignInPages, OidcPages, HomePages, CasePages, NewCasePages, CaseSetupPages, UnitPages],
         dependencies={"viewer": Provide(provide_web_user)},
         exception_handlers={
             SignInRequired: _sign_in,

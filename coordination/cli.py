@@ -40,6 +40,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                 f"  Informasjonssløyfer: {base}/cases/{info.case_id}/information-loops\n"
                 f"  Token (koordinator): {info.coordinator_token}\n"
                 f"  Token (leder):       {info.leader_token}\n"
+                f"  Token (admin):       {info.admin_token}\n"
                 f"  Prøv: curl -H 'Authorization: Bearer {info.coordinator_token}' "
                 f"{base}/cases/{info.case_id}/information-loops\n",
                 flush=True,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calendars.zone import local_date
@@ -44,6 +44,7 @@ class DemoInfo:
     case_id: int
     coordinator_token: str
     leader_token: str
+    admin_token: str
 
 
 def _birth_date_of_fifteen_year_old(today: date) -> date:
@@ -72,13 +73,14 @@ async def seed(session: AsyncSession, now: datetime) -> DemoInfo:
     coordinator, leader = staff[UserRole.COORDINATOR], staff[UserRole.LEADER]
     coordinator_token = await _rotate_token(session, coordinator)
     leader_token = await _rotate_token(session, leader)
+    admin_token = await _rotate_token(session, staff[UserRole.ADMIN])
 
     existing = (await session.exec(
         select(Case).where(Case.unit_id == unit.id, Case.reference == DEMO_REFERENCE)
     )).first()
     if existing is not None:
         assert existing.id is not None
-        return DemoInfo(existing.id, coordinator_token, leader_token)
+        return DemoInfo(existing.id, coordinator_token, leader_token, admin_token)
 
     today = local_date(now)
     case = await case_service.create_case(session, coordinator, CaseIn(
@@ -88,19 +90,22 @@ async def seed(session: AsyncSession, now: datetime) -> DemoInfo:
     people = await _add_contacts(session, coordinator, case.id, now)
     await _record_consents(session, coordinator, case.id, people, now)
     await _plan_and_confirm_first_weeks(session, coordinator, case.id, people, today, now)
-    return DemoInfo(case.id, coordinator_token, leader_token)
+    return DemoInfo(case.id, coordinator_token, leader_token, admin_token)
 
 
 async def _staff(session: AsyncSession, unit_id: int, now: datetime) -> dict[UserRole, User]:
-    """The unit's coordinator, leader and admin, created the first time."""
-    found = await session.exec(select(User).where(User.unit_id == unit_id))
-    staff = {u.role: u for u in found.all()}
+    """The unit's coordinator, leader and admin, created the first time (the first of each role,
+    whatever users the admin has added since)."""
+    found = await session.exec(select(User).where(User.unit_id == unit_id).order_by(col(User.id)))
+    staff: dict[UserRole, User] = {}
+    for user in found.all():
+        staff.setdefault(user.role, user)
     if UserRole.COORDINATOR not in staff:
         await users.create_user(session, unit_id, UserIn(name="Kari Koordinator", role=UserRole.COORDINATOR,
                                                          email="kari.koordinator@example.org"), now)
         await users.create_user(session, unit_id, UserIn(name="Lars Leder", role=UserRole.LEADER), now)
         await users.create_user(session, unit_id, UserIn(name="Ada Admin", role=UserRole.ADMIN), now)
-        found = await session.exec(select(User).where(User.unit_id == unit_id))
+        found = await session.exec(select(User).where(User.unit_id == unit_id).order_by(col(User.id)))
         staff = {u.role: u for u in found.all()}
     return staff
 

@@ -307,6 +307,132 @@ await step("not found", async () => {
   await axe(page, "not found");
 });
 
+// Setting a case up and the unit's pages (issue 14): a new case, its contacts, the leader's
+// case list and attention list, the admin's users and settings; every state through axe.
+const focusedClass = (p) => p.evaluate(() => (document.activeElement && document.activeElement.className) || "");
+let newCaseUrl = "";
+await step("new case", async () => {
+  await page.goto(args.base + "/saker/ny");
+  await axe(page, "new case");
+  await keyboardWalk(page, "new case", 40);
+  await shot(page, "20-ny-sak.png");
+  await page.fill("#reference", "NY-2027-1");
+  await page.fill("#child_given_name", "Ola");
+  await page.fill("#child_initials", "O.N.");
+  await page.fill("#child_birth_date", "2030-01-01");
+  await page.check("#measure_type-voluntary");
+  await page.click("form[action='/saker/ny'] button[type=submit]");
+  await page.waitForSelector(".error-summary");
+  obs.newCaseError = await text(page.locator(".error-summary"));
+  obs.newCaseErrorLink = await page.locator(".error-summary a").first().getAttribute("href");
+  obs.newCaseErrorFocus = await focusedClass(page);
+  await axe(page, "new case: error");
+  await shot(page, "21-ny-sak-feil.png");
+  await page.fill("#child_birth_date", "2016-04-12");
+  await page.click("form[action='/saker/ny'] button[type=submit]");
+  await page.waitForURL((url) => url.pathname.endsWith("/kontakter"));
+  newCaseUrl = new URL(page.url()).pathname.replace(/\/kontakter$/, "");
+  obs.newCaseMessage = await text(page.locator(".notice"));
+  await axe(page, "contacts: empty");
+});
+
+await step("contact form", async () => {
+  await page.goto(args.base + newCaseUrl + "/kontakter/ny");
+  await axe(page, "contact form");
+  await keyboardWalk(page, "contact form", 70);
+  await page.fill("#name", "Nora Nilsen");
+  await page.selectOption("#role", "school_contact");
+  await page.fill("#email", "nora@skole.example.org");
+  await page.check("#daily_care");
+  await page.selectOption("#availability-0-weekday", "0");
+  await page.fill("#availability-0-start", "08:00");
+  await page.fill("#availability-0-end", "15:00");
+  await shot(page, "22-kontaktskjema.png");
+  await page.click("form[action$='/kontakter/ny'] button[type=submit]");
+  await page.waitForSelector(".error-summary");
+  obs.contactError = await text(page.locator(".error-summary"));
+  obs.contactErrorLink = await page.locator(".error-summary a").first().getAttribute("href");
+  obs.contactErrorFocus = await focusedClass(page);
+  obs.contactKeptEmail = await page.inputValue("#email");
+  await axe(page, "contact form: error");
+  await shot(page, "23-kontaktskjema-feil.png");
+  await page.uncheck("#daily_care");
+  await page.click("form[action$='/kontakter/ny'] button[type=submit]");
+  await page.waitForURL((url) => url.pathname.endsWith("/kontakter"));
+  obs.contactRow = await text(page.locator("table.contacts tbody tr", { hasText: "Nora Nilsen" }));
+  await axe(page, "contacts");
+  await keyboardWalk(page, "contacts", 30);
+  await shot(page, "24-kontakter.png");
+});
+
+async function signedIn(token) {
+  const other = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "nb-NO", bypassCSP: true });
+  other.setDefaultTimeout(15000);
+  const p = await other.newPage();
+  await p.goto(args.base + "/logg-inn");
+  await p.fill("#token", token);
+  await p.click("form[action='/logg-inn'] button");
+  await p.waitForURL((url) => url.pathname === "/");
+  return [other, p];
+}
+
+if (args.leaderToken) {
+  await step("leader pages", async () => {
+    const [leader, p] = await signedIn(args.leaderToken);
+    await p.goto(args.base + "/enhet/saker");
+    await axe(p, "unit cases");
+    await keyboardWalk(p, "unit cases", 30);
+    await shot(p, "25-enhetens-saker.png");
+    await p.fill("#sok", "ny-2027");
+    await p.click("form[role=search] button");
+    await p.waitForURL((url) => url.search.includes("sok="));
+    obs.unitSearch = await text(p.locator("#treff"));
+    obs.unitSearchRows = await p.locator("table.unit-cases tbody tr").allInnerTexts();
+    await axe(p, "unit cases: search");
+    await p.goto(args.base + "/enhet/oppfolging");
+    await axe(p, "attention");
+    await keyboardWalk(p, "attention", 30);
+    await shot(p, "26-til-oppfolging.png");
+    await p.goto(args.base + newCaseUrl + "/koordinatorer");
+    await axe(p, "coordinators");
+    await keyboardWalk(p, "coordinators", 30);
+    await shot(p, "27-koordinatorer.png");
+    await leader.close();
+  });
+}
+
+if (args.adminToken) {
+  await step("admin pages", async () => {
+    const [admin, p] = await signedIn(args.adminToken);
+    await p.goto(args.base + "/enhet/brukere");
+    await axe(p, "users");
+    await keyboardWalk(p, "users", 30);
+    await p.fill("#name", "Nina Ny");
+    await p.fill("#email", "nina@");
+    await p.click("form[action='/enhet/brukere'] button[type=submit]");
+    await p.waitForSelector(".error-summary");
+    obs.userError = await text(p.locator(".error-summary"));
+    await axe(p, "users: error");
+    await p.fill("#email", "nina@kommune.example.org");
+    await p.click("form[action='/enhet/brukere'] button[type=submit]");
+    await p.waitForSelector("#ny-bruker");
+    obs.userCreated = await text(p.locator("#ny-bruker"));
+    await axe(p, "users: created");
+    await shot(p, "28-brukere.png");
+    await p.goto(args.base + "/enhet/innstillinger");
+    await axe(p, "unit settings");
+    await keyboardWalk(p, "unit settings", 30);
+    await p.fill("#closures-0-first", "2027-07-05");
+    await p.fill("#closures-0-last", "2027-07-01");
+    await p.click("form[action='/enhet/innstillinger'] button[type=submit]");
+    await p.waitForSelector(".error-summary");
+    obs.settingsError = await text(p.locator(".error-summary"));
+    await axe(p, "unit settings: error");
+    await shot(p, "29-innstillinger-feil.png");
+    await admin.close();
+  });
+}
+
 await step("sign out", async () => {
   await page.goto(args.base + "/");
   await page.click("form.sign-out button");
@@ -326,6 +452,10 @@ await step("without javascript", async () => {
   await p.fill("#token", args.token);
   await p.click("form[action='/logg-inn'] button");
   await p.waitForURL((url) => url.pathname === "/");
+  await p.goto(args.base + "/saker/ny");
+  await p.click("form[action='/saker/ny'] button[type=submit]");
+  await p.waitForSelector(".error-summary");
+  obs.noJsErrorFocus = await p.evaluate(() => (document.activeElement && document.activeElement.className) || "");
   await p.goto(args.base + caseUrl + "/samtykke");
   await p.selectOption("#grantor", { label: "Mona Hansen (mor)" });
   await p.selectOption("#sector", { label: "Skole" });

@@ -42,9 +42,16 @@ SCREENSHOTS = [
     "05-sak-etter-tilbaketrekking.png", "06-utsendinger-stoppet.png", "07-moteplan.png",
     "08-flytt-passer-ikke.png", "09-kalendere.png", "10-logg-og-innsyn.png", "11-varsler.png",
     "12-svar-pa-invitasjon.png",
+    # Setting a case up and the unit's pages (issue 14).
+    "20-ny-sak.png", "21-ny-sak-feil.png", "22-kontaktskjema.png", "23-kontaktskjema-feil.png", "24-kontakter.png",
+    "25-enhetens-saker.png", "26-til-oppfolging.png", "27-koordinatorer.png", "28-brukere.png",
+    "29-innstillinger-feil.png",
 ]
 PAGES = {"sign-in", "my cases", "case overview", "consent", "outbox", "schedule", "meeting",
-         "meeting: time does not fit", "feeds", "log", "alerts", "not found", "answer", "answer: broken link"}
+         "meeting: time does not fit", "feeds", "log", "alerts", "not found", "answer", "answer: broken link",
+         "new case", "new case: error", "contacts: empty", "contact form", "contact form: error", "contacts",
+         "unit cases", "unit cases: search", "attention", "coordinators", "users", "users: error", "users: created",
+         "unit settings", "unit settings: error"}
 
 
 def _missing(what: str) -> None:
@@ -148,7 +155,8 @@ def _run_browser(server: Server) -> dict[str, Any]:
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)
     arguments = {"base": server.base, "token": token, "answerPath": answer, "chromium": CHROMIUM,
-                 "artifacts": str(ARTIFACTS)}
+                 "artifacts": str(ARTIFACTS), "leaderToken": server.printed("Token (leder):"),
+                 "adminToken": server.printed("Token (admin):")}
     done = subprocess.run(["node", str(SCRIPT), json.dumps(arguments)], capture_output=True, text=True,
                           timeout=300, cwd=ROOT)
     assert done.returncode == 0, f"the browser script crashed:\n{done.stderr[-3000:]}"
@@ -227,6 +235,20 @@ def test_caseworker_in_a_real_browser(browser_ready: None, server: Server) -> No
     assert "Formål" in seen["noJsSchoolLoop"], "consent granted again with JavaScript off"
     assert "flyttet" in seen["noJsMessage"], "a meeting moved to the slot finder's time with JavaScript off"
     assert seen["cspErrors"] == []
+
+    # A new case and its contacts: a refused field is named, linked and focused (with script and without).
+    assert "Fødselsdatoen kan ikke være fram i tid" in seen["newCaseError"]
+    assert seen["newCaseErrorLink"] == "#child_birth_date" and "error-summary" in seen["newCaseErrorFocus"]
+    assert "error-summary" in seen["noJsErrorFocus"], "autofocus moves focus to the summary without JavaScript"
+    assert "Saken er opprettet" in seen["newCaseMessage"]
+    assert "Bare en i familien kan ha daglig omsorg" in seen["contactError"]
+    assert seen["contactErrorLink"] == "#daily_care" and "error-summary" in seen["contactErrorFocus"]
+    assert seen["contactKeptEmail"] == "nora@skole.example.org", "what was typed is kept"
+    assert "Skole" in seen["contactRow"] and "man 08:00–15:00" in seen["contactRow"]
+    # The leader finds the new case; the admin's forms name their fields too.
+    assert "Viser 1–1 av 1 sak" in seen["unitSearch"] and "NY-2027-1" in seen["unitSearchRows"][0]
+    assert "Skriv en gyldig e-postadresse" in seen["userError"] and "Nina Ny er lagt til" in seen["userCreated"]
+    assert "Siste dag må være samme dag som første dag" in seen["settingsError"]
 
     # Universal design: axe on every page, no serious or critical violation; visible focus everywhere.
     assert {p["name"] for p in result["pages"]} >= PAGES

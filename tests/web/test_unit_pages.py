@@ -108,6 +108,7 @@ async def test_the_attention_list_links_to_where_each_thing_is_done(client: Clie
                                  detail={"meeting": meeting_id}, due_at=now - timedelta(days=3))
         await alerts.raise_alert(session, case, AlertKind.NOTIFICATION_FAILED, "t:failed", now,
                                  detail={"outbox": 1})
+        await alerts.raise_alert(session, case, AlertKind.CHILD_TURNING_15, "t:turns15", now)
         await alerts.raise_alert(session, other, AlertKind.CONSENT_EXPIRING, "t:other-unit", now)
 
     await sign_in(client, people.leader.token)
@@ -121,6 +122,7 @@ async def test_the_attention_list_links_to_where_each_thing_is_done(client: Clie
     assert f'href="/saker/{team.case_id}/utsendinger?status=stoppet"' in page.text
     measures = text_of(page.text, "tiltak")
     assert "Tiltaksplanen har forventet slutt" in measures and "29. januar 2027" in measures
+    assert "Barnet fyller 15 år" in text_of(page.text, "andre"), "no open alert is missed"
     assert "SAK-0001-B" not in page.text, "never another unit's"
 
     resolved = await submit(client, "/enhet/oppfolging", re.findall(r'action="(/varsler/\d+/lost)"', page.text)[0],

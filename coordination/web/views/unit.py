@@ -192,6 +192,10 @@ ATTENTION = (
     _Kind("meldinger", "Meldinger som ikke kom fram",
           "Utsendingene i saken som er stoppet eller ga opp, med grunnen.", (AlertKind.NOTIFICATION_FAILED,)),
 )
+_NAMED = {kind for section in ATTENTION for kind in section.alert_kinds}
+#: Every other open alert (the child turning 15, consent ended, no time found...), so that none is missed.
+OTHERS = _Kind("andre", "Andre varsler", "Siden i saken der varselet gjelder: samtykke, møteplan eller utsendinger.",
+               tuple(kind for kind in AlertKind if kind not in _NAMED))
 
 
 def _href(kind: AlertKind, case_id: int, detail: dict[str, object]) -> str:
@@ -236,7 +240,7 @@ async def _plans_ending(session: AsyncSession, user: User, now: datetime) -> tup
 
 async def attention(session: AsyncSession, user: User, now: datetime) -> list[AttentionSection]:
     """The unit's open cases that need the leader's eye, one section per kind, soonest deadline first."""
-    sections = [await _alert_section(session, user, kind) for kind in ATTENTION]
+    sections = [await _alert_section(session, user, kind) for kind in (*ATTENTION, OTHERS)]
     total, plans = await _plans_ending(session, user, now)
     measures = next(s for s in sections if s.key == "tiltak")
     merged = sorted([*measures.items, *plans], key=lambda item: (item.due_date or date.max, item.reference))

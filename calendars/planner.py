@@ -33,9 +33,10 @@ from calendars.zone import local_date, local_midnight
 
 
 def plan_schedule(plan: PlanSpec, *, now: datetime, existing: Sequence[Meeting] = ()) -> Schedule:
-    """The plan's meetings from ``now`` on. Existing meetings that are held, pinned
-    (confirmed or moved by a coordinator), ad hoc or already begun are kept as they were
-    and anchor what follows; other existing meetings are planned afresh."""
+    """The plan's meetings from ``now`` on. Existing meetings that are held, ad hoc, already
+    begun, or pinned (confirmed or moved by a coordinator) within the plan's period are kept as
+    they were and anchor what follows; other existing meetings are planned afresh, and a pinned
+    one the plan's new period no longer holds is left out (its series may place it anew)."""
     validate_plan(plan, now)
     return _Planner(plan, now, existing).run()
 
@@ -67,7 +68,7 @@ class _Planner:
         for meeting in sorted(existing, key=meeting_order):
             if (
                 meeting.held
-                or meeting.pinned
+                or (meeting.pinned and plan.start <= local_date(meeting.start) <= plan.expected_end)
                 or meeting.kind is MeetingKind.AD_HOC
                 or meeting.start < now
             ):

@@ -51,3 +51,16 @@ class ServiceContext:
                 yield session
             if session.info.pop(WAKE_DISPATCHER, False):
                 self.wake_dispatcher()
+
+    @asynccontextmanager
+    async def rehearsal(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work that is always rolled back: to show what a change would do by doing
+        it, with the very functions that do it, and keeping nothing (no audit entry, no
+        outbox row, no version bump, and no dispatcher woken)."""
+        async with self.sessions() as session:
+            transaction = await session.begin()
+            try:
+                yield session
+            finally:
+                await transaction.rollback()
+                session.info.pop(WAKE_DISPATCHER, None)

@@ -173,6 +173,8 @@ class AuditAction(enum.StrEnum):
     READ_OUTBOX = "read.outbox"
     READ_PAGE_CONSENT = "read.page.samtykke"
     READ_PAGE_MEETINGS = "read.page.moter"
+    READ_PAGE_PLAN = "read.page.plan"
+    READ_PAGE_NEW_MEETING = "read.page.nytt-mote"
     READ_PAGE_FEEDS = "read.page.kalendere"
     READ_PAGE_OUTBOX = "read.page.utsendinger"
     READ_PAGE_LOG = "read.page.logg"

@@ -30,7 +30,7 @@ from calendars.schedule import (
 )
 from calendars.slots import WeeklyWindow as SlotWindow
 from calendars.workdays import CalendarInputError
-from calendars.zone import clock_time
+from calendars.zone import clock_minutes, clock_time
 from coordination.access.rules import case_for
 from coordination.changes import Change
 from coordination.consent.policy import birthday_in
@@ -184,8 +184,12 @@ def _check_goals(data: PlanIn) -> None:
 
 
 async def _check_measures_and_closures(session: AsyncSession, case_id: int, data: PlanIn) -> None:
-    """A measure names active contacts of the case; a closure ends on or after its first day."""
+    """A measure names active contacts of the case, and its weekly times end after they start;
+    a closure ends on or after its first day."""
     for index, measure in enumerate(data.measures):
+        for number, window in enumerate(measure.weekly):
+            if clock_minutes(window.end) <= clock_minutes(window.start):
+                raise InputError(f"measures[{index}].weekly[{number}].end", "a weekly time must end after it starts")
         for contact_id in measure.contact_ids:
             if contact_id not in {m.id for m in await _members(session, case_id, None)}:
                 raise InputError(

@@ -64,10 +64,12 @@ CASE_TABS = (
     ("", "Oversikt"),
     ("kontakter", "Kontakter"),
     ("samtykke", "Samtykke"),
+    ("plan", "Tiltaksplan"),
     ("moter", "Møteplan"),
     ("kalendere", "Kalendere"),
     ("utsendinger", "Utsendinger"),
     ("logg", "Logg og innsyn"),
+    ("journal", "Journal og avslutning"),
 )
 
 

@@ -19,8 +19,11 @@ from litestar.types import ControllerRouterHandler
 from coordination.errors import InputError
 from coordination.problems import HANDLED, Kind, note, problem_of
 from coordination.web.case_setup import CaseSetupPages, NewCasePages
+from coordination.web.new_meeting import NewMeetingPages
 from coordination.web.oidc import OidcPages
 from coordination.web.pages import CasePages, HomePages, SignInPages, render, service
+from coordination.web.plan_pages import PlanPages
+from coordination.web.record_pages import RecordPages
 from coordination.web.session import CsrfRejected, SignInRequired, expired_session_cookie, provide_web_user
 from coordination.web.texts import error_text
 from coordination.web.unit_pages import UnitPages
@@ -94,7 +97,8 @@ def web_routes() -> list[ControllerRouterHandler]:
     """The pages, under Norwegian paths that never meet the API's English ones."""
     pages = Router(
         path="/",
-        route_handlers=[SignInPages, OidcPages, HomePages, CasePages, NewCasePages, CaseSetupPages, UnitPages],
+        route_handlers=[SignInPages, OidcPages, HomePages, CasePages, NewCasePages, CaseSetupPages, PlanPages,
+                        NewMeetingPages, UnitPages, RecordPages],
         dependencies={"viewer": Provide(provide_web_user)},
         exception_handlers={
             SignInRequired: _sign_in,

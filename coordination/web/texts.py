@@ -18,7 +18,7 @@ from coordination.domain import AuditAction, ConsentForm, ConsentStatus, Languag
 from coordination.errors import InputError
 from coordination.feeds.enums import FeedScope
 from coordination.levels import Level
-from coordination.scheduling.enums import MeetingStatus, ParticipantAnswer
+from coordination.scheduling.enums import AnswerChannel, MeetingStatus, ParticipantAnswer
 from coordination.schemas import WeeklyWindow
 from notifications.ports import AlertKind, MessageKind, SuppressionCode
 
@@ -114,18 +114,28 @@ AUDIT_ACTIONS: dict[str, str] = {
     AuditAction.NOTIFICATION_SUPPRESSED: "Melding stoppet",
     AuditAction.NOTIFICATION_RETRY: "Melding forsøkes igjen",
     AuditAction.NOTIFICATION_DEAD: "Melding ga opp",
+    AuditAction.NOTIFICATION_BOUNCED: "Melding kom i retur",
+    AuditAction.REPLY_APPLIED: "Svar fra kalender registrert",
+    AuditAction.REPLY_IGNORED: "Svar fra kalender avvist",
+    AuditAction.COUNTER_RECEIVED: "Nytt tidspunkt foreslått fra kalender",
     AuditAction.FEED_CREATED: "Kalenderabonnement opprettet",
     AuditAction.FEED_REVOKED: "Kalenderabonnement trukket tilbake",
     AuditAction.FEED_SERVED: "Kalender levert",
     AuditAction.ALERT_RAISED: "Varsel",
     AuditAction.ALERT_RESOLVED: "Varsel løst",
+    AuditAction.CASE_CLOSED: "Saken avsluttet",
+    AuditAction.CASE_REOPENED: "Saken gjenåpnet",
+    AuditAction.CASE_PURGED: "Personopplysningene i saken slettet",
+    AuditAction.RECORD_PRODUCED: "Journalutskrift laget",
+    AuditAction.ACCESS_REPORT_PRODUCED: "Innsynsrapport laget",
 }
 
 READ_WHAT = {
     "case": "saken", "contacts": "kontaktene", "consents": "samtykkene", "audit": "loggen", "plan": "planen",
     "meetings": "møtene", "outbox": "utsendingene", "page.samtykke": "siden Samtykke",
     "page.moter": "siden Møteplan", "page.kalendere": "siden Kalendere", "page.utsendinger": "siden Utsendinger",
-    "page.logg": "siden Logg og innsyn",
+    "page.logg": "siden Logg og innsyn", "page.plan": "siden Tiltaksplan", "page.nytt-mote": "siden Nytt møte",
+    "page.journal": "siden Journal og avslutning", "page.innsyn": "siden Innsynsrapport",
 }
 
 
@@ -136,6 +146,13 @@ def audit_action(action: str) -> str:
     return AUDIT_ACTIONS.get(action, action)
 
 
+#: How an answer came (MeetingParticipant.answered_via).
+ANSWER_VIA: dict[str, str] = {
+    AnswerChannel.LINK: "via lenken i invitasjonen",
+    AnswerChannel.CALENDAR: "svar fra kalenderen",
+    AnswerChannel.COORDINATOR: "registrert av koordinator",
+}
+
 #: Where an alert is resolved, relative to its case's page.
 ALERT_TARGET: dict[str, str] = {
     AlertKind.CONSENT_EXPIRING: "samtykke",
@@ -145,6 +162,10 @@ ALERT_TARGET: dict[str, str] = {
     AlertKind.EVALUATION_OVERDUE: "moter",
     AlertKind.ORDERED_MEASURE_ENDING: "",
     AlertKind.NOTIFICATION_FAILED: "utsendinger",
+    AlertKind.COUNTER_PROPOSED: "moter",
+    AlertKind.ADDRESS_BOUNCED: "utsendinger",
+    AlertKind.PLAN_ENDED: "journal",
+    AlertKind.DELETION_DUE: "journal",
 }
 
 MESSAGES = {
@@ -159,6 +180,10 @@ MESSAGES = {
     "svar": "Svaret er registrert.",
     "kalender-stoppet": "Kalenderabonnementet er trukket tilbake. Adressen virker ikke lenger.",
     "varsel-lost": "Varselet er markert som løst.",
+    "plan-lagret": "Tiltaksplanen er lagret, og møteplanen er oppdatert. Nye møter er forslag: bekreft dem for å "
+                   "sende invitasjonene.",
+    "mote-opprettet": "Møtet er opprettet og bekreftet. Invitasjonene sendes.",
+    "mote-foreslatt": "Møtet er opprettet som forslag. Bekreft det for å sende invitasjonene.",
     "sak-opprettet": "Saken er opprettet. Legg til kontaktene rundt barnet.",
     "koordinatorer": "Koordinatorene er lagret.",
     "kontakt-lagt-til": "Kontakten er lagt til.",
@@ -167,6 +192,9 @@ MESSAGES = {
     "kontakt-aktivert": "Kontakten er aktiv igjen.",
     "bruker-deaktivert": "Brukeren er deaktivert. Tilgangen er stengt med en gang.",
     "innstillinger": "Innstillingene er lagret.",
+    "avsluttet": "Saken er avsluttet. Framtidige møter er avlyst, og de inviterte får avlysning. "
+                 "Last ned journalutskriften og arkiver den i fagsystemet.",
+    "gjenapnet": "Saken er gjenåpnet. Lag nye kalenderabonnementer og planlegg møtene på nytt.",
 }
 
 
@@ -280,6 +308,10 @@ _ERRORS = (
     ("contact feed needs", "Velg hvilken kontakt kalenderen er for."),
     ("not a contact of this case", "Velg en kontakt i saken."),
     ("no longer active in this case", "Kontakten er ikke lenger aktiv i saken."),
+    ("only an open case can be closed", "Saken er allerede avsluttet."),
+    ("only a closed case can be reopened", "Saken er ikke avsluttet, så den kan ikke gjenåpnes."),
+    ("cannot be reopened", "Oppbevaringstiden er ute: personopplysningene slettes, og saken kan ikke gjenåpnes."),
+    ("reopen it to change it", "Saken er avsluttet. Gjenåpne den under «Journal og avslutning» for å endre den."),
 )
 
 

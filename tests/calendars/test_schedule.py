@@ -314,6 +314,20 @@ def test_revision_keeps_pinned_and_ad_hoc_meetings_and_works_around_them() -> No
     check_family_rules(revised)
 
 
+def test_a_shortened_plan_lets_go_of_a_pinned_meeting_after_its_new_end() -> None:
+    """A confirmed meeting stays where it is, but not outside the plan: when the plan now ends
+    before it, it is no longer the plan's (and the service cancels it, telling its invitees)."""
+    original = plan_schedule(demo_plan(), now=NOW)
+    last_main = of_kind(original, MeetingKind.MAIN_EVALUATION)[-1]
+    pinned = replace(last_main, pinned=True)
+    new_end = day_of(last_main) - timedelta(days=10)
+    revised = plan_schedule(demo_plan(expected_end=new_end), now=NOW, existing=[pinned])
+    assert pinned not in revised.kept and pinned not in revised.meetings
+    assert all(day_of(m) <= new_end for m in revised.meetings)
+    kept = plan_schedule(demo_plan(), now=NOW, existing=[pinned])
+    assert pinned in kept.kept, "within the plan it stays"
+
+
 def test_same_plan_same_schedule() -> None:
     assert plan_schedule(demo_plan(), now=NOW) == plan_schedule(demo_plan(), now=NOW)
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calendars.slots import Rule
 from coordination.access.rules import case_for
 from coordination.cases import contacts as contact_service
 from coordination.consent.texts import contact_label
-from coordination.models import User
+from coordination.models import Alert, Case, Contact, MeetingParticipant, User
+from coordination.outbox.alerts import proposed_time
 from coordination.scheduling import meetings, slot_search
 from coordination.scheduling.enums import MeetingStatus, ParticipantAnswer
 from coordination.scheduling.slot_texts import explain
@@ -20,6 +22,7 @@ from coordination.schemas import MeetingOut
 from coordination.web import texts as t
 from coordination.web.views.common import NB, OPEN, names_of, oslo_instant
 from notifications.messages import meeting_kind_name
+from notifications.ports import AlertKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,7 @@ class Answer:
     name: str
     answer: str
     tone: str
+    via: str = ""  # how the answer came: by the link, the calendar's reply, or recorded here
 
 
 _ANSWER_TONE = {ParticipantAnswer.ACCEPTED: "ok", ParticipantAnswer.DECLINED: "bad",
@@ -55,6 +59,8 @@ class MeetingView:
     can_cancel: bool
     can_move: bool
     can_mark_held: bool
+    #: Other times participants proposed in their calendars (iTIP COUNTER), not yet resolved.
+    proposals: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +114,23 @@ async def one_meeting(session: AsyncSession, user: User, case_id: int, meeting_i
     names = names_of(await contact_service.list_contacts(session, user, case_id))
     for meeting in listed:
         if meeting.id == meeting_id:
-            return meeting_view(meeting, now, names)
+            return await _came_back(session, meeting_view(meeting, now, names), case_id)
     from coordination.errors import not_found
 
     raise not_found("meeting", meeting_id)
+
+
+async def _came_back(session: AsyncSession, view: MeetingView, case_id: int) -> MeetingView:
+    """How each answer came, and the times proposed from calendars (coordination.replies)."""
+    rows = await session.exec(select(MeetingParticipant).where(MeetingParticipant.meeting_id == view.id))
+    via = {row.contact_id: t.ANSWER_VIA.get(row.answered_via, "") for row in rows.all()}
+    counters = await session.exec(select(Alert).where(
+        Alert.case_id == case_id, Alert.kind == AlertKind.COUNTER_PROPOSED, col(Alert.resolved_at).is_(None)))
+    names = {a.contact_id: a.name for a in view.answers}
+    proposals = tuple(f"{names.get(int(str(a.detail.get('contact') or 0)), '')}: {proposed_time(a.detail)}"
+                      for a in counters.all() if a.detail.get("meeting") == view.id)
+    return replace(view, answers=[replace(a, via=via.get(a.contact_id, "")) for a in view.answers],
+                   proposals=proposals)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +174,18 @@ async def slot_advice(
     meeting = await meetings.meeting_of_case(session, case_id, meeting_id)
     people = [c for _, c in (await meetings.participants_of(session, [meeting_id])).get(meeting_id, [])
               if c.active]
-    plan = await meetings.plan_of(session, case_id)
+    return await advice_for(session, case, people, window_start, window_end, meeting.end - meeting.start, now,
+                            asked, exact=exact, exclude_meeting_ids=[meeting_id])
+
+
+async def advice_for(
+    session: AsyncSession, case: Case, people: Sequence[Contact], window_start: datetime, window_end: datetime,
+    duration: timedelta, now: datetime, asked: str, *, exact: bool = False, exclude_meeting_ids: Sequence[int] = (),
+) -> SlotAdvice:
+    """The slot finder's advice for ``people`` over a window within the plan: the first time
+    that suits, or what blocks and the nearest alternatives (a new meeting's form asks this
+    too). ``exclude_meeting_ids`` are meetings that do not block (one being moved)."""
+    plan = await meetings.plan_of(session, case.id or 0)
     if plan is not None:
         first = oslo_instant(plan.start_date, time(0))
         last = oslo_instant(plan.expected_end + timedelta(days=1), time(0))
@@ -164,10 +194,9 @@ async def slot_advice(
             raise t.FormError(field_name, f"Møtet må ligge innenfor tiltaksplanen: {t.day(plan.start_date)} – "
                                           f"{t.day(plan.expected_end)}.")
         window_start, window_end = max(window_start, first), min(window_end, last)
-    duration = meeting.end - meeting.start
     window_end = max(window_end, window_start + duration)
     result = await slot_search.search_for(session, case, people, window_start, window_end, duration, now,
-                                          exclude_meeting_ids=[meeting_id])
+                                          exclude_meeting_ids=exclude_meeting_ids)
     labels = {str(c.id): contact_label(c.name, c.role, c.role_label, NB) for c in people}
     absent = [labels.get(a, a) for a in result.absent]
     if result.slot is not None:

@@ -24,6 +24,7 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".samhandling-installed"
 JS = ROOT / "tests" / "js"
 CHROMIUM = Path(os.environ.get("SAMHANDLING_CHROMIUM", "/usr/bin/chromium"))
+DOVECOT = Path("/usr/sbin/dovecot")
 
 
 def run(*args: str | Path, **kwargs: object) -> None:
@@ -80,6 +81,23 @@ def ensure_chromium() -> None:
     print(f"{message}; until then the browser tests are skipped", file=sys.stderr, flush=True)
 
 
+def ensure_dovecot() -> None:
+    """The reply tests read a real IMAP server: Debian's Dovecot, which they start themselves
+    (its own configuration, an unprivileged process). As root (as in CI) we install it from apt;
+    otherwise we say how. Nothing is started here: the package's own service stays off."""
+    if DOVECOT.exists():
+        return
+    apt = shutil.which("apt-get")
+    if apt is not None and hasattr(os, "geteuid") and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        run(apt, "update", "-qq", env=env)
+        run(apt, "install", "-y", "-qq", "--no-install-recommends", "dovecot-imapd", env=env)
+        if DOVECOT.exists():
+            return
+    sys.exit(f"Dovecot for the IMAP tests is missing at {DOVECOT}: install Debian's package with "
+             "`sudo apt-get install --no-install-recommends dovecot-imapd`")
+
+
 def demo(args: list[str]) -> int:
     ensure_venv("")
     os.execv(BIN / "samhandling", [str(BIN / "samhandling"), "serve", "--demo", *args])
@@ -90,6 +108,7 @@ def test(args: list[str]) -> int:
     if JS.exists():
         ensure_node_modules()
     ensure_chromium()
+    ensure_dovecot()
     run(BIN / "ruff", "check", ".")
     run(BIN / "mypy")
     result = subprocess.run([str(BIN / "pytest"), *args], cwd=ROOT)

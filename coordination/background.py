@@ -14,6 +14,7 @@ from coordination.context import ServiceContext
 from coordination.outbox import alerts
 from coordination.outbox.dispatcher import build_dispatcher
 from coordination.outbox.store import instance_name, release_claims
+from coordination.replies.inbox import read_forever, select_inbox
 from coordination.web.session import delete_old_sessions
 from notifications.dispatcher import Dispatcher
 
@@ -38,6 +39,7 @@ class Background:
         self._ctx = ctx
         self.dispatcher: Dispatcher | None = None
         self._scan: asyncio.Task[None] | None = None
+        self._inbox: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if not self._ctx.settings.dispatcher_enabled:
@@ -46,12 +48,15 @@ class Background:
         self._ctx.wake_dispatcher = self.dispatcher.wake
         await self.dispatcher.start()
         self._scan = asyncio.get_running_loop().create_task(self._scan_forever())
+        # Answers, proposed times and bounces in the ORGANIZER mailbox (coordination.replies).
+        self._inbox = asyncio.get_running_loop().create_task(read_forever(self._ctx, select_inbox(self._ctx)))
 
     async def stop(self) -> None:
-        if self._scan is not None:
-            self._scan.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._scan
+        for task in (self._scan, self._inbox):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.dispatcher is not None:
             await self.dispatcher.stop()
             with contextlib.suppress(Exception):

@@ -1,4 +1,4 @@
-"""The ``samhandling`` command: serve, migrate, create-user."""
+"""The ``samhandling`` command: serve, migrate, create-user, reply."""
 
 from __future__ import annotations
 
@@ -104,6 +104,21 @@ def _create_user(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _reply(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from coordination.replies.try_reply import write_reply
+
+    try:
+        written = write_reply(Path(args.invitation), args.answer, settings.inbox_folder, datetime.now(UTC))
+    except (OSError, ValueError) as error:
+        sys.exit(f"reply: {error}")
+    print(f"the answer is in {written}; a running service reads it within "
+          f"{settings.inbox_interval_seconds:g} seconds")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="samhandling", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     create.add_argument("--pid", default="",
                         help="national identity number, for the first sign-in with ID-porten or Ansattporten "
                              "(which send no e-mail); erased once the user has signed in")
+    answer = sub.add_parser("reply", help="answer an invitation from the mail folder as a calendar would, "
+                                          "into the inbox folder (to try the reply path)")
+    answer.add_argument("invitation", help="an invitation's .eml file, e.g. from ./var/mail")
+    answer.add_argument("--answer", choices=["accepted", "declined", "tentative"], default="accepted")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -129,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # The scheduler's own chatter (a line per tick) drowns what matters; its errors still show.
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
-    handlers = {"serve": _serve, "migrate": _migrate, "create-user": _create_user}
+    handlers = {"serve": _serve, "migrate": _migrate, "create-user": _create_user, "reply": _reply}
     return handlers[args.command](args, settings)
 
 

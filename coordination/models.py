@@ -28,7 +28,9 @@ from coordination.domain import (
 )
 from coordination.feeds.enums import FeedScope
 from coordination.outbox.enums import OutboxStatus
-from coordination.scheduling.enums import MeetingStatus, ParticipantAnswer
+from coordination.replies.enums import ReplyOutcome
+from coordination.scheduling.enums import AnswerChannel, MeetingStatus, ParticipantAnswer
+from notifications.inbound import MESSAGE_KEY_LENGTH, InboundKind
 from notifications.ports import AlertKind, DisclosureLevel, MessageKind, RecipientKind, SuppressionCode
 
 #: Sizes of the columns that hold what people type. The request schemas (``schemas.py``) take
@@ -291,6 +293,9 @@ class MeetingParticipant(_Row, table=True):
     partstat: ParticipantAnswer = Field(
         default=ParticipantAnswer.NEEDS_ACTION, sa_type=EnumString(ParticipantAnswer, 20))
     answered_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    #: How the answer came; empty until there is one.
+    answered_via: AnswerChannel | Literal[""] = Field(
+        default="", sa_type=EnumString(AnswerChannel, 20, allows_empty=True))
 
 
 class FeedToken(_Row, table=True):
@@ -406,3 +411,20 @@ class Alert(_Row, table=True):
     due_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     created_at: datetime = Field(sa_column=_utc())
     resolved_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class InboundMessage(_Row, table=True):
+    """A message read from the ORGANIZER mailbox, once: ``message_key`` (its Message-ID) is
+    unique, and the row is written in the same transaction as what the message changes, so that
+    two instances reading one mailbox never apply one answer twice. It keeps what became of the
+    message and the ids it concerned, never its text or addresses."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_key: str = Field(sa_type=String(MESSAGE_KEY_LENGTH), unique=True)
+    kind: InboundKind = Field(sa_type=EnumString(InboundKind, 20))
+    outcome: ReplyOutcome = Field(sa_type=EnumString(ReplyOutcome, 30))
+    case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
+    meeting_id: int | None = Field(default=None, foreign_key="meeting.id")
+    contact_id: int | None = Field(default=None, foreign_key="contact.id")
+    outbox_id: int | None = Field(default=None, foreign_key="outboxmessage.id")
+    received_at: datetime = Field(sa_column=_utc())

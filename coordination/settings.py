@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from coordination.channel_settings import CHANNEL_ENVIRONMENT, ImapSettings, read_imap, read_interval
 from coordination.levels import Level
 from notifications.transport import SmtpSecurity, SmtpSettings
 
@@ -50,6 +51,7 @@ ENVIRONMENT: dict[str, str] = {
     "OIDC_CLIENT_ID": "",
     "OIDC_CLIENT_SECRET": "",
     "OIDC_SCOPES": "openid email profile",
+    **CHANNEL_ENVIRONMENT,
 }
 
 
@@ -181,6 +183,10 @@ class Settings:
     clock_start: datetime | None = None
     #: Sign-in with the municipality's OpenID Connect provider; None keeps the token form.
     oidc: OidcSettings | None = None
+    #: The ORGANIZER mailbox over IMAP; None reads ``inbox_folder`` instead (coordination.replies).
+    imap: ImapSettings | None = None
+    inbox_folder: Path = field(default_factory=lambda: Path(ENVIRONMENT["INBOX_FOLDER"]))
+    inbox_interval_seconds: float = float(ENVIRONMENT["INBOX_INTERVAL_SECONDS"])
 
     @property
     def is_sqlite(self) -> bool:
@@ -237,4 +243,8 @@ class Settings:
             log_level=_read("LOG_LEVEL", source).upper(),
             clock_start=_instant(_read("CLOCK_START", source), "CLOCK_START"),
             oidc=_oidc(source),
+            imap=read_imap(lambda name: _read(name, source), PREFIX),
+            inbox_folder=Path(_read("INBOX_FOLDER", source)),
+            inbox_interval_seconds=read_interval(_read("INBOX_INTERVAL_SECONDS", source), "INBOX_INTERVAL_SECONDS",
+                                                 PREFIX),
         )

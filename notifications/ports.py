@@ -99,6 +99,10 @@ class AlertKind(enum.StrEnum):
     EVALUATION_OVERDUE = "evaluation_overdue"
     ORDERED_MEASURE_ENDING = "ordered_measure_ending"
     NOTIFICATION_FAILED = "notification_failed"
+    #: A participant proposed another time in their calendar (iTIP COUNTER): never applied by itself.
+    COUNTER_PROPOSED = "counter_proposed"
+    #: A message to a contact bounced (RFC 3464): their address does not work.
+    ADDRESS_BOUNCED = "address_bounced"
     OTHER = "other"
 
 

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calendars.schedule import MeetingKind, add_months
-from calendars.zone import local_date, local_midnight
+from calendars.zone import local_date, local_midnight, wall_time
 from coordination import audit
 from coordination.access.rules import case_for, visible_cases
 from coordination.changes import Change
@@ -150,7 +150,13 @@ ALERT_TEXTS = {
     AlertKind.EVALUATION_OVERDUE: "En evaluering er ikke markert som holdt",
     AlertKind.ORDERED_MEASURE_ENDING: "Et pålagt tiltak når ettårsgrensen innen 30 dager",
     AlertKind.NOTIFICATION_FAILED: "En melding kunne ikke leveres",
+    AlertKind.COUNTER_PROPOSED: "Nytt tidspunkt foreslått fra kalenderen",
+    AlertKind.ADDRESS_BOUNCED: "E-postadressen virket ikke, meldingen kom i retur",
 }
+
+
+#: Alerts about one contact, named in the text (for the coordinator, who may read names).
+ABOUT_A_CONTACT = (AlertKind.COUNTER_PROPOSED, AlertKind.ADDRESS_BOUNCED)
 
 
 #: Why a sector's consent ended (``consent_lapsed``), in the words of its alert.
@@ -174,6 +180,13 @@ def _text(alert: Alert) -> str:
     return ALERT_TEXTS.get(alert.kind, alert.kind)
 
 
+def proposed_time(detail: dict[str, object]) -> str:
+    """A proposed time (iTIP COUNTER) in Oslo's words: ``11.01.2027 14:00–15:00``."""
+    start = wall_time(datetime.fromisoformat(str(detail["start"])))
+    end = wall_time(datetime.fromisoformat(str(detail["end"])))
+    return f"{start:%d.%m.%Y %H:%M}–{end:%H:%M}"
+
+
 async def alert_out(session: AsyncSession, alert: Alert) -> AlertOut:
     """Alerts are for the coordinator, who may read names: holders are named in the text."""
     text = _text(alert)
@@ -185,6 +198,12 @@ async def alert_out(session: AsyncSession, alert: Alert) -> AlertOut:
             if contact is not None:
                 names.append(contact.name)
         text += ": " + ", ".join(sorted(names))
+    about = alert.detail.get("contact")
+    if alert.kind in ABOUT_A_CONTACT and isinstance(about, int):
+        contact = await session.get(Contact, about)
+        text += f": {contact.name}" if contact is not None else ""
+    if alert.kind is AlertKind.COUNTER_PROPOSED:
+        text += f" ({proposed_time(alert.detail)})"
     assert alert.id is not None
     return AlertOut(id=alert.id, case_id=alert.case_id, kind=alert.kind, text=text, detail=alert.detail,
                     due_at=alert.due_at, created_at=alert.created_at, resolved_at=alert.resolved_at)

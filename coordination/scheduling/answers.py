@@ -16,7 +16,7 @@ from coordination.consent.facts import load_policy_facts
 from coordination.domain import AuditAction, Language
 from coordination.errors import Gone, InputError, NotFound
 from coordination.models import AnswerToken, Case, Contact, Meeting, MeetingParticipant
-from coordination.scheduling.enums import OPEN_STATUSES, MeetingStatus, ParticipantAnswer
+from coordination.scheduling.enums import OPEN_STATUSES, AnswerChannel, MeetingStatus, ParticipantAnswer
 from coordination.scheduling.meetings import record_answer
 from coordination.security import hash_token
 
@@ -80,7 +80,8 @@ async def answer(session: AsyncSession, token: str, value: str, now: datetime) -
     found, meeting, contact, participant, case = await _lookup(session, token, now)
     if meeting.status not in OPEN_STATUSES:
         raise InputError("answer", f"the meeting is {meeting.status} and takes no answers")
-    await record_answer(session, meeting, contact.id or 0, ParticipantAnswer(value), now, f"answer-link:{found.id}")
+    await record_answer(session, meeting, contact.id or 0, ParticipantAnswer(value), now, f"answer-link:{found.id}",
+                        via=AnswerChannel.LINK)
     change = Change.in_case(session, case, f"contact:{contact.id}", now)
     change.record(AuditAction.ANSWER_LINK_USED, f"meeting:{meeting.id}", feeds=False)
     return _view(meeting, contact, participant)

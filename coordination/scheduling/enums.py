@@ -26,3 +26,12 @@ class ParticipantAnswer(enum.StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
     TENTATIVE = "tentative"
+
+
+class AnswerChannel(enum.StrEnum):
+    """How a participant's answer came: by the link in the invitation, by their calendar's reply
+    (iTIP REPLY read from the mailbox), or recorded by the coordinator (by phone, say)."""
+
+    LINK = "link"
+    CALENDAR = "calendar"
+    COORDINATOR = "coordinator"

@@ -29,7 +29,7 @@ from coordination.domain import AuditAction, Role, Sector
 from coordination.errors import InputError, not_found
 from coordination.models import Case, Contact, Meeting, MeetingParticipant, Plan, Unit, User
 from coordination.outbox import queue as outbox
-from coordination.scheduling.enums import OPEN_STATUSES, MeetingStatus, ParticipantAnswer
+from coordination.scheduling.enums import OPEN_STATUSES, AnswerChannel, MeetingStatus, ParticipantAnswer
 from coordination.schemas import (
     AnswerIn,
     MeetingIn,
@@ -376,14 +376,17 @@ async def set_status(
 
 
 async def record_answer(
-    session: AsyncSession, meeting: Meeting, contact_id: int, answer: ParticipantAnswer, now: datetime, by: User | str
+    session: AsyncSession, meeting: Meeting, contact_id: int, answer: ParticipantAnswer, now: datetime, by: User | str,
+    *, via: AnswerChannel,
 ) -> None:
-    """An answer to an invitation, by the participant's link or recorded by the coordinator."""
+    """An answer to an invitation: by the participant's link, their calendar's reply, or recorded
+    by the coordinator. The one place an answer is written, whichever way it came."""
     participant = await session.get(MeetingParticipant, (meeting.id, contact_id))
     if participant is None:
         raise InputError("contact_id", f"contact {contact_id} is not invited to this meeting")
     participant.partstat = answer
     participant.answered_at = now
+    participant.answered_via = via
     session.add(participant)
     # An answer changes what calendars show (the attendee's PARTSTAT) without a new SEQUENCE
     # (RFC 5546: a reply is not a reschedule); DTSTAMP/LAST-MODIFIED follow updated_at.
@@ -392,8 +395,8 @@ async def record_answer(
     case = await session.get(Case, meeting.case_id)
     assert case is not None
     change = Change.in_case(session, case, by, now)
-    change.record(AuditAction.MEETING_ANSWERED, f"meeting:{meeting.id}", {"contact": contact_id, "answer": answer},
-                  feeds=True)
+    change.record(AuditAction.MEETING_ANSWERED, f"meeting:{meeting.id}",
+                  {"contact": contact_id, "answer": answer, "via": via.value}, feeds=True)
 
 
 async def answer_for(
@@ -407,5 +410,5 @@ async def answer_for(
 ) -> MeetingOut:
     await case_for(session, user, case_id)
     meeting = await meeting_of_case(session, case_id, meeting_id)
-    await record_answer(session, meeting, contact_id, data.answer, now, user)
+    await record_answer(session, meeting, contact_id, data.answer, now, user, via=AnswerChannel.COORDINATOR)
     return meeting_out(meeting, (await participants_of(session, [meeting_id])).get(meeting_id, []))

@@ -1,0 +1,1 @@
+"""What comes back to the ORGANIZER mailbox: calendar answers, proposed times and bounces."""

@@ -1,9 +1,11 @@
 """Page timings for a large case load (a measurement, not a test; nothing here asserts).
 
 A coordinator with 200 cases (each with a family, a school and a health contact, consent
-and a few meetings), one of which has 40 contacts and 60 meetings. Every page is fetched
-in-process through the whole app (routing, session lookup, the services, the queries, the
-templates), a few times, and the median and the slowest are printed.
+and a few meetings), one of which has 40 contacts and 60 meetings; a leader of the same unit
+with 3,000 cases in all (the 200 and 2,800 more, spread over 20 coordinators, each with a
+meeting ahead and every tenth with an open alert). Every page is fetched in-process through
+the whole app (routing, session lookup, the services, the queries, the templates), a number
+of times, and the median, the 95th percentile and the slowest are printed.
 
     .venv/bin/python tests/web/timings.py                     # SQLite in a temporary folder
     .venv/bin/python tests/web/timings.py --postgres URL      # e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test
@@ -23,12 +25,14 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from calendars.schedule import MeetingKind
 from coordination.access import users
 from coordination.app import create_app
 from coordination.cases import contacts as contact_service
@@ -39,10 +43,11 @@ from coordination.context import ServiceContext
 from coordination.domain import ConsentForm, ConsentStatus, Role, Sector, UserRole
 from coordination.levels import Level
 from coordination.migrate import upgrade
-from coordination.models import User
+from coordination.models import Alert, Case, CaseCoordinator, Meeting, User
 from coordination.scheduling import meetings
 from coordination.schemas import CaseIn, ConsentIn, ContactIn, MeetingIn, UserIn
 from coordination.settings import Settings
+from notifications.ports import AlertKind
 
 NOW = datetime(2027, 1, 4, 7, 0, tzinfo=UTC)
 ZONE = ZoneInfo("Europe/Oslo")
@@ -108,47 +113,135 @@ def msgspec_consent(grantor: int, sector: str) -> ConsentIn:
                      form=ConsentForm.WRITTEN, level=Level.PURPOSE)
 
 
+#: The leader's unit has this many cases in all (the coordinator's 200 among them).
+LEADER_CASES = 3000
+COORDINATORS = 20
+
+
+async def add_leader_load(ctx: ServiceContext) -> str:
+    """A leader of the coordinator's unit, 20 more coordinators and the cases that make 3,000,
+    inserted in bulk (the pages only read them; how they came is beside the point)."""
+    async with ctx.transaction() as session:
+        unit = await users.get_or_create_unit(session, "Målt enhet", NOW)
+        assert unit.id is not None
+        leader = await users.create_user(session, unit.id, UserIn(name="Målt Leder", role=UserRole.LEADER), NOW)
+        coordinators = [(await users.create_user(session, unit.id, UserIn(
+            name=f"Koordinator {n:02d}", role=UserRole.COORDINATOR), NOW)).user.id for n in range(COORDINATORS)]
+        cases = [Case(unit_id=unit.id, reference=f"L-{n:05d}", child_given_name="Barn",
+                      child_initials=f"{chr(65 + n % 26)}.{chr(65 + n // 26 % 26)}.",
+                      child_birth_date=date(2010 + n % 12, 1 + n % 12, 1 + n % 28), created_at=NOW, updated_at=NOW)
+                 for n in range(LEADER_CASES - 200)]
+        session.add_all(cases)
+        await session.flush()
+        for n, case in enumerate(cases):
+            assert case.id is not None
+            session.add(CaseCoordinator(case_id=case.id, user_id=coordinators[n % COORDINATORS]))
+            start = _weekday_at(1 + n % 40, 9 + n % 6)
+            session.add(Meeting(case_id=case.id, uid=f"timing-{case.id}@samhandling", kind=MeetingKind.AD_HOC,
+                                start=start, end=start + timedelta(hours=1), created_at=NOW, updated_at=NOW))
+            if n % 10 == 0:
+                session.add(Alert(unit_id=unit.id, case_id=case.id, kind=AlertKind.CONSENT_EXPIRING,
+                                  key=f"timing:{case.id}", due_at=NOW + timedelta(days=5 + n % 9), created_at=NOW))
+    return leader.token
+
+
+def _p95(times: list[float]) -> float:
+    return statistics.quantiles(times, n=20, method="inclusive")[-1] if len(times) > 1 else times[0]
+
+
+def _row(label: str, times: list[float], size: int | None = None) -> None:
+    kilobytes = f"{size / 1024:6.0f}" if size is not None else ""
+    print(f"{label:48} {statistics.median(times):10.1f} {_p95(times):8.1f} {max(times):8.1f} {kilobytes}")
+
+
+async def _signed_in(client: AsyncTestClient[Any], token: str) -> str:
+    """Signs ``client`` in; returns the CSRF token its forms send."""
+    form = await client.get("/logg-inn")
+    csrf = re.search(r'name="_csrf" value="([^"]+)"', form.text)
+    assert csrf
+    signed = await client.post("/logg-inn", data={"_csrf": csrf.group(1), "token": token})
+    assert signed.status_code == 200, signed.text[:300]
+    page = await client.get("/")
+    found = re.search(r'name="_csrf" value="([^"]+)"', page.text)
+    assert found
+    return found.group(1)
+
+
+async def _time_pages(client: AsyncTestClient[Any], pages: list[str], rounds: int) -> None:
+    for page in pages:
+        times = []
+        size = 0
+        for _ in range(rounds):
+            begin = time.perf_counter()
+            answer = await client.get(page)
+            times.append((time.perf_counter() - begin) * 1000)
+            assert answer.status_code == 200, (page, answer.status_code)
+            size = len(answer.content)
+        _row(page, times, size)
+
+
+async def _time_move(client: AsyncTestClient[Any], csrf: str, case_id: int, meeting_id: int, rounds: int) -> None:
+    times = []
+    for day in range(rounds):
+        target = _weekday_at(2 + day, 13).astimezone(ZONE)
+        begin = time.perf_counter()
+        moved = await client.post(f"/saker/{case_id}/moter/{meeting_id}/flytt", data={
+            "_csrf": csrf, "dato": target.date().isoformat(), "tid": f"{target:%H:%M}"})
+        times.append((time.perf_counter() - begin) * 1000)
+        assert moved.status_code == 200, moved.status_code
+    _row("POST move (slot check, then move or advice)", times)
+
+
+async def _time_contact_form(client: AsyncTestClient[Any], csrf: str, case_id: int, rounds: int) -> None:
+    """The contact list and form of the case with 40 contacts, and saving one changed field."""
+    listed = await client.get(f"/saker/{case_id}/kontakter")
+    contact_id = int(re.findall(rf"/saker/{case_id}/kontakter/(\d+)", listed.text)[5])
+    edit = f"/saker/{case_id}/kontakter/{contact_id}"
+    await _time_pages(client, [f"/saker/{case_id}/kontakter", f"/saker/{case_id}/kontakter/ny", edit], rounds)
+    shown = await client.get(edit)
+    fields = dict(re.findall(r'<input type="(?:text|email|tel|hidden)" id="[^"]*" name="([^"]+)" value="([^"]*)"',
+                             shown.text))
+    fields.update(re.findall(r'<select id="[^"]*" name="([^"]+)"[^>]*>(?:(?!</select>).)*?<option value="([^"]*)" '
+                             r'selected', shown.text, re.S))
+    rows = re.search(r'name="rows" value="(\d+)"', shown.text)
+    assert rows
+    fields["rows"] = rows.group(1)
+    times = []
+    for round_ in range(rounds):
+        begin = time.perf_counter()
+        saved = await client.post(edit, data={**fields, "_csrf": csrf, "phone": f"+47 400 00 {round_:03d}"},
+                                  follow_redirects=False)
+        times.append((time.perf_counter() - begin) * 1000)
+        assert saved.status_code == 303, (saved.status_code, saved.text[:500])
+    _row("POST contact form (one field changed)", times)
+
+
 async def measure(settings: Settings, rounds: int) -> None:
     clock = Clock(frozen=NOW)
     ctx = ServiceContext.create(settings, clock)
     started = time.perf_counter()
     token, case_id, meeting_id = await build(ctx)
+    leader_token = await add_leader_load(ctx)
     await ctx.engine.dispose()
-    print(f"built 200 cases (one with 40 contacts and 60 meetings) in {time.perf_counter() - started:.1f} s")
+    print(f"built 200 cases (one with 40 contacts and 60 meetings) and {LEADER_CASES - 200} more for the leader "
+          f"in {time.perf_counter() - started:.1f} s; {rounds} rounds a page")
     app = create_app(settings, clock)
-    pages = ["/", f"/saker/{case_id}", f"/saker/{case_id}/samtykke", f"/saker/{case_id}/moter",
-             f"/saker/{case_id}/moter/{meeting_id}", f"/saker/{case_id}/kalendere",
-             f"/saker/{case_id}/utsendinger", f"/saker/{case_id}/logg", "/varsler"]
+    print(f"{'page':48} {'median ms':>10} {'p95 ms':>8} {'max ms':>8} {'kB':>6}")
     async with AsyncTestClient(app=app) as client:
-        form = await client.get("/logg-inn")
-        csrf = re.search(r'name="_csrf" value="([^"]+)"', form.text)
-        assert csrf
-        signed = await client.post("/logg-inn", data={"_csrf": csrf.group(1), "token": token})
-        assert signed.status_code == 200, signed.text[:300]
-        print(f"{'page':45} {'median ms':>10} {'max ms':>8} {'kB':>6}")
-        for page in pages:
-            times = []
-            size = 0
-            for _ in range(rounds):
-                begin = time.perf_counter()
-                answer = await client.get(page)
-                times.append((time.perf_counter() - begin) * 1000)
-                assert answer.status_code == 200, (page, answer.status_code)
-                size = len(answer.content)
-            print(f"{page:45} {statistics.median(times):10.1f} {max(times):8.1f} {size / 1024:6.0f}")
-        page = await client.get(f"/saker/{case_id}/moter/{meeting_id}")
-        csrf = re.search(r'name="_csrf" value="([^"]+)"', page.text)
-        assert csrf
-        times = []
-        for day in range(rounds):
-            target = _weekday_at(2 + day, 13).astimezone(ZONE)
-            begin = time.perf_counter()
-            moved = await client.post(f"/saker/{case_id}/moter/{meeting_id}/flytt", data={
-                "_csrf": csrf.group(1), "dato": target.date().isoformat(), "tid": f"{target:%H:%M}"})
-            times.append((time.perf_counter() - begin) * 1000)
-            assert moved.status_code == 200, moved.status_code
-        print(f"{'POST move (slot check, then move or advice)':45} {statistics.median(times):10.1f} "
-              f"{max(times):8.1f}")
+        csrf = await _signed_in(client, token)
+        print("coordinator with 200 cases:")
+        await _time_pages(client, ["/", f"/saker/{case_id}", f"/saker/{case_id}/samtykke", f"/saker/{case_id}/moter",
+                                   f"/saker/{case_id}/moter/{meeting_id}", f"/saker/{case_id}/kalendere",
+                                   f"/saker/{case_id}/utsendinger", f"/saker/{case_id}/logg", "/varsler"], rounds)
+        await _time_move(client, csrf, case_id, meeting_id, rounds)
+        print("the case with 40 contacts:")
+        await _time_contact_form(client, csrf, case_id, rounds)
+    async with AsyncTestClient(app=app) as client:
+        await _signed_in(client, leader_token)
+        print(f"leader of {LEADER_CASES} cases:")
+        await _time_pages(client, ["/enhet/saker", "/enhet/saker?sok=l-012", "/enhet/saker?sok=ab",
+                                   "/enhet/saker?koordinator=ingen", "/enhet/saker?side=60", "/enhet/oppfolging",
+                                   "/"], rounds)
 
 
 async def _postgres_database(admin_url: str) -> str:
@@ -171,7 +264,7 @@ def main() -> int:
     logging.disable(logging.INFO)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--postgres", help="an admin URL; a database is created beside it and dropped after")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         if args.postgres:

@@ -98,8 +98,35 @@ def ensure_dovecot() -> None:
              "`sudo apt-get install --no-install-recommends dovecot-imapd`")
 
 
+#: What WeasyPrint needs to render the case record as PDF/A: Pango, and the DejaVu fonts it embeds.
+PDF_PACKAGES = ("libpango-1.0-0", "libpangoft2-1.0-0", "fonts-dejavu-core")
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+
+
+def ensure_pdf_libraries() -> None:
+    """The case record is a PDF made by WeasyPrint, which needs Debian's Pango and a font to
+    embed (DejaVu). As root (as in CI) we install them from apt; otherwise we say how."""
+    import ctypes.util
+
+    def present() -> bool:
+        return all(ctypes.util.find_library(name) for name in ("pango-1.0", "pangoft2-1.0")) and DEJAVU.exists()
+
+    if present():
+        return
+    apt = shutil.which("apt-get")
+    if apt is not None and hasattr(os, "geteuid") and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        run(apt, "update", "-qq", env=env)
+        run(apt, "install", "-y", "-qq", "--no-install-recommends", *PDF_PACKAGES, env=env)
+        if present():
+            return
+    sys.exit("Pango and the DejaVu fonts for the case record's PDF are missing: install Debian's packages with "
+             f"`sudo apt-get install --no-install-recommends {' '.join(PDF_PACKAGES)}`")
+
+
 def demo(args: list[str]) -> int:
     ensure_venv("")
+    ensure_pdf_libraries()
     os.execv(BIN / "samhandling", [str(BIN / "samhandling"), "serve", "--demo", *args])
 
 
@@ -109,6 +136,7 @@ def test(args: list[str]) -> int:
         ensure_node_modules()
     ensure_chromium()
     ensure_dovecot()
+    ensure_pdf_libraries()
     run(BIN / "ruff", "check", ".")
     run(BIN / "mypy")
     result = subprocess.run([str(BIN / "pytest"), *args], cwd=ROOT)

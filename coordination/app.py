@@ -27,6 +27,7 @@ from coordination.api.feeds import FeedController
 from coordination.api.meetings import MeetingController
 from coordination.api.openapi import document_answers
 from coordination.api.ratelimit import ClientAddress, MissLimiter, MissLimitMiddleware
+from coordination.api.records import RecordController
 from coordination.api.users import UnitController, UserController
 from coordination.background import Background
 from coordination.clock import Clock
@@ -67,6 +68,7 @@ ROUTES: list[ControllerRouterHandler] = [
     FeedController,
     AnswerController,
     AlertController,
+    RecordController,
 ]
 
 

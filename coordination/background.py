@@ -14,6 +14,7 @@ from coordination.context import ServiceContext
 from coordination.outbox import alerts
 from coordination.outbox.dispatcher import build_dispatcher
 from coordination.outbox.store import instance_name, release_claims
+from coordination.records import retention
 from coordination.replies.inbox import read_forever, select_inbox
 from coordination.web.session import delete_old_sessions
 from notifications.dispatcher import Dispatcher
@@ -25,12 +26,16 @@ ALERT_SCAN_SECONDS = 600
 
 
 async def scan_once(ctx: ServiceContext) -> int:
-    """One round of the scan: deadlines, and consent that time has ended (alerts) or brought into
-    force (held-back invitations go out). Returns the alerts raised."""
+    """One round of the scan: deadlines, consent that time has ended (alerts) or brought into
+    force (held-back invitations go out), the end of cases (a plan past its end, a deletion due),
+    and the deletion of closed cases whose retention period has passed. Returns the alerts raised."""
     async with ctx.transaction() as session:
         raised = await alerts.scan(session, ctx.now())
     async with ctx.transaction() as session:
         raised += await over_time.consent_over_time(session, ctx.now())
+    async with ctx.transaction() as session:
+        raised += await retention.raise_alerts(session, ctx.now(), ctx.settings.retention_days)
+    await retention.purge_due(ctx)
     return raised
 
 

@@ -18,7 +18,8 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from coordination import audit, versions
-from coordination.domain import AuditAction
+from coordination.domain import AuditAction, CaseStatus
+from coordination.errors import InputError
 from coordination.models import Case, User
 
 
@@ -42,6 +43,10 @@ class Change:
 
     @classmethod
     def in_case(cls, session: AsyncSession, case: Case, by: User | str, at: datetime) -> Change:
+        """A change to ``case``. A closed case takes no change from a person until it is reopened
+        (``records.closing``); the service's own writes about it (a cancellation sent) go on."""
+        if isinstance(by, User) and case.status is not CaseStatus.OPEN:
+            raise InputError("status", f"case {case.id} is {case.status.value}: reopen it to change it")
         return cls(session, case.unit_id, case.id, actor_of(by), at)
 
     def record(self, action: AuditAction, subject: str, detail: Mapping[str, object] | None = None, *,

@@ -1,4 +1,4 @@
-"""The ``samhandling`` command: serve, migrate, create-user, reply."""
+"""The ``samhandling`` command: serve, migrate, create-user, purge, reply."""
 
 from __future__ import annotations
 
@@ -104,6 +104,41 @@ def _create_user(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _purge(args: argparse.Namespace, settings: Settings) -> int:
+    """Delete the personal data of closed cases whose retention period has passed (the service's
+    background scan does the same), or with ``--dry-run`` list what would go."""
+    from coordination.context import ServiceContext
+    from coordination.migrate import upgrade
+    from coordination.records import retention
+
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+
+    async def run() -> tuple[str, list[retention.Purge]]:
+        ctx = ServiceContext.create(settings)
+        try:
+            return ctx.now().isoformat(timespec="minutes"), await retention.purge_due(ctx, dry_run=args.dry_run)
+        finally:
+            await ctx.engine.dispose()
+
+    now, purges = asyncio.run(run())
+    days = settings.retention_days
+    if not purges:
+        print(f"nothing is due for deletion at {now} (retention {days} days after closing)")
+        return 0
+    verb = "would delete" if args.dry_run else "deleted"
+    for purge in purges:
+        print(f"case {purge.case_id} {purge.reference}: closed {purge.closed_at.date()}, due {purge.due_at.date()}; "
+              f"{verb}:")
+        for table, count in sorted(purge.rows.items()):
+            print(f"  {table}: {count} row(s)")
+        print(f"  auditentry: the details of {purge.audit_details} entr(y/ies) (the entries stay)")
+        print("  case: the child's name, initials and birth date (the row stays as a tombstone)")
+    if args.dry_run:
+        print("dry run: nothing was deleted")
+    return 0
+
+
 def _reply(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import UTC, datetime
     from pathlib import Path
@@ -136,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     create.add_argument("--pid", default="",
                         help="national identity number, for the first sign-in with ID-porten or Ansattporten "
                              "(which send no e-mail); erased once the user has signed in")
+    purge = sub.add_parser("purge", help="delete the personal data of cases closed longer than the retention period")
+    purge.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
     answer = sub.add_parser("reply", help="answer an invitation from the mail folder as a calendar would, "
                                           "into the inbox folder (to try the reply path)")
     answer.add_argument("invitation", help="an invitation's .eml file, e.g. from ./var/mail")
@@ -148,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # The scheduler's own chatter (a line per tick) drowns what matters; its errors still show.
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
-    handlers = {"serve": _serve, "migrate": _migrate, "create-user": _create_user, "reply": _reply}
+    handlers = {"serve": _serve, "migrate": _migrate, "create-user": _create_user, "purge": _purge, "reply": _reply}
     return handlers[args.command](args, settings)
 
 

@@ -47,6 +47,7 @@ ENVIRONMENT: dict[str, str] = {
     "SESSION_MAX_HOURS": "10",
     "LOG_LEVEL": "INFO",
     "CLOCK_START": "",
+    "RETENTION_DAYS": "90",
     "OIDC_ISSUER": "",
     "OIDC_CLIENT_ID": "",
     "OIDC_CLIENT_SECRET": "",
@@ -181,6 +182,8 @@ class Settings:
     #: Run the service's clock from this instant instead of the wall clock (tests, demos
     #: and training); empty for the real time.
     clock_start: datetime | None = None
+    #: Days from closing a case until its personal data is deleted (``records.retention``).
+    retention_days: int = int(ENVIRONMENT["RETENTION_DAYS"])
     #: Sign-in with the municipality's OpenID Connect provider; None keeps the token form.
     oidc: OidcSettings | None = None
     #: The ORGANIZER mailbox over IMAP; None reads ``inbox_folder`` instead (coordination.replies).
@@ -242,6 +245,7 @@ class Settings:
             session_max_hours=_whole(_read("SESSION_MAX_HOURS", source), "SESSION_MAX_HOURS", 8760),
             log_level=_read("LOG_LEVEL", source).upper(),
             clock_start=_instant(_read("CLOCK_START", source), "CLOCK_START"),
+            retention_days=_whole(_read("RETENTION_DAYS", source), "RETENTION_DAYS", 3650),
             oidc=_oidc(source),
             imap=read_imap(lambda name: _read(name, source), PREFIX),
             inbox_folder=Path(_read("INBOX_FOLDER", source)),

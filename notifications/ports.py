@@ -103,6 +103,10 @@ class AlertKind(enum.StrEnum):
     COUNTER_PROPOSED = "counter_proposed"
     #: A message to a contact bounced (RFC 3464): their address does not work.
     ADDRESS_BOUNCED = "address_bounced"
+    #: The plan has passed its end and the case is still open: close it, or revise the plan.
+    PLAN_ENDED = "plan_ended"
+    #: A closed case's personal data is deleted within 14 days; after that it cannot be reopened.
+    DELETION_DUE = "deletion_due"
     OTHER = "other"
 
 

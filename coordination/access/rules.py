@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from coordination.domain import UserRole
+from coordination.domain import CaseStatus, UserRole
 from coordination.errors import Forbidden, not_found
 from coordination.models import Case, CaseCoordinator, User
 from coordination.security import hash_token
@@ -34,8 +34,11 @@ def may_see_case(user_id: Any, role: Any, unit_id: Any, case_id: Any, case_unit_
 
 
 def visible_cases(user: User) -> SelectOfScalar[Case]:
-    """The cases ``user`` may see, as a query to narrow further."""
-    return select(Case).where(may_see_case(user.id, user.role, user.unit_id, Case.id, Case.unit_id))
+    """The cases ``user`` may see, as a query to narrow further. A purged case (its personal data
+    deleted after the retention period, ``records.retention``) is seen by nobody: only its
+    tombstone is left."""
+    return select(Case).where(may_see_case(user.id, user.role, user.unit_id, Case.id, Case.unit_id),
+                              Case.status != CaseStatus.PURGED)
 
 
 async def case_for(session: AsyncSession, user: User, case_id: int) -> Case:

@@ -41,6 +41,9 @@ HEALTH = {"application/json": MediaType(schema=Schema(
 WRITES = ("post", "put", "patch", "delete")
 #: Capability lookups (no sign-in): their answers are plain text, or the page itself.
 CAPABILITIES = ("/feeds/{filename}", "/answer/{token}")
+#: Documents answered as PDF unless JSON is asked for (``api.records``).
+PDF_OR_JSON = ("/cases/{case_id}/record", "/cases/{case_id}/access-report")
+PDF = {"application/pdf": MediaType(schema=Schema(type=OpenAPIType.STRING, content_media_type="application/pdf"))}
 
 DESCRIPTIONS = {
     400: "The request breaks a rule", 401: "Sign in with a valid API token",
@@ -157,6 +160,9 @@ def _document(app: Litestar, document: OpenAPI) -> None:
                 # answer with an HTML page too.
                 refused = cast(Response, responses["400"])
                 refused.content = {**(refused.content or {}), **HTML}
+            if path in PDF_OR_JSON and isinstance(responses.get("200"), Response):
+                done = cast(Response, responses["200"])
+                done.content = {**PDF, **(done.content or {})}
             for status in _statuses(path, method, operation):
                 if str(status) not in responses:
                     responses[str(status)] = Response(description=DESCRIPTIONS[status],

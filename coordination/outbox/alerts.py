@@ -152,6 +152,8 @@ ALERT_TEXTS = {
     AlertKind.NOTIFICATION_FAILED: "En melding kunne ikke leveres",
     AlertKind.COUNTER_PROPOSED: "Nytt tidspunkt foreslått fra kalenderen",
     AlertKind.ADDRESS_BOUNCED: "E-postadressen virket ikke, meldingen kom i retur",
+    AlertKind.PLAN_ENDED: "Tiltaksplanen er over, men saken er ikke avsluttet: avslutt saken eller revider planen",
+    AlertKind.DELETION_DUE: "Saken slettes innen 14 dager; etter det kan den ikke gjenåpnes",
 }
 
 

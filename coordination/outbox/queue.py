@@ -159,6 +159,20 @@ async def withdraw_pending(
     )
 
 
+async def withdraw_case_pending(session: AsyncSession, case_id: int, now: datetime, reason: str, *,
+                                keep: Sequence[MessageKind] = ()) -> int:
+    """Every pending message of a case that has closed, but those of the kinds in ``keep`` (the
+    cancellations its closing queued); returns how many were withdrawn."""
+    result = await session.exec(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.case_id) == case_id, col(OutboxMessage.status) == OutboxStatus.PENDING,
+               col(OutboxMessage.kind).not_in(keep))
+        .values(status=OutboxStatus.SUPPRESSED, suppressed_code=SuppressionCode.OBSOLETE, suppressed_reason=reason,
+                updated_at=now)
+    )
+    return int(result.rowcount)
+
+
 async def meeting_announced(session: AsyncSession, case: Case, meeting: Meeting, now: datetime) -> None:
     """A confirmed meeting: invitations to everyone invited, and their reminders."""
     recipients = await _participants(session, meeting)

@@ -23,6 +23,7 @@ class Channel(enum.StrEnum):
     """How something reached its recipient."""
 
     EMAIL = "email"
+    SMS = "sms"
     FEED = "feed"
     ANSWER_PAGE = "answer_page"
 
@@ -79,8 +80,9 @@ async def shared_of_case(session: AsyncSession, case_id: int, limit: int | None 
         level = _level(detail.get("level"))
         if entry.action is AuditAction.NOTIFICATION_SENT:
             meeting = _id(detail.get("meeting"))
+            channel = Channel.SMS if detail.get("channel") == Channel.SMS.value else Channel.EMAIL
             shared.append(Shared(
-                entry.at, Channel.EMAIL, MessageKind(str(detail.get("kind"))), _id(detail.get("contact")),
+                entry.at, channel, MessageKind(str(detail.get("kind"))), _id(detail.get("contact")),
                 _id(detail.get("user")), None, None, (meeting,) if meeting else (), level,
                 tuple(consent_of_outbox.get(entry.subject.removeprefix("outbox:"), []))))
         elif entry.action is AuditAction.FEED_SERVED:

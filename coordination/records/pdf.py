@@ -25,7 +25,8 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "records"
 PDF_VARIANT = "pdf/a-3b"
 MEDIA_TYPE = "application/pdf"
 
-_CHANNEL = {Channel.EMAIL: "E-post", Channel.FEED: "Kalenderabonnement", Channel.ANSWER_PAGE: "Svarside"}
+_CHANNEL = {Channel.EMAIL: "E-post", Channel.SMS: "SMS", Channel.FEED: "Kalenderabonnement",
+            Channel.ANSWER_PAGE: "Svarside"}
 _CONSENT_EVENT = {ConsentEvent.GRANTED: "Gitt", ConsentEvent.REFUSED: "Nektet", ConsentEvent.WITHDRAWN:
                   "Trukket tilbake", ConsentEvent.EXPIRED: "Utløpt"}
 _MEASURE = {"voluntary": "Frivillig hjelpetiltak", "ordered": "Pålagt hjelpetiltak"}

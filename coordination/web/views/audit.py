@@ -67,8 +67,9 @@ async def access_report(session: AsyncSession, user: User, case_id: int) -> list
             recipient = staff.get(shared.user_id, "Koordinator")
         else:
             recipient = "Saksteamet (kalender for saken)"
-        if shared.channel is Channel.EMAIL and shared.message_kind is not None:
-            what = t.MESSAGE_KIND.get(shared.message_kind, shared.message_kind) + " på e-post"
+        if shared.channel in (Channel.EMAIL, Channel.SMS) and shared.message_kind is not None:
+            what = t.MESSAGE_KIND.get(shared.message_kind, shared.message_kind) + (
+                " på e-post" if shared.channel is Channel.EMAIL else " på SMS")
         elif shared.channel is Channel.FEED:
             what = f"Ny versjon av kalender {shared.feed_id} ({len(shared.meeting_ids)} møter)"
         else:

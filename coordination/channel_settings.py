@@ -1,11 +1,18 @@
 """Settings of the channels beyond outgoing mail: the ORGANIZER mailbox read over IMAP
-(``SAMHANDLING_IMAP_*``) or from a local folder. Read by ``coordination.settings``."""
+(``SAMHANDLING_IMAP_*``) or from a local folder, and SMS (``SAMHANDLING_SMS_*``). Read by
+``coordination.settings``."""
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+
+from calendars.zone import clock_time
+from notifications.ports import DisclosureLevel
+from notifications.sms import SveveSettings
 
 #: Every variable read here, with its default (merged into ``settings.ENVIRONMENT``).
 CHANNEL_ENVIRONMENT: dict[str, str] = {
@@ -17,6 +24,15 @@ CHANNEL_ENVIRONMENT: dict[str, str] = {
     "IMAP_FOLDER": "INBOX",
     "INBOX_FOLDER": "./var/inbox",
     "INBOX_INTERVAL_SECONDS": "30",
+    "SMS_GATEWAY": "",
+    "SMS_FOLDER": "./var/sms",
+    "SMS_LEVEL_CAP": "logistics",
+    "SMS_DAY_START": "08:00",
+    "SMS_DAY_END": "20:00",
+    "SMS_GATEWAY_URL": "https://sveve.no/SMS/SendMessage",
+    "SMS_GATEWAY_USER": "",
+    "SMS_GATEWAY_PASSWORD": "",
+    "SMS_SENDER": "Moter",
 }
 
 
@@ -74,3 +90,41 @@ def read_interval(text: str, name: str, prefix: str) -> float:
     if not 1 <= seconds <= 3600:
         raise ValueError(f"{prefix}{name} must be a number of seconds from 1 to 3600, not {text!r}")
     return seconds
+
+
+class SmsGatewayKind(enum.StrEnum):
+    FOLDER = ""  # the embedded default: one file a message in SMS_FOLDER
+    SVEVE = "sveve"
+
+
+@dataclass(frozen=True, slots=True)
+class SmsSettings:
+    gateway: SmsGatewayKind = SmsGatewayKind.FOLDER
+    folder: Path = Path("./var/sms")
+    level_cap: DisclosureLevel = DisclosureLevel.LOGISTICS
+    day_start: time = time(8, 0)
+    day_end: time = time(20, 0)
+    sveve: SveveSettings = field(default_factory=SveveSettings)
+
+
+def read_sms(read: Callable[[str], str], prefix: str) -> SmsSettings:
+    kind_text = read("SMS_GATEWAY").strip().lower()
+    try:
+        kind = SmsGatewayKind(kind_text)
+    except ValueError:
+        raise ValueError(f"{prefix}SMS_GATEWAY must be empty (a folder) or sveve, not {kind_text!r}") from None
+    cap_text = read("SMS_LEVEL_CAP").strip().lower()
+    if cap_text not in ("none", "logistics"):
+        raise ValueError(f"{prefix}SMS_LEVEL_CAP must be none or logistics (SMS carry no more), not {cap_text!r}")
+    try:
+        start, end = clock_time(read("SMS_DAY_START")), clock_time(read("SMS_DAY_END"))
+    except ValueError:
+        raise ValueError(f"{prefix}SMS_DAY_START and {prefix}SMS_DAY_END must be clock times such as 08:00") from None
+    if not start < end:
+        raise ValueError(f"{prefix}SMS_DAY_START must be before {prefix}SMS_DAY_END")
+    sveve = SveveSettings(url=read("SMS_GATEWAY_URL").strip(), user=read("SMS_GATEWAY_USER").strip(),
+                          password=read("SMS_GATEWAY_PASSWORD"), sender=read("SMS_SENDER").strip() or "Moter")
+    if kind is SmsGatewayKind.SVEVE and not (sveve.user and sveve.password):
+        raise ValueError(f"{prefix}SMS_GATEWAY_USER and {prefix}SMS_GATEWAY_PASSWORD are needed with sveve")
+    return SmsSettings(gateway=kind, folder=Path(read("SMS_FOLDER")), level_cap=DisclosureLevel(cap_text),
+                       day_start=start, day_end=end, sveve=sveve)

@@ -74,6 +74,15 @@ DEFAULT_SECTOR: dict[Role, Sector] = {
 }
 
 
+class NotifyBy(enum.StrEnum):
+    """How a contact wants to be told: e-mail (the default), SMS, or both (the default for a
+    family member with a mobile number)."""
+
+    EMAIL = "email"
+    SMS = "sms"
+    BOTH = "both"
+
+
 class ConsentStatus(enum.StrEnum):
     GRANTED = "granted"
     REFUSED = "refused"

@@ -22,6 +22,7 @@ from coordination.domain import (
     ConsentStatus,
     Language,
     MeasureType,
+    NotifyBy,
     Role,
     Sector,
     UserRole,
@@ -31,7 +32,7 @@ from coordination.outbox.enums import OutboxStatus
 from coordination.replies.enums import ReplyOutcome
 from coordination.scheduling.enums import AnswerChannel, MeetingStatus, ParticipantAnswer
 from notifications.inbound import MESSAGE_KEY_LENGTH, InboundKind
-from notifications.ports import AlertKind, DisclosureLevel, MessageKind, RecipientKind, SuppressionCode
+from notifications.ports import AlertKind, Channel, DisclosureLevel, MessageKind, RecipientKind, SuppressionCode
 
 #: Sizes of the columns that hold what people type. The request schemas (``schemas.py``) take
 #: their limits from here, so that a value too long for its column is refused with a 400 naming
@@ -45,6 +46,8 @@ ROLE_LABEL_LENGTH = 100
 ORGANISATION_LENGTH = 200
 EMAIL_LENGTH = 254
 PHONE_LENGTH = 40
+#: E.164: a plus and at most 15 digits.
+MOBILE_LENGTH = 16
 INTERPRETER_LANGUAGE_LENGTH = 50
 DEFAULT_PLACE_LENGTH = 200
 VIDEO_LINK_LENGTH = 500
@@ -177,6 +180,9 @@ class Contact(_Row, table=True):
     organisation: str = Field(default="", max_length=ORGANISATION_LENGTH)
     email: str = Field(default="", max_length=EMAIL_LENGTH)
     phone: str = Field(default="", max_length=PHONE_LENGTH)
+    #: ``phone`` in E.164 when it is a mobile number (parsed with ``phonenumbers``, region NO): where SMS go.
+    mobile: str = Field(default="", max_length=MOBILE_LENGTH)
+    notify_by: NotifyBy = Field(default=NotifyBy.EMAIL, sa_type=EnumString(NotifyBy, 10))
     language: Language = Field(default=Language.NB, sa_type=EnumString(Language, 5))
     daily_care: bool = False
     needs_interpreter: bool = False
@@ -371,6 +377,7 @@ class OutboxMessage(_Row, table=True):
     unit_id: int = Field(foreign_key="unit.id")
     case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
     kind: MessageKind = Field(sa_type=EnumString(MessageKind, 20))
+    channel: Channel = Field(default=Channel.EMAIL, sa_type=EnumString(Channel, 10))
     recipient_contact_id: int | None = Field(default=None, foreign_key="contact.id")
     recipient_user_id: int | None = Field(default=None, foreign_key="user.id")
     recipient_kind: RecipientKind = Field(sa_type=EnumString(RecipientKind, 20))

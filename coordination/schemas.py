@@ -20,6 +20,7 @@ from coordination.domain import (
     ConsentStatus,
     Language,
     MeasureType,
+    NotifyBy,
     Role,
     Sector,
     UserRole,
@@ -143,6 +144,9 @@ class ContactIn(Struct, forbid_unknown_fields=True):
     organisation: Organisation = ""
     email: Email = ""
     phone: Phone = ""
+    notify_by: Annotated[NotifyBy | None, Meta(
+        description="How to tell them: email, sms or both. Null: both for a family member with a mobile "
+                    "number, else email. SMS needs a mobile number.")] = None
     language: Language = Language.NB
     daily_care: DailyCare = False
     needs_interpreter: bool = False
@@ -160,6 +164,7 @@ class ContactPatch(Struct, forbid_unknown_fields=True):
     organisation: Organisation | UnsetType = UNSET
     email: Email | UnsetType = UNSET
     phone: Phone | UnsetType = UNSET
+    notify_by: NotifyBy | UnsetType = UNSET
     language: Language | UnsetType = UNSET
     daily_care: DailyCare | UnsetType = UNSET
     needs_interpreter: bool | UnsetType = UNSET
@@ -178,6 +183,8 @@ class ContactOut(Struct):
     organisation: str
     email: str
     phone: str
+    mobile: Annotated[str, Meta(description="The phone number in E.164 when it is a mobile number; empty otherwise.")]
+    notify_by: NotifyBy
     language: Language
     daily_care: DailyCare
     needs_interpreter: bool

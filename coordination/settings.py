@@ -13,7 +13,14 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from coordination.channel_settings import CHANNEL_ENVIRONMENT, ImapSettings, read_imap, read_interval
+from coordination.channel_settings import (
+    CHANNEL_ENVIRONMENT,
+    ImapSettings,
+    SmsSettings,
+    read_imap,
+    read_interval,
+    read_sms,
+)
 from coordination.levels import Level
 from notifications.transport import SmtpSecurity, SmtpSettings
 
@@ -190,6 +197,8 @@ class Settings:
     imap: ImapSettings | None = None
     inbox_folder: Path = field(default_factory=lambda: Path(ENVIRONMENT["INBOX_FOLDER"]))
     inbox_interval_seconds: float = float(ENVIRONMENT["INBOX_INTERVAL_SECONDS"])
+    #: SMS: the gateway (a folder by default), the level cap and the daytime hours.
+    sms: SmsSettings = field(default_factory=SmsSettings)
 
     @property
     def is_sqlite(self) -> bool:
@@ -251,4 +260,5 @@ class Settings:
             inbox_folder=Path(_read("INBOX_FOLDER", source)),
             inbox_interval_seconds=read_interval(_read("INBOX_INTERVAL_SECONDS", source), "INBOX_INTERVAL_SECONDS",
                                                  PREFIX),
+            sms=read_sms(lambda name: _read(name, source), PREFIX),
         )

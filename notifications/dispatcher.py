@@ -32,6 +32,7 @@ from notifications.email import (
 )
 from notifications.messages import SERVICE_TERMS, RenderError, render
 from notifications.ports import (
+    Channel,
     DisclosureGate,
     DisclosureLevel,
     MessageKind,
@@ -41,6 +42,7 @@ from notifications.ports import (
     Suppressed,
     SuppressionCode,
 )
+from notifications.sms import Sms, SmsGateway, sms_text, withheld_in
 from notifications.transport import PermanentFailure, TemporaryFailure, Transport
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,10 @@ class DispatchSettings:
     interval: timedelta = timedelta(seconds=5)
     quiet_start: time = time(21, 0)  # Oslo wall clock
     quiet_end: time = time(7, 0)
+    #: SMS go only in the daytime, to everyone (DESIGN.md rule 10), and say at most this much.
+    sms_day_start: time = time(8, 0)
+    sms_day_end: time = time(20, 0)
+    sms_level_cap: DisclosureLevel = DisclosureLevel.LOGISTICS
 
 
 class Outcome(enum.StrEnum):
@@ -135,6 +141,7 @@ class Dispatcher:
         settings: DispatchSettings,
         *,
         rng: random.Random | None = None,
+        sms: SmsGateway | None = None,
     ) -> None:
         sender = f"{settings.mail.sender_name} {settings.mail.sender_address}".casefold()
         if any(term in sender for term in SERVICE_TERMS):
@@ -143,6 +150,7 @@ class Dispatcher:
         self._store = store
         self._gate = gate
         self._transport = transport
+        self._sms = sms
         self._clock = clock
         self._settings = settings
         self._rng = rng if rng is not None else random.Random()
@@ -290,6 +298,8 @@ class Dispatcher:
             decision = await self._gate.prepare(message, now)
             if isinstance(decision, Suppressed):
                 return await self._suppress(message, now, decision.code, decision.reason), None
+            if message.channel is Channel.SMS:
+                return await self._send_sms(message, decision, now)
             if decision.recipient_kind.is_family:
                 # Who is family is the gate's answer from the contact as it is now, not what
                 # they were when the message was queued (DESIGN.md rule 10). The gate's
@@ -355,6 +365,42 @@ class Dispatcher:
                 return Outcome.ERROR, None
             error = f"internal: {type(exc).__name__}"
             return await self._record_temporary(message, now, error), None
+
+    async def _send_sms(self, message: OutboxMessage, prepared: Prepared, now: datetime
+                        ) -> tuple[Outcome, str | None]:
+        """An SMS row: in the daytime only, content-free or at ``logistics`` at most, through the
+        gateway; failures retried or given up as for mail."""
+        s = self._settings
+        until = quiet_until(now, s.sms_day_end, s.sms_day_start)
+        if until is not None:
+            await self._store.defer(message.id, until, "outside the SMS hours", now)
+            return Outcome.DEFERRED, None
+        refusal = self._refusal(message, prepared, now)
+        if refusal is not None:
+            return await self._suppress(message, now, *refusal), None
+        meeting = prepared.meeting
+        made = sms_text(message.kind, prepared.recipient.language, prepared.allowed_level, s.sms_level_cap,
+                        answer_url=prepared.answer_url, start=meeting.start if meeting else None,
+                        place=meeting.place if meeting else None, phone=meeting.organiser_phone if meeting else None)
+        if made is None:
+            return await self._suppress(message, now, SuppressionCode.LEVEL_NONE, "nothing may be said by SMS"), None
+        if not prepared.recipient.mobile:
+            return await self._suppress(message, now, SuppressionCode.NO_ADDRESS, "no mobile number"), None
+        if withheld_in(made.text, prepared.withheld_terms):
+            return await self._dead(message, now, "SMS would disclose a withheld term"), None
+        try:
+            await self._sms_gateway().send(Sms(prepared.recipient.mobile, made.text, message.message_id.strip("<>")))
+        except PermanentFailure as exc:
+            return await self._dead(message, now, exc.detail), None
+        except TemporaryFailure as exc:
+            return await self._temporary(message, now, exc.detail), exc.detail if exc.server_level else None
+        await self._store.mark_sent(message.id, made.level, self._now())
+        return Outcome.SENT, None
+
+    def _sms_gateway(self) -> SmsGateway:
+        if self._sms is None:
+            raise PermanentFailure("no SMS gateway is configured")
+        return self._sms
 
     def _refusal(
         self, message: OutboxMessage, prepared: Prepared, now: datetime

@@ -25,6 +25,13 @@ class MessageKind(enum.StrEnum):
     ALERT = "alert"
 
 
+class Channel(enum.StrEnum):
+    """How a message travels: e-mail (iMIP), or SMS (a content-free notice, or a reminder)."""
+
+    EMAIL = "email"
+    SMS = "sms"
+
+
 class RecipientKind(enum.StrEnum):
     PARENT = "parent"
     CHILD = "child"
@@ -142,6 +149,7 @@ class OutboxMessage:
     attempts: int
     message_id: str
     subject_id: str | None = None  # the meeting or alert the row concerns
+    channel: Channel = Channel.EMAIL
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +160,7 @@ class Recipient:
     email: str
     language: Language = Language.NB
     display_name: str | None = None
+    mobile: str | None = None  # E.164, for SMS
 
 
 @dataclass(frozen=True, slots=True)

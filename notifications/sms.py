@@ -18,6 +18,8 @@ import math
 import os
 import re
 import tempfile
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -72,6 +74,14 @@ _NOTICES: dict[Language, dict[MessageKind, str]] = {
 }
 _PLACE = {Language.NB: ", {place}", Language.NN: ", {place}", Language.EN: ", {place}"}
 _PHONE = {Language.NB: " Spørsmål: {phone}", Language.NN: " Spørsmål: {phone}", Language.EN: " Questions: {phone}"}
+
+
+def withheld_in(text: str, words: Sequence[str]) -> list[str]:
+    """The withheld words (names) the SMS would show: whole words, case- and width-insensitive;
+    the last guard, as for mail."""
+    haystack = unicodedata.normalize("NFKC", text).casefold()
+    return [w for w in words if w.strip() and re.search(
+        rf"(?<!\w){re.escape(unicodedata.normalize('NFKC', w).casefold())}(?!\w)", haystack)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import msgspec
+import phonenumbers
+from phonenumbers import PhoneNumberType
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calendars.zone import clock_minutes
@@ -17,6 +19,7 @@ from coordination.consent.over_time import follow_consent
 from coordination.domain import (
     DEFAULT_SECTOR,
     AuditAction,
+    NotifyBy,
     Role,
     Sector,
 )
@@ -57,6 +60,31 @@ def _check_contact(role: Role, sector: Sector, daily_care: bool, email: str, pho
         )
 
 
+def mobile_of(phone: str) -> str:
+    """The number in E.164 when it is a mobile number, "" when it is a landline or empty; a
+    number that is no number at all is refused, naming the field (region NO when no +code)."""
+    if not phone.strip():
+        return ""
+    try:
+        parsed = phonenumbers.parse(phone, "NO")
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or not phonenumbers.is_valid_number(parsed):
+        raise InputError("phone", "not a valid phone number (for example +47 400 00 000, or 8 digits in Norway)")
+    if phonenumbers.number_type(parsed) not in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE):
+        return ""
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def notify_by_for(wanted: NotifyBy | None, sector: Sector, mobile: str) -> NotifyBy:
+    """As asked; by default both for a family member with a mobile number, else e-mail."""
+    if wanted is None:
+        return NotifyBy.BOTH if sector is Sector.FAMILY and mobile else NotifyBy.EMAIL
+    if wanted is not NotifyBy.EMAIL and not mobile:
+        raise InputError("notify_by", "SMS needs a mobile number in phone")
+    return wanted
+
+
 def contact_out(contact: Contact) -> ContactOut:
     assert contact.id is not None
     return ContactOut(
@@ -69,6 +97,8 @@ def contact_out(contact: Contact) -> ContactOut:
         organisation=contact.organisation,
         email=contact.email,
         phone=contact.phone,
+        mobile=contact.mobile,
+        notify_by=contact.notify_by,
         language=contact.language,
         daily_care=contact.daily_care,
         needs_interpreter=contact.needs_interpreter,
@@ -95,6 +125,7 @@ async def add_contact(
         await _single_child(session, case_id)
     if data.needs_interpreter and not data.interpreter_language:
         raise InputError("interpreter_language", "say which language the interpreter is for")
+    mobile = mobile_of(data.phone)
     contact = Contact(
         case_id=case_id,
         name=data.name,
@@ -104,6 +135,8 @@ async def add_contact(
         organisation=data.organisation,
         email=data.email,
         phone=data.phone,
+        mobile=mobile,
+        notify_by=notify_by_for(data.notify_by, sector, mobile),
         language=data.language,
         daily_care=data.daily_care,
         needs_interpreter=data.needs_interpreter,
@@ -156,6 +189,13 @@ async def update_contact(
         await _single_child(session, case_id, except_id=contact_id)
     if contact.needs_interpreter and not contact.interpreter_language:
         raise InputError("interpreter_language", "say which language the interpreter is for")
+    if "phone" in changes or "notify_by" in changes:
+        had_mobile = bool(contact.mobile)
+        contact.mobile = mobile_of(contact.phone)
+        wanted = changes.get("notify_by")
+        if wanted is None and had_mobile:  # a first mobile number gets the default; a changed one keeps the choice
+            wanted = contact.notify_by if contact.mobile else NotifyBy.EMAIL
+        contact.notify_by = notify_by_for(wanted, contact.sector, contact.mobile)
     contact.updated_at = now
     session.add(contact)
     # Every sector change is audited with its old and new value, also when a role change moved it.

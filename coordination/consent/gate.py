@@ -41,6 +41,7 @@ from coordination.scheduling.meetings import participants_of
 from notifications.messages import message_level
 from notifications.ports import (
     AlertDetails,
+    Channel,
     MeetingDetails,
     MessageKind,
     Prepared,
@@ -144,7 +145,9 @@ async def decide_for(session: AsyncSession, row: OutboxMessage, now: datetime, c
     asked = Asked(meeting, contact, case, reader, facts, level_for(reader, facts, meeting, now))
     if not asked.decision.allowed:
         return Verdict(Stop.NO_CONSENT, _reason_text(asked.decision), asked)
-    if not contact.email:
+    if row.channel is Channel.SMS and not contact.mobile:
+        return Verdict(Stop.NO_ADDRESS, f"contact {contact.id} has no mobile number", asked)
+    if row.channel is Channel.EMAIL and not contact.email:
         return Verdict(Stop.NO_ADDRESS, f"contact {contact.id} has no e-mail address", asked)
     return Verdict(None, asked=asked)
 
@@ -206,7 +209,7 @@ class ConsentGate:
     def _audit(session: AsyncSession, row: OutboxMessage, asked: Asked, now: datetime) -> None:
         """Rule 9: every decision of the policy, with its reasons and the records it rested on."""
         decision, case, contact = asked.decision, asked.case, asked.contact
-        decided = {"outbox": row.id, "meeting": asked.meeting.id, "contact": contact.id, "channel": "email",
+        decided = {"outbox": row.id, "meeting": asked.meeting.id, "contact": contact.id, "channel": row.channel.value,
                    "level": decision.level.value if decision.allowed else "none",
                    "reasons": [r.code for r in decision.reasons],
                    "consent_records": list(decision.consent_record_ids)}
@@ -227,13 +230,14 @@ class ConsentGate:
         if kind in _SENT_KINDS:
             answer_url = await answer_link(session, self._ctx, meeting, contact, now)
         calendar = None
-        if kind in (MessageKind.INVITATION, MessageKind.UPDATE, MessageKind.CANCELLATION):
+        if row.channel is Channel.EMAIL and kind in (MessageKind.INVITATION, MessageKind.UPDATE,
+                                                      MessageKind.CANCELLATION):
             event = to_event(case, meeting, people, level, reader, visible, organizer_email=settings.mail_from,
                              url=answer_url, plan_text=plan.goals if plan else None)
             event = _neutral_organizer(event, settings.mail_from_name)
             calendar = render_itip("CANCEL" if kind is MessageKind.CANCELLATION else "REQUEST", event)
         return Prepared(
-            recipient=Recipient(email=contact.email, language=contact.language),
+            recipient=Recipient(email=contact.email, language=contact.language, mobile=contact.mobile or None),
             recipient_kind=recipient_kind(contact),
             allowed_level=level,
             meeting=MeetingDetails(

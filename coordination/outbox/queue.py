@@ -20,12 +20,12 @@ from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from coordination.context import WAKE_DISPATCHER
-from coordination.domain import Role, Sector
+from coordination.domain import NotifyBy, Role, Sector
 from coordination.models import Alert, Case, Contact, Meeting, MeetingParticipant, OutboxMessage, Plan
 from coordination.outbox.enums import OutboxStatus
 from coordination.scheduling.enums import MeetingStatus
 from coordination.schemas import OutboxOut
-from notifications.ports import MessageKind, RecipientKind, SuppressionCode
+from notifications.ports import Channel, MessageKind, RecipientKind, SuppressionCode
 
 #: The messages that tell a recipient of a meeting (its time and place).
 TELLS_OF_MEETING = (MessageKind.INVITATION, MessageKind.UPDATE)
@@ -51,11 +51,20 @@ def new_message_id() -> str:
     return f"<{uuid.uuid4().hex}@samhandling>"
 
 
+def channels_of(contact: Contact) -> tuple[Channel, ...]:
+    """How the contact wants to be told (``notify_by``); SMS only with a mobile number."""
+    wanted = {NotifyBy.EMAIL: (Channel.EMAIL,), NotifyBy.SMS: (Channel.SMS,),
+              NotifyBy.BOTH: (Channel.EMAIL, Channel.SMS)}[contact.notify_by]
+    return tuple(c for c in wanted if c is Channel.EMAIL or contact.mobile) or (Channel.EMAIL,)
+
+
 def meeting_message(case: Case, meeting: Meeting, contact: Contact, kind: MessageKind, key: str,
-                    due: datetime, now: datetime) -> OutboxMessage:
-    """One message about a meeting to one contact, due at ``due``."""
+                    due: datetime, now: datetime, channel: Channel = Channel.EMAIL) -> OutboxMessage:
+    """One message about a meeting to one contact, due at ``due``. An SMS row's key is the
+    e-mail's with ``:sms``, so each is queued once."""
     return OutboxMessage(
-        idempotency_key=key, unit_id=case.unit_id, case_id=case.id, kind=kind,
+        idempotency_key=key if channel is Channel.EMAIL else f"{key}:sms", channel=channel,
+        unit_id=case.unit_id, case_id=case.id, kind=kind,
         # The kind when queued, for the record only: sending decides it anew from the contact.
         recipient_contact_id=contact.id, recipient_kind=recipient_kind(contact),
         meeting_id=meeting.id, meeting_sequence=meeting.ical_sequence, due_at=due, next_attempt_at=due,
@@ -102,12 +111,13 @@ async def _queue(
     now: datetime,
 ) -> None:
     for contact in recipients:
-        await enqueue(
-            session,
-            meeting_message(case, meeting, contact, kind,
-                            f"meeting:{meeting.id}:seq:{meeting.ical_sequence}:contact:{contact.id}:{kind.value}",
-                            now, now),
-        )
+        for channel in channels_of(contact):
+            await enqueue(
+                session,
+                meeting_message(case, meeting, contact, kind,
+                                f"meeting:{meeting.id}:seq:{meeting.ical_sequence}:contact:{contact.id}:{kind.value}",
+                                now, now, channel),
+            )
 
 
 async def reminder_offsets(session: AsyncSession, case_id: int) -> tuple[timedelta, ...]:
@@ -128,12 +138,13 @@ async def _queue_reminders(
             continue
         hours = int(offset.total_seconds() // 3600)
         for contact in recipients:
-            await enqueue(
-                session,
-                meeting_message(case, meeting, contact, MessageKind.REMINDER,
-                                f"meeting:{meeting.id}:seq:{meeting.ical_sequence}:start:{start}"
-                                f":contact:{contact.id}:reminder:{hours}h", due, now),
-            )
+            for channel in channels_of(contact):
+                await enqueue(
+                    session,
+                    meeting_message(case, meeting, contact, MessageKind.REMINDER,
+                                    f"meeting:{meeting.id}:seq:{meeting.ical_sequence}:start:{start}"
+                                    f":contact:{contact.id}:reminder:{hours}h", due, now, channel),
+                )
 
 
 async def withdraw_pending(

@@ -61,6 +61,7 @@ def _port(row: OutboxMessage) -> PortMessage:
         recipient_id=str(recipient), due_at=row.due_at,
         attempts=row.attempts, message_id=row.message_id,
         subject_id=str(row.meeting_id if row.meeting_id is not None else row.alert_id),
+        channel=row.channel,
     )
 
 

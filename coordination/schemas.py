@@ -43,7 +43,7 @@ from coordination.models import (
 )
 from coordination.outbox.enums import OutboxStatus
 from coordination.scheduling.enums import MeetingStatus, ParticipantAnswer
-from notifications.ports import AlertKind, MessageKind, SuppressionCode
+from notifications.ports import AlertKind, Channel, MessageKind, SuppressionCode
 
 #: A single line of text: no control characters at all (they end up in mail headers and
 #: calendar lines), so CR, LF, NUL and TAB are refused.
@@ -539,6 +539,7 @@ SuppressedCode = Annotated[str, Meta(
 class OutboxOut(Struct):
     id: int
     kind: MessageKind
+    channel: Annotated[Channel, Meta(description="email (iMIP), or sms (a content-free notice or a reminder).")]
     recipient_contact_id: int | None
     recipient_user_id: int | None
     meeting_id: int | None

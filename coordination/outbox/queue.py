@@ -259,7 +259,7 @@ async def list_outbox(session: AsyncSession, case_id: int, limit: int = 500) -> 
         .order_by(col(OutboxMessage.due_at).desc(), col(OutboxMessage.id).desc()).limit(limit)
     )
     return [
-        OutboxOut(id=r.id or 0, kind=r.kind, recipient_contact_id=r.recipient_contact_id,
+        OutboxOut(id=r.id or 0, kind=r.kind, channel=r.channel, recipient_contact_id=r.recipient_contact_id,
                   recipient_user_id=r.recipient_user_id, meeting_id=r.meeting_id, due_at=r.due_at,
                   status=r.status, attempts=r.attempts, level=r.level, suppressed_code=r.suppressed_code,
                   suppressed_reason=r.suppressed_reason, last_error=r.last_error, sent_at=r.sent_at)

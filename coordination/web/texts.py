@@ -20,7 +20,7 @@ from coordination.feeds.enums import FeedScope
 from coordination.levels import Level
 from coordination.scheduling.enums import AnswerChannel, MeetingStatus, ParticipantAnswer
 from coordination.schemas import WeeklyWindow
-from notifications.ports import AlertKind, MessageKind, SuppressionCode
+from notifications.ports import AlertKind, Channel, MessageKind, SuppressionCode
 
 NB = Language.NB
 
@@ -145,6 +145,9 @@ def audit_action(action: str) -> str:
         return f"Lest: {READ_WHAT.get(what, what)}"
     return AUDIT_ACTIONS.get(action, action)
 
+
+#: How a message travels, on the outbox page: e-mail is the rule, SMS is marked.
+CHANNEL_MARK: dict[str, str] = {Channel.EMAIL: "", Channel.SMS: " (SMS)"}
 
 #: How an answer came (MeetingParticipant.answered_via).
 ANSWER_VIA: dict[str, str] = {

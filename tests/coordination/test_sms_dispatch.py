@@ -164,3 +164,11 @@ async def test_a_gateway_that_stays_down_is_retried_then_given_up_with_an_alert(
     async with service.transaction() as session:
         alerts = (await session.exec(select(Alert).where(Alert.kind == "notification_failed"))).all()
     assert {a.detail["outbox"] for a in alerts} >= {r.id for r in dead}
+
+
+async def test_the_outbox_shows_sms_beside_mail(scene: Any, client: Client, people: Any) -> None:
+    listed = await client.get(f"/cases/{scene.case_id}/outbox", headers=people.coordinator.headers)
+    channels = {(r["recipient_contact_id"], r["kind"], r["channel"]) for r in listed.json()}
+    assert {(scene.mother, "invitation", "email"), (scene.mother, "invitation", "sms"),
+            (scene.teacher, "invitation", "sms")} <= channels
+    assert (scene.teacher, "invitation", "email") not in channels

@@ -79,7 +79,7 @@ async def outbox_rows(session: AsyncSession, user: User, case_id: int, now: date
         if status_filter and _group(r.status, tone) != status_filter:
             continue
         rows.append(OutboxRow(
-            id=r.id, kind=t.MESSAGE_KIND.get(r.kind, r.kind), recipient=recipient,
+            id=r.id, kind=t.MESSAGE_KIND.get(r.kind, r.kind) + t.CHANNEL_MARK[r.channel], recipient=recipient,
             meeting=f"{meeting_kind_name(meeting.kind, NB)}, {t.when(meeting.start)}" if meeting else "",
             due=t.when(r.due_at), status=status, tone=tone, details=details, level=level,
         ))

@@ -33,10 +33,11 @@ from calendars.zone import local_date, local_midnight
 
 
 def plan_schedule(plan: PlanSpec, *, now: datetime, existing: Sequence[Meeting] = ()) -> Schedule:
-    """The plan's meetings from ``now`` on. Existing meetings that are held, ad hoc, already
-    begun, or pinned (confirmed or moved by a coordinator) within the plan's period are kept as
-    they were and anchor what follows; other existing meetings are planned afresh, and a pinned
-    one the plan's new period no longer holds is left out (its series may place it anew)."""
+    """The plan's meetings from ``now`` on. Existing meetings that are held, pinned
+    (confirmed or moved by a coordinator), ad hoc or already begun are kept as they were
+    and anchor what follows; other existing meetings are planned afresh. A pinned meeting
+    whose place in the series the plan no longer has (a main evaluation after a new, earlier
+    end) is let go: it is neither kept nor planned, and the caller cancels it."""
     validate_plan(plan, now)
     return _Planner(plan, now, existing).run()
 
@@ -65,10 +66,13 @@ class _Planner:
         # By key, to anchor what follows; the list keeps every one, even if keys repeat.
         self.kept: dict[str, Meeting] = {}
         self.kept_list: list[Meeting] = []
+        #: The kept meetings' keys the plan's series asked for: a pinned meeting it never asks
+        #: for has no place in the plan any more.
+        self.claimed: set[str] = set()
         for meeting in sorted(existing, key=meeting_order):
             if (
                 meeting.held
-                or (meeting.pinned and plan.start <= local_date(meeting.start) <= plan.expected_end)
+                or meeting.pinned
                 or meeting.kind is MeetingKind.AD_HOC
                 or meeting.start < now
             ):
@@ -79,6 +83,16 @@ class _Planner:
         self.unschedulable: list[Unschedulable] = []
 
     # -- state ------------------------------------------------------------------------
+
+    def _kept(self, key: str) -> Meeting | None:
+        """The kept meeting at this place in the series, if any; the series has asked for it."""
+        self.claimed.add(key)
+        return self.kept.get(key)
+
+    def _let_go(self, meeting: Meeting) -> bool:
+        """A pinned meeting still to come whose place in the series the plan no longer has."""
+        return (meeting.pinned and not meeting.held and meeting.start >= self.now
+                and meeting.kind is not MeetingKind.AD_HOC and meeting.key not in self.claimed)
 
     def _involves_family(self, participants: Sequence[str]) -> bool:
         return any(pid in self.family_ids for pid in participants)
@@ -200,7 +214,7 @@ class _Planner:
 
     def _meeting(self, kind: MeetingKind, sequence: int, first: date, last: date) -> Meeting | None:
         """A meeting without a child talk: kept if it exists, else placed and committed."""
-        kept = self.kept.get(meeting_key(kind, sequence, None))
+        kept = self._kept(meeting_key(kind, sequence, None))
         if kept is not None:
             return kept
         return self._commit(self._place(kind, sequence, first, last))
@@ -223,9 +237,9 @@ class _Planner:
         """The evaluation first, then its child talk in the days before; when no talk
         fits, later days of the evaluation's window are tried before giving up the talk."""
         ref = MeetingRef(kind, sequence)
-        kept = self.kept.get(meeting_key(kind, sequence, None))
+        kept = self._kept(meeting_key(kind, sequence, None))
         talk_key = meeting_key(MeetingKind.CHILD_TALK, talk_sequence, ref)
-        if not self._wants_talk(kind) or talk_key in self.kept:
+        if not self._wants_talk(kind) or self._kept(talk_key) is not None:
             return (
                 kept if kept is not None else self._commit(self._place(kind, sequence, first, last))
             )
@@ -297,7 +311,7 @@ class _Planner:
         mini_first = anchor + timedelta(weeks=low)
         mini_last = anchor + timedelta(weeks=high)
         mini: Meeting | None = None
-        if startup is None and meeting_key(MeetingKind.MINI_EVALUATION, 1, None) not in self.kept:
+        if startup is None and self._kept(meeting_key(MeetingKind.MINI_EVALUATION, 1, None)) is None:
             self._depends(MeetingKind.MINI_EVALUATION, 1, mini_first, mini_last, on=startup_ref)
         else:
             mini = self._evaluation(
@@ -313,7 +327,7 @@ class _Planner:
             self._evaluation(ref.kind, ref.sequence, first, last, talk_numbers[ref])
 
         return Schedule(
-            kept=tuple(self.kept_list),
+            kept=tuple(m for m in self.kept_list if not self._let_go(m)),
             planned=tuple(sorted(self.planned, key=meeting_order)),
             unschedulable=tuple(sorted(self.unschedulable, key=lambda u: (u.window_start, u.key))),
         )
@@ -333,7 +347,7 @@ class _Planner:
         sequence = 1
         while monday < limit_monday:
             first, last = monday, monday + timedelta(days=6)
-            if startup is None and meeting_key(MeetingKind.WEEKLY_STATUS, sequence, None) not in self.kept:
+            if startup is None and self._kept(meeting_key(MeetingKind.WEEKLY_STATUS, sequence, None)) is None:
                 self._depends(MeetingKind.WEEKLY_STATUS, sequence, first, last, on=startup_ref)
             else:
                 self._meeting(MeetingKind.WEEKLY_STATUS, sequence, first, last)

@@ -29,7 +29,7 @@ from coordination.schemas import PlanIn, PlanOut, RulesIn
 from coordination.web import texts as t
 
 #: (value, name) of each weekday for the select boxes: "0", "mandag".
-WEEKDAYS = [(str(number), name) for number, name in get_day_names("wide", locale=Language.NB.value).items()]
+WEEKDAYS = sorted((str(number), name) for number, name in get_day_names("wide", locale=Language.NB.value).items())
 #: Empty rows a form offers beside the filled ones.
 SPARE_ROWS = {"smart_goals": 1, "measures": 1, "weekly": 1, "office_hours": 1, "closures": 1}
 #: Empty rows a new plan's form starts with: the guide recommends at most three goals at a time.

@@ -315,8 +315,9 @@ def test_revision_keeps_pinned_and_ad_hoc_meetings_and_works_around_them() -> No
 
 
 def test_a_shortened_plan_lets_go_of_a_pinned_meeting_after_its_new_end() -> None:
-    """A confirmed meeting stays where it is, but not outside the plan: when the plan now ends
-    before it, it is no longer the plan's (and the service cancels it, telling its invitees)."""
+    """A confirmed meeting stays where it is while the plan has its place: a main evaluation
+    the shortened plan no longer has is let go (the service cancels it, telling its invitees),
+    never moved."""
     original = plan_schedule(demo_plan(), now=NOW)
     last_main = of_kind(original, MeetingKind.MAIN_EVALUATION)[-1]
     pinned = replace(last_main, pinned=True)

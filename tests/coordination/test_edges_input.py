@@ -119,6 +119,7 @@ STORED_IN: dict[type[msgspec.Struct], tuple[type[SQLModel], dict[str, str]] | No
     schemas.MeasureIn: None,
     schemas.ChildWishesIn: None,
     schemas.ClosureIn: None,
+    schemas.GoalIn: None,
     schemas.RulesIn: None,
 }
 

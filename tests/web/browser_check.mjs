@@ -433,6 +433,75 @@ if (args.adminToken) {
   });
 }
 
+// The plan and a meeting outside it (issue 14): the form, a refused field, the preview of a
+// revision without the child talks (meetings cancelled, who is told, what consent stops), the
+// save; rows added without JavaScript; a new meeting with the slot finder's advice.
+await step("plan", async () => {
+  await page.goto(args.base + caseUrl + "/plan");
+  await axe(page, "plan form");
+  await keyboardWalk(page, "plan form", 60);
+  await shot(page, "30-tiltaksplan.png");
+  const end = await page.inputValue("#expected_end");
+  await page.fill("#expected_end", "");
+  await page.click("form[action$='/plan'] button[value=forhandsvis]:not(.default-submit)");
+  await page.waitForSelector(".error-summary");
+  obs.planError = await text(page.locator(".error-summary"));
+  obs.planErrorLink = await page.locator(".error-summary a").first().getAttribute("href");
+  obs.planErrorFocus = await focusedClass(page);
+  await axe(page, "plan form: error");
+  await shot(page, "31-tiltaksplan-feil.png");
+  // The child no longer takes part: the child talks go, the confirmed one too, and its invitees are told.
+  await page.fill("#expected_end", end);
+  await page.uncheck("#child_takes_part");
+  await page.click("form[action$='/plan'] button[value=forhandsvis]:not(.default-submit)");
+  await page.waitForSelector("#forhandsvisning");
+  obs.planPreview = await text(page.locator("#oppsummering"));
+  obs.planPreviewCancelled = await page.locator("#avlyses tbody tr").count();
+  obs.planPreviewMessages = await page.locator("#meldinger tbody tr").count();
+  await axe(page, "plan preview");
+  await keyboardWalk(page, "plan preview", 40);
+  await shot(page, "32-forhandsvisning.png");
+  await page.click("form[action$='/plan'] button[value=lagre]");
+  await page.waitForURL((url) => url.pathname.endsWith("/moter"));
+  obs.planSaved = await text(page.locator(".notice"));
+  // Without JavaScript a row is added by a button that shows the form again with one more.
+  const plain = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 900 } });
+  const p = await plain.newPage();
+  await p.goto(args.base + "/logg-inn");
+  await p.fill("#token", args.token);
+  await p.click("form[action='/logg-inn'] button");
+  await p.waitForURL((url) => url.pathname === "/");
+  await p.goto(args.base + caseUrl + "/plan");
+  obs.noJsGoalRowsBefore = await p.locator("input[name$='-goal']").count();
+  await p.click("button[value='legg-til:smart_goals']");
+  await p.waitForLoadState();
+  obs.noJsGoalRowsAfter = await p.locator("input[name$='-goal']").count();
+  await plain.close();
+});
+
+await step("new meeting", async () => {
+  await page.goto(args.base + caseUrl + "/moter/nytt");
+  await axe(page, "new meeting");
+  await keyboardWalk(page, "new meeting", 40);
+  await page.click("form[action$='/moter/nytt'] button[value=finn]:not(.default-submit)");
+  await page.waitForSelector(".error-summary");
+  obs.newMeetingError = await text(page.locator(".error-summary"));
+  await axe(page, "new meeting: error");
+  await page.fill("#agenda", "Samtale om skolevegring");
+  const boxes = page.locator("#participant_ids input[type=checkbox]");
+  await boxes.nth(0).check();
+  await boxes.nth(1).check();
+  await page.click("form[action$='/moter/nytt'] button[value=finn]:not(.default-submit)");
+  await page.waitForSelector("#slot-suggestion");
+  obs.newMeetingAdvice = await text(page.locator("#slot-suggestion h2"));
+  await axe(page, "new meeting: advice");
+  await shot(page, "33-nytt-mote-forslag.png");
+  await page.locator("#slot-suggestion form button").first().click();
+  await page.waitForURL((url) => /\/moter\/\d+$/.test(url.pathname));
+  obs.newMeetingCreated = await text(page.locator(".notice"));
+  obs.newMeetingWhen = await text(page.locator("[data-when]").first());
+});
+
 await step("sign out", async () => {
   await page.goto(args.base + "/");
   await page.click("form.sign-out button");

@@ -46,12 +46,15 @@ SCREENSHOTS = [
     "20-ny-sak.png", "21-ny-sak-feil.png", "22-kontaktskjema.png", "23-kontaktskjema-feil.png", "24-kontakter.png",
     "25-enhetens-saker.png", "26-til-oppfolging.png", "27-koordinatorer.png", "28-brukere.png",
     "29-innstillinger-feil.png",
+    # The plan with its preview, and a meeting outside it (issue 14).
+    "30-tiltaksplan.png", "31-tiltaksplan-feil.png", "32-forhandsvisning.png", "33-nytt-mote-forslag.png",
 ]
 PAGES = {"sign-in", "my cases", "case overview", "consent", "outbox", "schedule", "meeting",
          "meeting: time does not fit", "feeds", "log", "alerts", "not found", "answer", "answer: broken link",
          "new case", "new case: error", "contacts: empty", "contact form", "contact form: error", "contacts",
          "unit cases", "unit cases: search", "attention", "coordinators", "users", "users: error", "users: created",
-         "unit settings", "unit settings: error"}
+         "unit settings", "unit settings: error",
+         "plan form", "plan form: error", "plan preview", "new meeting", "new meeting: error", "new meeting: advice"}
 
 
 def _missing(what: str) -> None:
@@ -249,6 +252,20 @@ def test_caseworker_in_a_real_browser(browser_ready: None, server: Server) -> No
     assert "Viser 1–1 av 1 sak" in seen["unitSearch"] and "NY-2027-1" in seen["unitSearchRows"][0]
     assert "Skriv en gyldig e-postadresse" in seen["userError"] and "Nina Ny er lagt til" in seen["userCreated"]
     assert "Siste dag må være samme dag som første dag" in seen["settingsError"]
+
+    # The plan: a refused field named and focused; the preview of a plan without the child talks cancels
+    # them, the confirmed one too, and says who is told; the save; rows added without JavaScript.
+    assert "Skriv når planen forventes å slutte" in seen["planError"]
+    assert seen["planErrorLink"] == "#expected_end" and "error-summary" in seen["planErrorFocus"]
+    assert "avlyses" in seen["planPreview"] and seen["planPreviewCancelled"] > 0
+    assert seen["planPreviewMessages"] > 0, "the confirmed meetings' invitees are told of the cancellation"
+    assert "Tiltaksplanen er lagret" in seen["planSaved"]
+    assert seen["noJsGoalRowsAfter"] == seen["noJsGoalRowsBefore"] + 1
+    # A meeting outside the plan, at the time the slot finder offers.
+    assert "Velg minst én deltaker" in seen["newMeetingError"]
+    assert seen["newMeetingAdvice"].startswith("Første tid som passer")
+    assert "Møtet er opprettet" in seen["newMeetingCreated"]
+    assert seen["newMeetingAdvice"].removeprefix("Første tid som passer: ") in seen["newMeetingWhen"]
 
     # Universal design: axe on every page, no serious or critical violation; visible focus everywhere.
     assert {p["name"] for p in result["pages"]} >= PAGES

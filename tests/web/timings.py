@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import logging
 import re
 import statistics
@@ -26,6 +27,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from litestar.testing import AsyncTestClient
@@ -216,6 +218,57 @@ async def _time_contact_form(client: AsyncTestClient[Any], csrf: str, case_id: i
     _row("POST contact form (one field changed)", times)
 
 
+def _hidden(page: str) -> list[tuple[str, str]]:
+    """The hidden fields a page's forms post back (the plan preview's "Lagre" sends them all)."""
+    return [(name, html.unescape(value))
+            for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page)]
+
+
+async def _post_timed(client: AsyncTestClient[Any], path: str, fields: list[tuple[str, str]], expected: int
+                      ) -> tuple[float, Any]:
+    begin = time.perf_counter()
+    answer = await client.post(path, content=urlencode(fields).encode(), follow_redirects=False,
+                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+    elapsed = (time.perf_counter() - begin) * 1000
+    assert answer.status_code == expected, (path, answer.status_code, answer.text[-800:])
+    return elapsed, answer
+
+
+async def _time_plan(client: AsyncTestClient[Any], csrf: str, case_id: int, rounds: int) -> None:
+    """The plan form of the case with 40 contacts and 60 meetings, its preview (the plan's
+    upsert run in a rolled-back transaction, read back, each message judged by the gate),
+    and the save: a first plan, then a revision that ends the plan in June."""
+    path = f"/saker/{case_id}/plan"
+    page = await client.get(path)
+    members = re.findall(r'name="member_ids" value="(\d+)"', page.text)
+    plan = [("_csrf", csrf), ("start_date", "2027-01-11"), ("expected_end", "2027-12-17"),
+            ("goals", "Oppmøte på skolen"), ("smart_goals-0-goal", "Skoleoppmøte"),
+            ("smart_goals-0-indicator", "Dager på skolen"), ("smart_goals-0-level_now", "60 %"),
+            ("smart_goals-0-target", "90 %"), ("smart_goals-0-deadline", "2027-04-01"),
+            ("measures-0-what", "Miljøterapeut hjemme"), ("measures-0-weekly-0-weekday", "1"),
+            ("measures-0-weekly-0-start", "17:00"), ("measures-0-weekly-0-end", "18:00"),
+            ("measures-0-contact_ids", members[0]), ("measures-0-contact_ids", members[1]),
+            *(("member_ids", m) for m in members), ("child_takes_part", "ja"),
+            *((f"rules-office_hours-{d}-{part}", value) for d in range(5)
+              for part, value in (("weekday", str(d)), ("start", "08:00"), ("end", "16:00"))),
+            ("rules-reminder_offsets_hours", "48, 3")]
+    first = [await _post_timed(client, path, [*plan, ("handling", "forhandsvis")], 200) for _ in range(rounds)]
+    _row("POST plan preview (a first plan, 60 meetings)", [t for t, _ in first], len(first[-1][1].content))
+    await _post_timed(client, path, [*_hidden(first[-1][1].text), ("handling", "lagre")], 303)
+    await _time_pages(client, [path], rounds)
+    adding = [(await _post_timed(client, path, [*plan, ("handling", "legg-til:measures")], 200))[0]
+              for _ in range(rounds)]
+    _row("POST plan form: add a row", adding)
+    revised = [*[(k, v) for k, v in plan if k != "expected_end"], ("expected_end", "2027-06-30")]
+    previews, saves = [], []
+    for _ in range(rounds):
+        elapsed, preview = await _post_timed(client, path, [*revised, ("handling", "forhandsvis")], 200)
+        previews.append(elapsed)
+        saves.append((await _post_timed(client, path, [*_hidden(preview.text), ("handling", "lagre")], 303))[0])
+    _row("POST plan preview (a revision)", previews, len(preview.content))
+    _row("POST plan save (as previewed)", saves)
+
+
 async def measure(settings: Settings, rounds: int) -> None:
     clock = Clock(frozen=NOW)
     ctx = ServiceContext.create(settings, clock)
@@ -236,6 +289,7 @@ async def measure(settings: Settings, rounds: int) -> None:
         await _time_move(client, csrf, case_id, meeting_id, rounds)
         print("the case with 40 contacts:")
         await _time_contact_form(client, csrf, case_id, rounds)
+        await _time_plan(client, csrf, case_id, rounds)
     async with AsyncTestClient(app=app) as client:
         await _signed_in(client, leader_token)
         print(f"leader of {LEADER_CASES} cases:")

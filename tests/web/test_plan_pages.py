@@ -223,7 +223,8 @@ async def _planned_and_confirmed(client: Client, people: Any, team: Any) -> dict
     await _caseworker(client, people, team)
     await grant_school(client, people, team)
     plan = await client.put(f"/cases/{team.case_id}/plan", headers=headers, json={
-        "start_date": "2027-01-11", "expected_end": "2027-12-17", "child_takes_part": False})
+        "start_date": "2027-01-11", "expected_end": "2027-12-17", "child_takes_part": False,
+        "rules": {"main_evaluation_months": 3, "durations": {"startup": 90}}})
     assert plan.status_code == 200, plan.text
     meetings = plan.json()["meetings"]
     startup = meetings[0]
@@ -281,6 +282,8 @@ async def test_the_preview_of_a_revision_is_what_the_save_does(client: Client, p
     sent = sorted((MESSAGE_KIND[r.kind], contacts[r.recipient_contact_id], r.meeting_id or 0) for r in rows)
     assert sent == promised, "the save queued exactly the messages the preview promised"
     assert [rev for _, rev, _ in after["plans"]] == [2]
+    rules = (await client.get(f"/cases/{team.case_id}/plan", headers=people.coordinator.headers)).json()["rules"]
+    assert rules == {"main_evaluation_months": 3, "durations": {"startup": 90}}, "rules the form does not show stay"
 
 
 async def _contacts(session: Any, case_id: int) -> list[Contact]:

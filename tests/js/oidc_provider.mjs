@@ -4,13 +4,16 @@
 // `listening <issuer>` once it answers. Configured from the environment:
 //   OIDC_CLIENT       {"client_id", "client_secret", "redirect_uri", "post_logout_redirect_uri"}
 //   OIDC_ACCOUNTS     {"<account id, the sub>": {"email", "email_verified", "xms_edov", "name", "pid"}, ...}
+//   OIDC_LOGIN_AS     optional: the account signed in when the request names none (a real browser
+//                     clicking "Logg inn", as in tests/web/test_whole_case_browser.py and the README)
+//   OIDC_PORT         optional: the port to listen on (default: a free one)
 //
 // One confidential client, PKCE (S256) required, RP-initiated logout on. There is no login
 // form: the interaction signs in, at once, the account the authorization request names in
-// `login_hint` (the test, acting as the browser, adds it), and consent is taken as given, so
-// that a test can sign in over plain HTTP. Claims of the `email` and `profile` scopes come
-// from the userinfo endpoint, as the provider's default (conformIdTokenClaims) has it; `pid`
-// comes in the ID token, as ID-porten sends it.
+// `login_hint` (the test, acting as the browser, adds it), or else OIDC_LOGIN_AS, and consent
+// is taken as given, so that a test can sign in over plain HTTP. Claims of the `email` and
+// `profile` scopes come from the userinfo endpoint, as the provider's default
+// (conformIdTokenClaims) has it; `pid` comes in the ID token, as ID-porten sends it.
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -19,6 +22,8 @@ import Provider from 'oidc-provider';
 
 const client = JSON.parse(process.env.OIDC_CLIENT);
 const accounts = JSON.parse(process.env.OIDC_ACCOUNTS);
+const loginAs = process.env.OIDC_LOGIN_AS || '';
+const port = Number(process.env.OIDC_PORT || 0);
 
 function findAccount(_ctx, id) {
   const account = accounts[id];
@@ -43,7 +48,7 @@ async function loadExistingGrant(ctx) {
 }
 
 const server = http.createServer();
-server.listen(0, '127.0.0.1', () => {
+server.listen(port, '127.0.0.1', () => {
   const issuer = `http://127.0.0.1:${server.address().port}`;
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const provider = new Provider(issuer, {
@@ -73,7 +78,7 @@ server.listen(0, '127.0.0.1', () => {
     }
     try {
       const details = await provider.interactionDetails(req, res);
-      const accountId = details.params.login_hint;
+      const accountId = details.params.login_hint || loginAs;
       if (!accounts[accountId]) {
         res.writeHead(400, { 'content-type': 'text/plain' });
         res.end(`no test account named in login_hint: ${accountId}`);

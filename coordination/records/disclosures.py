@@ -68,23 +68,23 @@ async def shared_of_case(session: AsyncSession, case_id: int, limit: int | None 
     query = (select(AuditEntry).where(AuditEntry.case_id == case_id, col(AuditEntry.action).in_(SHARED))
              .order_by(col(AuditEntry.id).desc()))
     entries = (await session.exec(query if limit is None else query.limit(limit))).all()
-    consent_of_outbox: dict[str, list[int]] = {}
+    decided: dict[str, tuple[list[int], Channel]] = {}
     for entry in entries:
         if entry.action is AuditAction.DISCLOSURE_ALLOWED:
             # Newest first: a row retried or held until morning was decided more than once, and
-            # the send rests on the last decision before it.
-            consent_of_outbox.setdefault(str(entry.detail.get("outbox")), ints(entry.detail.get("consent_records")))
+            # the send rests on the last decision before it (which also names its channel).
+            channel = Channel.SMS if entry.detail.get("channel") == Channel.SMS.value else Channel.EMAIL
+            decided.setdefault(str(entry.detail.get("outbox")), (ints(entry.detail.get("consent_records")), channel))
     shared = []
     for entry in entries:
         detail = entry.detail
         level = _level(detail.get("level"))
         if entry.action is AuditAction.NOTIFICATION_SENT:
             meeting = _id(detail.get("meeting"))
-            channel = Channel.SMS if detail.get("channel") == Channel.SMS.value else Channel.EMAIL
+            records, channel = decided.get(entry.subject.removeprefix("outbox:"), ([], Channel.EMAIL))
             shared.append(Shared(
                 entry.at, channel, MessageKind(str(detail.get("kind"))), _id(detail.get("contact")),
-                _id(detail.get("user")), None, None, (meeting,) if meeting else (), level,
-                tuple(consent_of_outbox.get(entry.subject.removeprefix("outbox:"), []))))
+                _id(detail.get("user")), None, None, (meeting,) if meeting else (), level, tuple(records)))
         elif entry.action is AuditAction.FEED_SERVED:
             scope = detail.get("scope")
             shared.append(Shared(

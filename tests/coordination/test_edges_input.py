@@ -383,8 +383,9 @@ def _plan_body(**extra: Any) -> Any:
 
 
 CASE_PATHS = ["", "/contacts", "/consents", "/information-loops", "/audit", "/plan", "/meetings", "/feeds",
-              "/alerts", "/outbox"]
-CASE_PAGES = ["/", "/samtykke", "/moter", "/kalendere", "/utsendinger", "/logg"]
+              "/alerts", "/outbox", "/record", "/access-report"]
+CASE_PAGES = ["/", "/samtykke", "/moter", "/kalendere", "/utsendinger", "/logg", "/journal",
+              "/journal/journalutskrift.pdf", "/innsyn", "/innsyn/innsyn.pdf"]
 MEETING_ACTIONS = ["confirm", "cancel", "held"]
 
 OPERATIONS: list[Op] = [
@@ -398,6 +399,8 @@ OPERATIONS: list[Op] = [
     Op("POST", "/cases/{case}/meetings", "case", lambda w, _: _meeting_body(w, w.a["contact"])),
     Op("POST", "/cases/{case}/slots", "case", lambda w, _: _slots_body(w, w.a["contact"])),
     Op("POST", "/cases/{case}/feeds", "case", lambda w, _: {"scope": "case"}),
+    Op("POST", "/cases/{case}/close", "case"),
+    Op("POST", "/cases/{case}/reopen", "case"),
     Op("PATCH", "/cases/{case}/contacts/{contact}", "contact", lambda w, _: {"name": "Endret Navn"}),
     Op("PUT", "/cases/{case}/meetings/{meeting}", "meeting", lambda w, _: {"place": "Et annet sted"}),
     *[Op("POST", "/cases/{case}/meetings/{meeting}/" + action, "meeting") for action in MEETING_ACTIONS],
@@ -424,6 +427,8 @@ OPERATIONS: list[Op] = [
        body=lambda w, _: {"grantor": str(w.a["contact"]), "sector": "school", "status": "granted",
                           "level": "purpose", "form": "written"}),
     Op("POST", "/saker/{case}/kalendere", "case", lambda w, _: {"scope": "case"}, page=True),
+    Op("POST", "/saker/{case}/avslutt", "case", lambda w, _: {"bekreft": "ja"}, page=True),
+    Op("POST", "/saker/{case}/gjenapne", "case", page=True),
     Op("GET", "/saker/{case}/moter/{meeting}", "meeting", page=True),
     Op("POST", "/saker/{case}/moter/{meeting}/flytt", "meeting", lambda w, _: {"dato": "2027-01-14", "tid": "10:00"},
        page=True),

@@ -40,8 +40,10 @@ async def test_the_record_of_the_demo_case_matches_the_api(client: Client, demo_
     invited = {m["id"]: sorted(p["contact_id"] for p in m["participants"]) for m in meetings}
     assert {m["id"]: sorted(i["contact_id"] for i in m["invitees"]) for m in record["meetings"]} == invited
     sent = [o for o in outbox if o["status"] == "sent"]
-    mails = [d for d in record["disclosures"] if d["channel"] == "email"]
+    mails = [d for d in record["disclosures"] if d["channel"] in ("email", "sms")]
     assert len(mails) == len(sent) > 0
+    for channel in ("email", "sms"):  # each send by the channel it went by
+        assert len([d for d in mails if d["channel"] == channel]) == len([o for o in sent if o["channel"] == channel])
     suppressed = [o for o in outbox if o["status"] == "suppressed"]
     assert sorted(s["outbox_id"] for s in record["suppressions"]) == sorted(o["id"] for o in suppressed)
     # NAV has no consent in the demo: its invitations were stopped, with the rule in words.

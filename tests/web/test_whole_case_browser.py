@@ -56,7 +56,8 @@ SCREENSHOTS = [
     "52-moteplan-revidert.png", "53-utsendinger-avlysninger.png",
 ]
 #: The message's kind as the pages name it, from the mail's subject (notifications.messages, bokmål).
-KIND_BY_SUBJECT = {"Møte ": "Invitasjon", "Endret: ": "Endring", "Avlyst: ": "Avlysning", "Påminnelse: ": "Påminnelse"}
+KIND_BY_SUBJECT = {"Møte ": "Invitasjon", "Endret: ": "Endring", "Avlyst: ": "Avlysning", "Påminnelse: ": "Påminnelse",
+                   "Nytt varsel": "Varsel til koordinator"}
 NURSE = "hanne@helse.example.org"
 
 
@@ -204,13 +205,15 @@ def _sent(service: Service, files: list[str], case_id: int) -> list[Sent]:
         assert isinstance(message, EmailMessage)
         subject = str(message["Subject"])
         kind = next(k for prefix, k in KIND_BY_SUBJECT.items() if subject.startswith(prefix))
-        calendar = next(part for part in message.walk() if part.get_content_type() == "text/calendar")
-        ics = calendar.get_content()
-        method = re.search(r"^METHOD:(\w+)", ics, re.M)
-        uid = re.search(r"^UID:(\S+)", ics, re.M)
-        assert method and uid, ics
-        assert method.group(1) == ("CANCEL" if kind == "Avlysning" else "REQUEST"), (subject, method.group(1))
         address = message["To"].addresses[0].addr_spec
+        calendars = [part.get_content() for part in message.walk() if part.get_content_type() == "text/calendar"]
+        if not calendars:  # an alert to a coordinator: about no meeting
+            sent.append((kind, labels.get(address, address), 0))
+            continue
+        method = re.search(r"^METHOD:(\w+)", calendars[0], re.M)
+        uid = re.search(r"^UID:(\S+)", calendars[0], re.M)
+        assert method and uid, calendars[0]
+        assert method.group(1) == ("CANCEL" if kind == "Avlysning" else "REQUEST"), (subject, method.group(1))
         sent.append((kind, labels.get(address, address), meetings[uid.group(1)]))
     return sorted(sent)
 

@@ -15,7 +15,8 @@ every participant consent allows and never to the health nurse, for whom there i
 the revision sent exactly the messages its preview said would be sent, to the same people about
 the same meetings, and none that it said consent would stop.
 
-Screenshots of every step land in tests/artifacts/ (40-… to 53-…). Chromium is installed by
+Every step's page goes through axe-core (no serious or critical WCAG 2.1 AA violation) and
+leaves a screenshot in tests/artifacts/ (40-… to 53-…). Chromium is installed by
 dev.py; where it is missing the test fails in CI and is skipped elsewhere (as test_browser.py).
 """
 
@@ -163,8 +164,8 @@ def browser_ready() -> None:
     if not Path(CHROMIUM).exists():
         _missing(f"Chromium is not installed at {CHROMIUM}")
     if shutil.which("node") is None or not (NODE_MODULES / "playwright-core").exists() or \
-            not (NODE_MODULES / "oidc-provider").exists():
-        _missing("node with playwright-core and oidc-provider from tests/js is needed")
+            not (NODE_MODULES / "oidc-provider").exists() or not (NODE_MODULES / "axe-core").exists():
+        _missing("node with playwright-core, axe-core and oidc-provider from tests/js is needed")
 
 
 @pytest.fixture
@@ -295,3 +296,6 @@ def test_a_whole_case_in_the_pages_signed_in_through_the_provider(service: Servi
     everything = _sent(service, seen["mailAfterRevision"], case_id)
     assert nurse_label not in {who for _, who, _ in everything}, "nothing ever reached the nurse"
     assert all((ARTIFACTS / name).stat().st_size > 0 for name in SCREENSHOTS)
+    serious = [(p["file"], v["id"], v["help"], v["nodes"]) for p in result["pages"] for v in p["violations"]
+               if v["impact"] in ("serious", "critical")]
+    assert serious == [], json.dumps(serious, indent=1, ensure_ascii=False)

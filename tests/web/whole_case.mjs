@@ -3,9 +3,9 @@
 // a new case, add the people around the child, record the mother's consent for the school, make
 // the plan (seeing its preview first), confirm the first meetings, wait until the invitations are
 // sent, revise the plan (its preview says who will be told) and wait until that is sent too.
-// Every step leaves a screenshot in the artifacts folder. It asserts nothing: it prints one JSON
-// object of what it saw, and tests/web/test_whole_case_browser.py compares it with the mail
-// folder and the API. Usage:
+// Every step's page goes through axe-core and leaves a screenshot in the artifacts folder. It
+// asserts nothing: it prints one JSON object of what it saw, and
+// tests/web/test_whole_case_browser.py compares it with the mail folder and the API. Usage:
 //   node whole_case.mjs '{"base": "...", "issuer": "...", "chromium": "...", "artifacts": "...", "mail": "..."}'
 import { createRequire } from "node:module";
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
@@ -15,9 +15,10 @@ import { fileURLToPath } from "node:url";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(path.join(here, "..", "js", "package.json"));
 const { chromium } = require("playwright-core");
+const AXE = require.resolve("axe-core/axe.min.js");
 
 const args = JSON.parse(process.argv[2]);
-const out = { observations: {}, screenshots: [], errors: [] };
+const out = { observations: {}, screenshots: [], errors: [], pages: [] };
 const obs = out.observations;
 mkdirSync(args.artifacts, { recursive: true });
 
@@ -26,7 +27,8 @@ const browser = await chromium.launch({
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"],
 });
-const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "nb-NO" });
+// axe is injected as a script, which our CSP (rightly) forbids: this context bypasses it.
+const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "nb-NO", bypassCSP: true });
 context.setDefaultTimeout(15000);
 const page = await context.newPage();
 
@@ -42,7 +44,16 @@ page.on("request", (request) => {
 const text = async (locator) => (await locator.innerText()).replace(/\s+/g, " ").trim();
 const pathOf = () => new URL(page.url()).pathname;
 
+// Each step's page through axe-core (WCAG 2.1 AA) before its screenshot.
 async function shot(file) {
+  await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const result = await axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ")) }));
+  });
+  out.pages.push({ file, url: pathOf(), violations });
   await page.screenshot({ path: path.join(args.artifacts, file), fullPage: true });
   out.screenshots.push(file);
 }

@@ -204,6 +204,7 @@ await step("plan", async () => {
   await page.selectOption("#measures-0-weekly-0-weekday", "1");
   await page.fill("#measures-0-weekly-0-start", "17:00");
   await page.fill("#measures-0-weekly-0-end", "18:00");
+  await page.fill("#child_wishes-after_school", "14:00");
   await page.fill("#default_place", "Familiesenteret, Storgata 1");
   await shot("46-tiltaksplan.png");
   await page.click(PREVIEW);

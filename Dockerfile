@@ -2,6 +2,10 @@ FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
+# WeasyPrint renders the case record (PDF/A) with Pango and embeds the DejaVu fonts.
+RUN apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY coordination ./coordination
 COPY calendars ./calendars

@@ -58,6 +58,13 @@ def test_dockerfile_installs_the_packages_and_runs_the_command() -> None:
         assert re.search(rf"COPY {package} ", dockerfile)
     assert 'CMD ["samhandling", "serve"]' in dockerfile
     assert "USER samhandling" in dockerfile
+    # The app imports WeasyPrint at start: without Pango and the fonts the image would not run.
+    dev = (ROOT / "dev.py").read_text()
+    packages = re.search(r"PDF_PACKAGES = \((.*?)\)", dev)
+    assert packages is not None
+    names = re.findall(r'"([^"]+)"', packages.group(1))
+    installed = dockerfile.split()
+    assert names and all(name in installed for name in names)
 
 
 def test_clock_start_sets_the_services_clock() -> None:

@@ -145,7 +145,7 @@ class CaseSetupPages(Controller):
         return render(request, "contact_form.html", status=400 if error else 200, viewer=viewer, head=head,
                       tabs=CASE_TABS, tab=TAB, contact=contact, form=form, rows=form.shown_rows(), errors=errors,
                       roles=contact_views.ROLES, sectors=contact_views.SECTORS, weekdays=contact_views.WEEKDAYS,
-                      languages=contact_views.CONTACT_LANGUAGES)
+                      languages=contact_views.CONTACT_LANGUAGES, notify_choices=contact_views.NOTIFY_CHOICES)
 
     @get("/kontakter/ny")
     async def new_contact(self, request: Request[Any, Any, State], ctx: Ctx, viewer: Viewer,

@@ -292,6 +292,9 @@ _ERRORS = (
      "tilsier»): ellers ville samtykket blitt omgått."),
     ("already has a contact with the role child", "Saken har allerede en aktiv kontakt med rollen barnet."),
     ("which language the interpreter is for", "Skriv hvilket språk tolken skal tolke til."),
+    ("SMS needs a mobile number", "SMS krever et mobilnummer i feltet Telefon. Skriv et mobilnummer, eller "
+     "velg e-post."),
+    ("not a valid phone number", "Skriv et gyldig telefonnummer, for eksempel +47 400 00 000 eller 8 sifre."),
     ("a closure must end on or after", "Siste dag må være samme dag som første dag eller senere."),
     ("must name a level", "Velg hvor mye som kan deles når samtykket gis."),
     ("valid_until must be after", "«Gyldig til og med» må være en dag etter at samtykket gjelder fra."),

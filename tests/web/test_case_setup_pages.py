@@ -220,6 +220,36 @@ async def test_a_refused_contact_names_its_field_and_writes_nothing(client: Clie
     assert "rollen barnet" in text_of(again.text)
 
 
+async def test_a_contact_chooses_sms_with_a_mobile_number(client: Client, people: Any, team: Any) -> None:
+    await sign_in(client, people.coordinator.token)
+    base = f"/saker/{team.case_id}/kontakter"
+    form = await client.get(f"{base}/ny")
+    assert 'id="notify_by-standard" name="notify_by" value="standard" checked' in form.text
+    before = await contacts_of(client, people.coordinator, team.case_id)
+
+    # SMS without a mobile number is refused on the field, and nothing is written.
+    refused = await submit(client, f"{base}/ny", f"{base}/ny", {**CONTACT, "phone": "", "notify_by": "sms"})
+    assert refused.status_code == 400, refused.text[:300]
+    assert summary_links(refused.text) == ["notify_by-standard"]
+    assert "SMS krever et mobilnummer" in text_of(refused.text)
+    assert 'id="notify_by-sms" name="notify_by" value="sms" checked' in refused.text, "the choice is kept"
+    assert await contacts_of(client, people.coordinator, team.case_id) == before
+
+    added = await submit(client, f"{base}/ny", f"{base}/ny", {**CONTACT, "notify_by": "sms"})
+    assert added.status_code == 303, added.text[:300]
+    new = next(c for c in await contacts_of(client, people.coordinator, team.case_id) if c["name"] == "Eva Kontakt")
+    assert (new["notify_by"], new["mobile"]) == ("sms", "+4740011222")
+    edit = f"{base}/{new['id']}"
+    assert 'id="notify_by-sms" name="notify_by" value="sms" checked' in (await client.get(edit)).text
+    # Removing the number while SMS is still chosen is refused; choosing e-mail with it is saved.
+    refused = await submit(client, edit, edit, {**CONTACT, "phone": "", "notify_by": "sms"})
+    assert refused.status_code == 400 and summary_links(refused.text) == ["notify_by-standard"]
+    saved = await submit(client, edit, edit, {**CONTACT, "phone": "", "notify_by": "email"})
+    assert saved.status_code == 303, saved.text[:300]
+    after = next(c for c in await contacts_of(client, people.coordinator, team.case_id) if c["id"] == new["id"])
+    assert (after["notify_by"], after["phone"]) == ("email", "")
+
+
 async def test_forms_refuse_a_missing_csrf_token(client: Client, people: Any, team: Any) -> None:
     await sign_in(client, people.coordinator.token)
     base = f"/saker/{team.case_id}/kontakter"

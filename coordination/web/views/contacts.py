@@ -10,7 +10,7 @@ from babel.dates import get_day_names
 from litestar.datastructures import FormMultiDict
 
 from coordination.consent.texts import ROLE_NAMES
-from coordination.domain import DEFAULT_SECTOR, Language, Role, Sector
+from coordination.domain import DEFAULT_SECTOR, Language, NotifyBy, Role, Sector
 from coordination.models import (
     EMAIL_LENGTH,
     INTERPRETER_LANGUAGE_LENGTH,
@@ -24,7 +24,7 @@ from coordination.web.views.case_setup import LANGUAGES
 from coordination.web.views.common import NB, Choice, parse_clock
 from coordination.web.views.form_input import checked, convert, require, row_field, text
 
-TEXT_FIELDS = ("name", "role", "role_label", "sector", "organisation", "email", "phone", "language",
+TEXT_FIELDS = ("name", "role", "role_label", "sector", "organisation", "email", "phone", "notify_by", "language",
                "interpreter_language")
 FLAGS = ("daily_care", "needs_interpreter")
 #: The fields a change compares, in the API's names.
@@ -40,6 +40,12 @@ ROLES = [Choice(role, f"{ROLE_NAMES[NB][role].capitalize()} – {t.sector_name(D
 SECTORS = [Choice("", "Som rollen tilsier"), *(Choice(s, t.sector_name(s)) for s in Sector)]
 WEEKDAYS = [Choice(str(day), name) for day, name in get_day_names("wide", locale=NB.value).items()]
 CONTACT_LANGUAGES = LANGUAGES
+#: How the person wants to be told; "standard" leaves it to the service (``notify_by_for``).
+NOTIFY_DEFAULT = "standard"
+NOTIFY_CHOICES = [
+    Choice(NOTIFY_DEFAULT, "Som standard: e-post og SMS for familien når telefonen er et mobilnummer, ellers e-post"),
+    Choice(NotifyBy.EMAIL, "E-post"), Choice(NotifyBy.SMS, "SMS"), Choice(NotifyBy.BOTH, "Begge"),
+]
 
 CONTACT_WORDS = {
     "name": f"Skriv navnet på én linje, høyst {NAME_LENGTH} tegn.",
@@ -49,6 +55,7 @@ CONTACT_WORDS = {
     "organisation": f"Skriv organisasjonen på én linje, høyst {ORGANISATION_LENGTH} tegn.",
     "email": f"Skriv en gyldig e-postadresse, for eksempel navn@example.no (høyst {EMAIL_LENGTH} tegn).",
     "phone": "Skriv telefonnummeret med sifre, gjerne med +47 foran, for eksempel +47 400 00 000.",
+    "notify_by": "Velg e-post, SMS eller begge.",
     "language": "Velg bokmål, nynorsk eller engelsk.",
     "interpreter_language": f"Skriv språket på én linje, høyst {INTERPRETER_LANGUAGE_LENGTH} tegn.",
     "availability": "Velg ukedag og skriv klokkeslettene som tt:mm, for eksempel 08:00 og 16:00.",
@@ -78,7 +85,7 @@ class ContactForm:
     @classmethod
     def blank(cls) -> ContactForm:
         values = dict.fromkeys((*TEXT_FIELDS, *FLAGS), "")
-        values.update(role=Role.PARENT, language=Language.NB)
+        values.update(role=Role.PARENT, language=Language.NB, notify_by=NOTIFY_DEFAULT)
         return cls(values)
 
     @classmethod
@@ -93,6 +100,7 @@ class ContactForm:
     def of(cls, data: FormMultiDict) -> ContactForm:
         values = {name: text(data, name) for name in TEXT_FIELDS}
         values.update({name: "ja" if checked(data, name) else "" for name in FLAGS})
+        values["notify_by"] = values["notify_by"] or NOTIFY_DEFAULT
         count = min(int(text(data, "rows")) if text(data, "rows").isdigit() else 0, 60)
         rows = [WindowRow(text(data, f"availability-{i}-weekday"), text(data, f"availability-{i}-start"),
                           text(data, f"availability-{i}-end")) for i in range(count)]
@@ -129,6 +137,7 @@ class ContactForm:
         body: dict[str, Any] = {name: v[name] for name in TEXT_FIELDS}
         body.update({name: v[name] == "ja" for name in FLAGS})
         body["sector"] = v["sector"] or None
+        body["notify_by"] = None if v["notify_by"] == NOTIFY_DEFAULT else v["notify_by"]
         body["availability"] = self._windows()
         return convert(body, ContactIn, CONTACT_WORDS)
 
@@ -137,9 +146,15 @@ class ContactForm:
         full = self.contact_in()
         wanted: dict[str, Any] = {name: getattr(full, name) for name in COMPARED}
         wanted["sector"] = full.sector or DEFAULT_SECTOR[full.role]
-        return ContactPatch(**{name: value for name, value in wanted.items() if value != getattr(current, name)})
+        changed = {name: value for name, value in wanted.items() if value != getattr(current, name)}
+        # "As standard" keeps the stored choice; a choice shown beside a new number is checked against it.
+        if full.notify_by is not None and (full.notify_by != current.notify_by or "phone" in changed):
+            changed["notify_by"] = full.notify_by
+        return ContactPatch(**changed)
 
     def field_id(self, path: str) -> str:
+        if path == "notify_by":  # a radio group: its first choice carries the error
+            return f"notify_by-{NOTIFY_DEFAULT}"
         return row_field(path, self.used_rows, "start")
 
 

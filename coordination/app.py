@@ -28,6 +28,7 @@ from coordination.api.meetings import MeetingController
 from coordination.api.openapi import document_answers
 from coordination.api.ratelimit import ClientAddress, MissLimiter, MissLimitMiddleware
 from coordination.api.records import RecordController
+from coordination.api.sms_reports import SmsReportController
 from coordination.api.users import UnitController, UserController
 from coordination.background import Background
 from coordination.clock import Clock
@@ -69,6 +70,7 @@ ROUTES: list[ControllerRouterHandler] = [
     AnswerController,
     AlertController,
     RecordController,
+    SmsReportController,
 ]
 
 

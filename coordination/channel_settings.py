@@ -33,6 +33,7 @@ CHANNEL_ENVIRONMENT: dict[str, str] = {
     "SMS_GATEWAY_USER": "",
     "SMS_GATEWAY_PASSWORD": "",
     "SMS_SENDER": "Moter",
+    "SMS_REPORT_SECRET": "",
 }
 
 
@@ -105,6 +106,9 @@ class SmsSettings:
     day_start: time = time(8, 0)
     day_end: time = time(20, 0)
     sveve: SveveSettings = field(default_factory=SveveSettings)
+    #: The last part of the delivery report address given to Sveve (/sms/leveringsrapport/<secret>):
+    #: the provider cannot sign its reports. Empty: no reports are taken.
+    report_secret: str = field(default="", repr=False)
 
 
 def read_sms(read: Callable[[str], str], prefix: str) -> SmsSettings:
@@ -127,4 +131,4 @@ def read_sms(read: Callable[[str], str], prefix: str) -> SmsSettings:
     if kind is SmsGatewayKind.SVEVE and not (sveve.user and sveve.password):
         raise ValueError(f"{prefix}SMS_GATEWAY_USER and {prefix}SMS_GATEWAY_PASSWORD are needed with sveve")
     return SmsSettings(gateway=kind, folder=Path(read("SMS_FOLDER")), level_cap=DisclosureLevel(cap_text),
-                       day_start=start, day_end=end, sveve=sveve)
+                       day_start=start, day_end=end, sveve=sveve, report_secret=read("SMS_REPORT_SECRET").strip())

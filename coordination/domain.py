@@ -149,6 +149,8 @@ class AuditAction(enum.StrEnum):
     NOTIFICATION_DEAD = "notification.dead"
     #: A sent message came back as undeliverable (an RFC 3464 bounce read from the mailbox).
     NOTIFICATION_BOUNCED = "notification.bounced"
+    #: The SMS gateway reported a sent SMS as delivered to the phone (Sveve's delivery report).
+    NOTIFICATION_DELIVERED = "notification.delivered"
     #: A calendar's answer (iTIP REPLY) read from the mailbox and recorded (coordination.replies).
     REPLY_APPLIED = "reply.applied"
     #: A calendar's answer that changed nothing, with its typed reason (replies.enums.ReplyOutcome).

@@ -179,6 +179,8 @@ def _text(alert: Alert) -> str:
     if alert.kind is AlertKind.CONSENT_WITHDRAWN and cause in LAPSE_TEXTS:
         sector = SECTOR_NAMES[Language.NB].get(Sector(str(alert.detail.get("sector"))), "")
         return LAPSE_TEXTS[cause].format(sector=sector) + ": disse har fortsatt invitasjoner og må få beskjed personlig"
+    if alert.kind is AlertKind.ADDRESS_BOUNCED and alert.detail.get("channel") == "sms":
+        return "Mobilnummeret virket ikke, SMS-en kom ikke fram"
     return ALERT_TEXTS.get(alert.kind, alert.kind)
 
 

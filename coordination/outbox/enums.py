@@ -14,3 +14,12 @@ class OutboxStatus(enum.StrEnum):
     SENT = "sent"
     SUPPRESSED = "suppressed"
     DEAD = "dead"
+
+
+class SmsReportOutcome(enum.StrEnum):
+    """What a delivery report from the SMS gateway did to the row it names."""
+
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    #: The row was no longer sent (given up, or reported before): nothing changed.
+    UNCHANGED = "unchanged"

@@ -34,6 +34,7 @@ from coordination.models import Case, Contact, InboundMessage, Meeting, MeetingP
 from coordination.outbox.alerts import raise_alert
 from coordination.outbox.enums import OutboxStatus
 from coordination.outbox.queue import TELLS_OF_MEETING
+from coordination.outbox.undelivered import mark_undelivered
 from coordination.replies.enums import ReplyOutcome
 from coordination.scheduling.enums import OPEN_STATUSES, AnswerChannel, ParticipantAnswer
 from coordination.scheduling.meetings import record_answer
@@ -184,15 +185,5 @@ async def _bounce(session: AsyncSession, inbound: Inbound, row: InboundMessage, 
     assert case is not None
     row.case_id, row.meeting_id, row.contact_id, row.outbox_id = case.id, sent.meeting_id, \
         sent.recipient_contact_id, sent.id
-    sent.status = OutboxStatus.DEAD
-    sent.last_error = f"bounced: {bounce.status or 'failed'}"[:500]
-    sent.updated_at = now
-    session.add(sent)
-    Change.in_case(session, case, audit.SYSTEM, now).record(
-        AuditAction.NOTIFICATION_BOUNCED, f"outbox:{sent.id}",
-        {"inbound": row.id, "contact": sent.recipient_contact_id, "user": sent.recipient_user_id,
-         "status": bounce.status}, feeds=False)
-    if sent.recipient_contact_id is not None:
-        await raise_alert(session, case, AlertKind.ADDRESS_BOUNCED, f"bounce:{sent.id}", now,
-                          detail={"outbox": sent.id, "contact": sent.recipient_contact_id, "status": bounce.status})
+    await mark_undelivered(session, sent, case, bounce.status, now, {"inbound": row.id})
     return ReplyOutcome.BOUNCE_RECORDED

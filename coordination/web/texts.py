@@ -115,6 +115,7 @@ AUDIT_ACTIONS: dict[str, str] = {
     AuditAction.NOTIFICATION_RETRY: "Melding forsøkes igjen",
     AuditAction.NOTIFICATION_DEAD: "Melding ga opp",
     AuditAction.NOTIFICATION_BOUNCED: "Melding kom i retur",
+    AuditAction.NOTIFICATION_DELIVERED: "SMS kom fram",
     AuditAction.REPLY_APPLIED: "Svar fra kalender registrert",
     AuditAction.REPLY_IGNORED: "Svar fra kalender avvist",
     AuditAction.COUNTER_RECEIVED: "Nytt tidspunkt foreslått fra kalender",

@@ -179,6 +179,30 @@ async def test_a_reply_with_a_sequence_newer_than_any_sent_is_taken_as_not_older
     assert await handle_message(service, raw) is ReplyOutcome.APPLIED
 
 
+async def test_an_spf_fail_alone_is_a_failed_verdict_and_changes_nothing(
+        sent: Sent, service: ServiceContext) -> None:
+    """"no failed DMARC/SPF verdict": SPF failing with no DMARC verdict is still a failed verdict."""
+    auth = b"Authentication-Results: mx.kommune.example; spf=fail smtp.mailfrom=example.org; dmarc=none\n"
+    assert await handle_message(service, auth + mothers_reply(sent)) is ReplyOutcome.AUTHENTICATION_FAILED
+    assert (await answer_of(service, sent, sent.team.mother)).partstat is ParticipantAnswer.NEEDS_ACTION
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "finding: a reply is matched against the contact's *current* e-mail address, not the address the "
+    "invitation was really sent to: after the coordinator changes the mother's address, a REPLY with "
+    "ATTENDEE and From set to the new address (which never received the invitation) is APPLIED"))
+async def test_a_reply_from_an_address_the_invitation_was_never_sent_to_is_not_applied(
+        sent: Sent, service: ServiceContext, client: Client, people: Any) -> None:
+    """The rule: applied "only when it matches an invitation really sent to that address". The
+    invitation went to mona@example.org; the coordinator then changes her address. No message
+    with this UID has ever gone to the new address, so a reply from it is forged or misrouted
+    and must change nothing (and be audited)."""
+    await patch_contact(client, people, sent.team, sent.team.mother, email="mona.new@example.org")
+    raw = mothers_reply(sent, "gmail", attendee="mona.new@example.org")
+    assert await handle_message(service, raw) is not ReplyOutcome.APPLIED
+    assert (await answer_of(service, sent, sent.team.mother)).partstat is ParticipantAnswer.NEEDS_ACTION
+
+
 async def test_a_reply_from_a_deactivated_contact_changes_nothing_and_is_audited(
         sent: Sent, service: ServiceContext, client: Client, people: Any) -> None:
     """Reading: a contact taken off the case (active=false) is no longer someone the case tells
@@ -423,6 +447,17 @@ async def test_a_partner_with_a_mobile_is_told_by_email_unless_they_choose_sms(
     assert (teacher["mobile"], teacher["notify_by"]) == (TEACHERS_MOBILE, "email")
     mother = await patch_contact(client, people, team, team.mother, phone="+47 912 34 567")
     assert (mother["mobile"], mother["notify_by"]) == (MOTHERS_MOBILE, "both")
+
+
+async def test_sms_only_without_a_mobile_number_is_a_400_naming_the_field(
+        client: Client, people: Any, team: Any) -> None:
+    """Reading: choosing SMS with no mobile number would silently tell the person nothing; the
+    service refuses it as bad input naming the field (and changes nothing)."""
+    refused = await client.patch(f"/cases/{team.case_id}/contacts/{team.father}",
+                                 headers=people.coordinator.headers, json={"notify_by": "sms"})
+    assert refused.status_code == 400 and refused.json()["field"] == "notify_by", refused.text
+    contacts = await client.get(f"/cases/{team.case_id}/contacts", headers=people.coordinator.headers)
+    assert next(c for c in contacts.json() if c["id"] == team.father)["notify_by"] == "email"
 
 
 async def test_a_family_landline_gets_no_sms(

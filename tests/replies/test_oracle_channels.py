@@ -219,6 +219,26 @@ async def test_a_reply_from_a_deactivated_contact_changes_nothing_and_is_audited
     assert [e.action.value for e in audited] == ["reply.ignored"] and audited[0].detail["reason"]
 
 
+async def test_a_reply_from_someone_taken_off_the_meeting_does_not_put_them_back(
+        sent: Sent, service: ServiceContext, client: Client, people: Any, settings: Any) -> None:
+    """Reading: once the mother is taken off the meeting (SEQUENCE raised), her calendar's answer
+    (at the old or at the new SEQUENCE) matches no live invitation: it changes nothing — she
+    is not added back — and is audited."""
+    team = sent.team
+    changed = await client.put(f"/cases/{team.case_id}/meetings/{sent.meeting_id}",
+                               headers=people.coordinator.headers,
+                               json={"participant_ids": [team.father, team.child, team.teacher, team.nav]})
+    assert changed.status_code == 200, changed.text
+    await send_due(service, settings.mail_folder)
+    sequence = (await meeting_out(client, people, sent))["sequence"]
+    for seq, message_id in ((sent.sequence, "off-1@example.org"), (sequence, "off-2@example.org")):
+        raw = mothers_reply(sent, "outlook", sequence=seq, message_id=message_id)
+        assert await handle_message(service, raw) is not ReplyOutcome.APPLIED
+    participants = [p["contact_id"] for p in (await meeting_out(client, people, sent))["participants"]]
+    assert team.mother not in participants
+    assert [e.action.value for e in await entries(service, *IGNORED_OR_APPLIED)] == ["reply.ignored"] * 2
+
+
 async def test_a_reply_to_a_cancelled_meeting_neither_revives_it_nor_records_an_answer(
         sent: Sent, service: ServiceContext, client: Client, people: Any, settings: Any) -> None:
     """Reading: after the cancellation went out, an ACCEPTED at the cancellation's own SEQUENCE

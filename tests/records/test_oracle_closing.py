@@ -27,7 +27,7 @@ from coordination.app import create_app
 from coordination.clock import Clock
 from coordination.context import ServiceContext
 from coordination.domain import UserRole
-from coordination.records.retention import purge_due
+from coordination.records.retention import purge_due, raise_alerts
 from coordination.schemas import UserIn
 
 SCHOOL_EMAIL = "siri.oracle@skole.example.org"
@@ -163,6 +163,15 @@ async def test_closing_sends_no_cancellation_to_a_school_whose_consent_was_withd
     outbox = (await client.get(f"/cases/{scene.case_id}/outbox", headers=scene.headers)).json()
     to_teacher = [o for o in outbox if o["kind"] == "cancellation" and o["recipient_contact_id"] == scene.teacher]
     assert to_teacher and all(o["status"] == "suppressed" for o in to_teacher)
+    full = await record(client, scene)
+    assert len(full["disclosures"]) == len([o for o in outbox if o["status"] == "sent"])
+    suppressed = {s["outbox_id"] for s in full["suppressions"] if s["recipient_contact_id"] == scene.teacher}
+    assert {o["id"] for o in to_teacher} <= suppressed
+    assert all(s["code"] for s in full["suppressions"] if s["outbox_id"] in suppressed)
+    school_lines = [line for line in (await client.get(
+        f"/cases/{scene.case_id}/access-report", headers={**scene.headers, "Accept": "application/json"}
+    )).json()["shared"] if NAMES[2] in line["text"]]
+    assert len(school_lines) == 2, "the two invitations, and no cancellation, reached the school"
 
 
 async def test_feeds_and_answer_links_answer_410_after_closing(
@@ -292,6 +301,19 @@ async def test_the_record_counts_match_the_api(client: Client, people: Any, serv
         assert {i["contact_id"] for i in held["invitees"]} == {scene.mother, scene.teacher, scene.nav, scene.nurse}
 
 
+async def alerts_job(service: ServiceContext) -> None:
+    """The background job that raises the closing alerts, run once at the clock's now."""
+    async with service.transaction() as session:
+        await raise_alerts(session, service.now(), service.settings.retention_days)
+
+
+async def alerts(client: Client, scene: Scene) -> list[dict[str, Any]]:
+    listed = await client.get(f"/cases/{scene.case_id}/alerts", headers=scene.headers)
+    assert listed.status_code == 200, listed.text
+    found: list[dict[str, Any]] = listed.json()
+    return found
+
+
 async def rows_as_text(service: ServiceContext) -> dict[str, str]:
     """Every row of every table, as text, per table."""
     metadata = MetaData()
@@ -336,6 +358,9 @@ async def test_purge_at_the_boundary_removes_every_trace_and_leaves_the_neighbou
 
     closed = await close(client, scene)
     boundary = parse(closed["closed_at"]) + timedelta(days=service.settings.retention_days)
+    clock.set(boundary - timedelta(days=10))
+    await alerts_job(service)
+    assert "deletion_due" in [a["kind"] for a in await alerts(client, scene)]
     assert parse(closed["purge_due_at"]) == boundary
     clock.set(boundary - timedelta(seconds=1))
     assert await purge_due(service) == []
@@ -344,7 +369,11 @@ async def test_purge_at_the_boundary_removes_every_trace_and_leaves_the_neighbou
     clock.set(boundary)
     assert len(await purge_due(service, dry_run=True)) == 1
     assert (await record(client, scene))["case"]["status"] == "closed", "a dry run deletes nothing"
-    assert len(await purge_due(service)) == 1
+    if service.settings.database_url.startswith("postgresql"):
+        both = await asyncio.gather(purge_due(service), purge_due(service))
+        assert sorted(len(done) for done in both) == [0, 1], "two instances purge one case once"
+    else:
+        assert len(await purge_due(service)) == 1
     leftovers = {table: personal_data(text) for table, text in (await rows_as_text(service)).items()}
     assert {table: hits for table, hits in leftovers.items() if hits} == {}
 
@@ -574,3 +603,34 @@ def test_purge_dry_run_says_when_nothing_is_due_and_lists_a_due_case_without_del
             await context.engine.dispose()
 
     assert case_id and "Ola" in asyncio.run(still_there())
+
+
+async def test_alerts_for_an_ended_plan_and_a_deletion_due_within_14_days(
+        client: Client, people: Any, service: ServiceContext, clock: Clock) -> None:
+    """Reading: "a plan that has passed its end" — the day after its expected end (Oslo), not on
+    the day itself; "deletion due within 14 days" — 13 days before yes, 15 days before no (the
+    instant of exactly 14 days is left open). A closed case gets no plan alert."""
+    scene = await build_scene(client, people, service)
+    plan = await client.put(f"/cases/{scene.case_id}/plan", headers=scene.headers, json={
+        "start_date": "2027-01-18", "expected_end": "2027-02-26", "goals": "Trives på skolen",
+        "member_ids": [scene.mother, scene.teacher]})
+    assert plan.status_code in (200, 201), plan.text
+    clock.set(datetime.fromisoformat("2027-02-26T20:00:00+01:00"))
+    await alerts_job(service)
+    assert "plan_ended" not in [a["kind"] for a in await alerts(client, scene)]
+    clock.set(datetime.fromisoformat("2027-02-27T12:00:00+01:00"))
+    await alerts_job(service)
+    assert "plan_ended" in [a["kind"] for a in await alerts(client, scene)]
+
+    closed = await close(client, scene)
+    due = parse(closed["purge_due_at"])
+    clock.set(due - timedelta(days=15))
+    await alerts_job(service)
+    kinds = [a["kind"] for a in await alerts(client, scene)]
+    assert "deletion_due" not in kinds and "plan_ended" not in kinds, kinds
+    clock.set(due - timedelta(days=13))
+    await alerts_job(service)
+    deletion = [a for a in await alerts(client, scene) if a["kind"] == "deletion_due"]
+    assert len(deletion) == 1 and parse(deletion[0]["due_at"]) == due
+    await alerts_job(service)
+    assert len([a for a in await alerts(client, scene) if a["kind"] == "deletion_due"]) == 1

@@ -401,6 +401,9 @@ class OutboxMessage(_Row, table=True):
     #: The level it was sent at; empty until then.
     level: DisclosureLevel | Literal[""] = Field(default="", sa_type=EnumString(DisclosureLevel, 20, allows_empty=True))
     message_id: str = Field(max_length=200)
+    #: The address (e-mail, or mobile number for an SMS) the gate last prepared the message for:
+    #: a calendar's reply is matched against it, not against the contact's address of today.
+    sent_to: str = Field(default="", max_length=EMAIL_LENGTH)
     created_at: datetime = Field(sa_column=_utc())
     sent_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     updated_at: datetime = Field(sa_column=_utc())

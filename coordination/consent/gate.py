@@ -203,6 +203,9 @@ class ConsentGate:
         # One level for the whole message — text, HTML and the calendar part — which the
         # dispatcher renders and audits as sent (rules 3 and 9).
         level = message_level(row.kind, asked.decision.level)
+        # The address this attempt goes to, recorded on each attempt: a reply is matched against it.
+        row.sent_to = asked.contact.mobile if row.channel is Channel.SMS else asked.contact.email
+        session.add(row)
         return await self._prepared(session, row, asked, level, now)
 
     @staticmethod

@@ -20,6 +20,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import ColumnElement, and_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -39,7 +40,7 @@ from coordination.replies.enums import ReplyOutcome
 from coordination.scheduling.enums import OPEN_STATUSES, AnswerChannel, ParticipantAnswer
 from coordination.scheduling.meetings import record_answer
 from notifications.inbound import Inbound, InboundKind, parse_inbound
-from notifications.ports import AlertKind
+from notifications.ports import AlertKind, Channel
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +97,7 @@ async def _answer(session: AsyncSession, inbound: Inbound, row: InboundMessage, 
         return ReplyOutcome.UNKNOWN_UID
     case = await session.get(Case, meeting.case_id)
     assert case is not None
-    contact = (await session.exec(
-        select(Contact).join(MeetingParticipant, col(MeetingParticipant.contact_id) == Contact.id)
-        .where(MeetingParticipant.meeting_id == meeting.id, func.lower(Contact.email) == answer.attendee)
-        .order_by(col(Contact.id)))).first()
+    contact = await _attendee(session, meeting, answer.attendee)
     row.case_id, row.meeting_id = case.id, meeting.id
     row.contact_id = contact.id if contact is not None else None
     found = _Found(meeting, case, contact)
@@ -124,6 +122,26 @@ async def _answer(session: AsyncSession, inbound: Inbound, row: InboundMessage, 
     return ReplyOutcome.APPLIED
 
 
+def _told_at(meeting: Meeting, address: str) -> ColumnElement[bool]:
+    """Our invitations and updates of the meeting that were sent to ``address`` (casefolded)."""
+    return and_(col(OutboxMessage.meeting_id) == meeting.id, col(OutboxMessage.kind).in_(TELLS_OF_MEETING),
+                col(OutboxMessage.status) == OutboxStatus.SENT, col(OutboxMessage.channel) == Channel.EMAIL,
+                func.lower(OutboxMessage.sent_to) == address)
+
+
+async def _attendee(session: AsyncSession, meeting: Meeting, address: str) -> Contact | None:
+    """The invited contact the answering address belongs to: the one an invitation of the meeting
+    was sent to at that address (it may since have changed), else the one whose address it is
+    now — whose answer ``_check`` then finds was never sent there."""
+    invited = select(Contact).join(MeetingParticipant, col(MeetingParticipant.contact_id) == Contact.id).where(
+        MeetingParticipant.meeting_id == meeting.id).order_by(col(Contact.id))
+    told = (await session.exec(invited.join(OutboxMessage, col(OutboxMessage.recipient_contact_id) == Contact.id)
+                               .where(_told_at(meeting, address)))).first()
+    if told is not None:
+        return told
+    return (await session.exec(invited.where(func.lower(Contact.email) == address))).first()
+
+
 async def _check(session: AsyncSession, inbound: Inbound, found: _Found, now: datetime) -> ReplyOutcome | None:
     """The first rule the answer breaks, or None when it may be acted on."""
     answer, meeting, contact = inbound.answer, found.meeting, found.contact
@@ -132,8 +150,7 @@ async def _check(session: AsyncSession, inbound: Inbound, found: _Found, now: da
         return ReplyOutcome.UNKNOWN_ATTENDEE
     sent = (await session.exec(
         select(func.max(OutboxMessage.meeting_sequence)).where(
-            OutboxMessage.meeting_id == meeting.id, OutboxMessage.recipient_contact_id == contact.id,
-            col(OutboxMessage.kind).in_(TELLS_OF_MEETING), OutboxMessage.status == OutboxStatus.SENT))).first()
+            OutboxMessage.recipient_contact_id == contact.id, _told_at(meeting, answer.attendee)))).first()
     if sent is None:
         return ReplyOutcome.NOT_SENT
     if inbound.sender != answer.attendee:

@@ -187,10 +187,6 @@ async def test_an_spf_fail_alone_is_a_failed_verdict_and_changes_nothing(
     assert (await answer_of(service, sent, sent.team.mother)).partstat is ParticipantAnswer.NEEDS_ACTION
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "finding: a reply is matched against the contact's *current* e-mail address, not the address the "
-    "invitation was really sent to: after the coordinator changes the mother's address, a REPLY with "
-    "ATTENDEE and From set to the new address (which never received the invitation) is APPLIED"))
 async def test_a_reply_from_an_address_the_invitation_was_never_sent_to_is_not_applied(
         sent: Sent, service: ServiceContext, client: Client, people: Any) -> None:
     """The rule: applied "only when it matches an invitation really sent to that address". The

@@ -125,6 +125,28 @@ async def test_a_stale_reply_to_an_older_sequence_is_ignored(
     assert await handle_message(service, fresh) is ReplyOutcome.APPLIED
 
 
+async def test_a_reply_counts_from_the_address_the_invitation_went_to_not_the_one_on_record_now(
+        sent: Sent, service: ServiceContext, client: Client, people: Any, settings: Any) -> None:
+    """The mother's address changes after her invitation went out: her calendar's answer from the
+    old address (which got it) is hers; one from the new address is not, until an update goes there."""
+    patched = await client.patch(f"/cases/{sent.team.case_id}/contacts/{sent.team.mother}",
+                                 headers=people.coordinator.headers, json={"email": "Mona.New@Example.org"})
+    assert patched.status_code == 200, patched.text
+    new = "mona.new@example.org"
+    early = mothers_reply(sent, "outlook", attendee=new, message_id="new-1@example.org")
+    assert await handle_message(service, early) is ReplyOutcome.NOT_SENT
+    assert await handle_message(service, mothers_reply(sent, "outlook", partstat="TENTATIVE")) is ReplyOutcome.APPLIED
+    assert (await answer_of(service, sent, sent.team.mother)).partstat is ParticipantAnswer.TENTATIVE
+    moved = await client.put(f"/cases/{sent.team.case_id}/meetings/{sent.meeting_id}",
+                             headers=people.coordinator.headers, json={"place": "Skolen"})
+    assert moved.status_code == 200, moved.text
+    await send_due(service, settings.mail_folder)  # the update goes to the new address
+    later = mothers_reply(sent, "outlook", attendee=new, sequence=moved.json()["sequence"],
+                          message_id="new-2@example.org", partstat="DECLINED")
+    assert await handle_message(service, later) is ReplyOutcome.APPLIED
+    assert (await answer_of(service, sent, sent.team.mother)).partstat is ParticipantAnswer.DECLINED
+
+
 async def test_an_unknown_uid_is_kept_as_handled_and_changes_nothing(sent: Sent, service: ServiceContext) -> None:
     assert await handle_message(service, mothers_reply(sent, uid="not-ours@example.org")) is ReplyOutcome.UNKNOWN_UID
     async with service.transaction() as session:

@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import pytest
 from db_backends import START
 from litestar.testing import AsyncTestClient
 from record_scene import ANSWER_LINK, Client, send_due
@@ -634,3 +635,24 @@ async def test_alerts_for_an_ended_plan_and_a_deletion_due_within_14_days(
     assert len(deletion) == 1 and parse(deletion[0]["due_at"]) == due
     await alerts_job(service)
     assert len([a for a in await alerts(client, scene) if a["kind"] == "deletion_due"]) == 1
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "finding: after POST /cases/{id}/close, POST /cases/{id}/feeds still answers 201 (scope case or "
+    "contact) and the new feed URL answers 200 with the closed case's calendar, although closing makes "
+    "the case's feeds 'gone (410)' and every other write to a closed case is refused with 400 "
+    "'case N is closed: reopen it to change it' (field status)"))
+async def test_no_new_feed_can_be_made_for_a_closed_case(
+        client: Client, people: Any, service: ServiceContext) -> None:
+    """Closing ends the case's feeds (410); a feed made afterwards would open again what closing shut,
+    so it is refused like any other change to a closed case — or, at the least, answers 410."""
+    scene = await build_scene(client, people, service)
+    await close(client, scene)
+    served = []
+    for body in ({"scope": "case"}, {"scope": "contact", "contact_id": scene.mother}):
+        made = await client.post(f"/cases/{scene.case_id}/feeds", headers=scene.headers, json=body)
+        if made.status_code == 201:
+            served.append((await client.get("/feeds/" + made.json()["url"].rsplit("/feeds/", 1)[1])).status_code)
+        else:
+            assert 400 <= made.status_code < 500, made.text
+    assert served == []

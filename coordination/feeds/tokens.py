@@ -76,9 +76,10 @@ def _created(feed: FeedToken, token: str, public_base_url: str) -> FeedCreated:
 
 
 async def _add_feed(
-    session: AsyncSession, user: User, scope: FeedScope, now: datetime, label: str, *,
+    change: Change, user: User, scope: FeedScope, now: datetime, label: str, *,
     case_id: int | None = None, contact_id: int | None = None,
 ) -> tuple[FeedToken, str]:
+    session = change.session
     assert user.id is not None
     token = new_token()
     feed = FeedToken(
@@ -97,7 +98,6 @@ async def _add_feed(
     detail: dict[str, object] = {"feed": feed.id, "scope": scope.value}
     if contact_id is not None:
         detail["contact"] = contact_id
-    change = Change(session, user.unit_id, case_id, actor_of(user), now)
     change.record(AuditAction.FEED_CREATED, f"feed:{feed.id}", detail, feeds=False)
     return feed, token
 
@@ -107,7 +107,8 @@ async def create_case_feed(
     public_base_url: str,
 ) -> FeedCreated:
     """A case or contact feed; the token is in the answer and nowhere else."""
-    await case_for(session, user, case_id)
+    # A closed case takes no new feed, as it takes no other change (its feeds went when it closed).
+    change = Change.in_case(session, await case_for(session, user, case_id), user, now)
     scope = FeedScope(data.scope)
     if scope is FeedScope.CASE:
         if data.contact_id is not None:
@@ -120,7 +121,7 @@ async def create_case_feed(
             raise InputError("contact_id", f"contact {data.contact_id} is not a contact of this case")
         if not contact.active:
             raise InputError("contact_id", f"contact {data.contact_id} is no longer active in this case")
-    feed, token = await _add_feed(session, user, scope, now, data.label, case_id=case_id,
+    feed, token = await _add_feed(change, user, scope, now, data.label, case_id=case_id,
                                   contact_id=data.contact_id)
     return _created(feed, token, public_base_url)
 
@@ -130,7 +131,8 @@ async def create_my_feed(
 ) -> FeedCreated:
     """A coordinator's (or leader's) own feed of every case they may open."""
     require_role(user, UserRole.COORDINATOR, UserRole.LEADER)
-    feed, token = await _add_feed(session, user, FeedScope.COORDINATOR, now, data.label)
+    change = Change(session, user.unit_id, None, actor_of(user), now)
+    feed, token = await _add_feed(change, user, FeedScope.COORDINATOR, now, data.label)
     return _created(feed, token, public_base_url)
 
 

@@ -17,7 +17,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import pytest
 from db_backends import START
 from litestar.testing import AsyncTestClient
 from record_scene import ANSWER_LINK, Client, send_due
@@ -637,11 +636,6 @@ async def test_alerts_for_an_ended_plan_and_a_deletion_due_within_14_days(
     assert len([a for a in await alerts(client, scene) if a["kind"] == "deletion_due"]) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "finding: after POST /cases/{id}/close, POST /cases/{id}/feeds still answers 201 (scope case or "
-    "contact) and the new feed URL answers 200 with the closed case's calendar, although closing makes "
-    "the case's feeds 'gone (410)' and every other write to a closed case is refused with 400 "
-    "'case N is closed: reopen it to change it' (field status)"))
 async def test_no_new_feed_can_be_made_for_a_closed_case(
         client: Client, people: Any, service: ServiceContext) -> None:
     """Closing ends the case's feeds (410); a feed made afterwards would open again what closing shut,

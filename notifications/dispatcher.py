@@ -381,7 +381,8 @@ class Dispatcher:
         meeting = prepared.meeting
         made = sms_text(message.kind, prepared.recipient.language, prepared.allowed_level, s.sms_level_cap,
                         answer_url=prepared.answer_url, start=meeting.start if meeting else None,
-                        place=meeting.place if meeting else None, phone=meeting.organiser_phone if meeting else None)
+                        place=meeting.place if meeting else None, phone=meeting.organiser_phone if meeting else None,
+                        by_email=prepared.recipient.by_email)
         if made is None:
             return await self._suppress(message, now, SuppressionCode.LEVEL_NONE, "nothing may be said by SMS"), None
         if not prepared.recipient.mobile:

@@ -161,6 +161,8 @@ class Recipient:
     language: Language = Language.NB
     display_name: str | None = None
     mobile: str | None = None  # E.164, for SMS
+    #: Whether this person is told by e-mail too: an SMS points to an e-mail only when one comes.
+    by_email: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,24 @@ _NOTICES: dict[Language, dict[MessageKind, str]] = {
         MessageKind.REMINDER: "Reminder: meeting {day} at {time}{place}.{phone}",
     },
 }
+#: The notices to someone told by SMS only: nothing points to an e-mail that never comes.
+_NOTICES_SMS_ONLY: dict[Language, dict[MessageKind, str]] = {
+    Language.NB: {
+        MessageKind.INVITATION: "Du har fått en møteinnkalling. Se den og svar her: {link}",
+        MessageKind.UPDATE: "Et møte du er invitert til, er endret. Se endringen og svar: {link}",
+        MessageKind.CANCELLATION: "Et møte du var invitert til, er avlyst.",
+    },
+    Language.NN: {
+        MessageKind.INVITATION: "Du har fått ei møteinnkalling. Sjå ho og svar her: {link}",
+        MessageKind.UPDATE: "Eit møte du er invitert til, er endra. Sjå endringa og svar: {link}",
+        MessageKind.CANCELLATION: "Eit møte du var invitert til, er avlyst.",
+    },
+    Language.EN: {
+        MessageKind.INVITATION: "You have a meeting invitation. See it and answer here: {link}",
+        MessageKind.UPDATE: "A meeting you are invited to has changed. See it and answer: {link}",
+        MessageKind.CANCELLATION: "A meeting you were invited to is cancelled.",
+    },
+}
 _PLACE = {Language.NB: ", {place}", Language.NN: ", {place}", Language.EN: ", {place}"}
 _PHONE = {Language.NB: " Spørsmål: {phone}", Language.NN: " Spørsmål: {phone}", Language.EN: " Questions: {phone}"}
 
@@ -93,13 +111,14 @@ class SmsText:
 
 def sms_text(kind: MessageKind, language: Language, allowed: DisclosureLevel, cap: DisclosureLevel, *,
              answer_url: str | None = None, start: datetime | None = None, place: str | None = None,
-             phone: str | None = None) -> SmsText | None:
+             phone: str | None = None, by_email: bool = True) -> SmsText | None:
     """The SMS for this message, or None when nothing may be said by SMS (an alert, or a
     reminder when the level allowed is below ``logistics``). The notices carry no content at
     all (level ``none`` beyond that a message exists); a reminder is at ``logistics`` at most,
-    and never above ``cap`` (SAMHANDLING_SMS_LEVEL_CAP)."""
+    and never above ``cap`` (SAMHANDLING_SMS_LEVEL_CAP). ``by_email``: whether the person is
+    told by e-mail too, which a notice then points to."""
     level = min(allowed, cap, DisclosureLevel.LOGISTICS, key=lambda lvl: lvl.rank)
-    texts = _NOTICES[language]
+    texts = _NOTICES[language] if by_email else {**_NOTICES[language], **_NOTICES_SMS_ONLY[language]}
     if kind not in texts:
         return None
     if kind is MessageKind.REMINDER:

@@ -33,7 +33,7 @@ from coordination.models import (
     Unit,
     User,
 )
-from coordination.outbox.queue import recipient_kind
+from coordination.outbox.queue import channels_of, recipient_kind
 from coordination.outbox.store import stored_reasons
 from coordination.scheduling.answer_links import answer_link
 from coordination.scheduling.enums import MeetingStatus
@@ -244,7 +244,8 @@ class ConsentGate:
             event = _neutral_organizer(event, settings.mail_from_name)
             calendar = render_itip("CANCEL" if kind is MessageKind.CANCELLATION else "REQUEST", event)
         return Prepared(
-            recipient=Recipient(email=contact.email, language=contact.language, mobile=contact.mobile or None),
+            recipient=Recipient(email=contact.email, language=contact.language, mobile=contact.mobile or None,
+                                by_email=bool(contact.email) and Channel.EMAIL in channels_of(contact)),
             recipient_kind=recipient_kind(contact),
             allowed_level=level,
             meeting=MeetingDetails(

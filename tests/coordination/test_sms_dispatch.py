@@ -90,6 +90,28 @@ async def test_a_content_free_notice_goes_by_day_beside_the_mail(scene: Any, ser
     assert len(list((tmp_path / "mail").glob("*.eml"))) == 1
 
 
+async def test_someone_told_by_sms_only_is_not_sent_looking_for_an_email(
+        scene: Any, service: ServiceContext, client: Client, people: Any, tmp_path: Path) -> None:
+    """The teacher wants SMS only: neither her invitation nor the cancellation points to an e-mail
+    she never gets; the mother, told by both, is pointed to hers."""
+    sent = dispatcher(service, tmp_path)
+    await sent.drain_once()
+    headers = people.coordinator.headers
+    meeting = (await client.get(f"/cases/{scene.case_id}/meetings", headers=headers)).json()[0]
+    cancelled = await client.post(f"/cases/{scene.case_id}/meetings/{meeting['id']}/cancel", headers=headers)
+    assert cancelled.status_code == 200, cancelled.text
+    await sent.drain_once()
+    texts = [f.read_text() for f in sorted((tmp_path / "sms").glob("*.txt"))]
+    teachers = [t.split("\n\n", 1)[1].strip() for t in texts if "+4740000009" in t]
+    mothers = [t.split("\n\n", 1)[1].strip() for t in texts if MOTHERS_MOBILE in t]
+    assert len(teachers) == len(mothers) == 2
+    assert any(t.startswith("Du har fått en møteinnkalling. Se den og svar her: http://testserver/answer/")
+               for t in teachers), teachers
+    assert "Et møte du var invitert til, er avlyst." in teachers
+    assert not any("e-post" in t for t in teachers), teachers
+    assert "Et møte du var invitert til, er avlyst. Se e-posten for mer." in mothers
+
+
 async def test_sms_wait_for_the_morning(scene: Any, service: ServiceContext, clock: Clock, tmp_path: Path) -> None:
     clock.set(datetime(2027, 1, 4, 20, 30, tzinfo=UTC))  # 21:30 in Oslo
     report = await dispatcher(service, tmp_path).drain_once()

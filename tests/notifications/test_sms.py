@@ -22,17 +22,38 @@ LINK = "https://samhandling.kommune.example.no/answer/" + "A" * 43
 START = datetime(2027, 1, 11, 9, 0, tzinfo=UTC)  # 10:00 in Oslo
 
 
+@pytest.mark.parametrize("by_email", [True, False])
 @pytest.mark.parametrize("language", list(Language))
 @pytest.mark.parametrize("kind", [MessageKind.INVITATION, MessageKind.UPDATE, MessageKind.CANCELLATION,
                                   MessageKind.REMINDER])
 def test_every_sms_is_one_gsm7_segment_and_names_no_service_child_or_measure(kind: MessageKind,
-                                                                             language: Language) -> None:
+                                                                             language: Language,
+                                                                             by_email: bool) -> None:
     made = sms_text(kind, language, DisclosureLevel.CONTENT, DisclosureLevel.LOGISTICS, answer_url=LINK,
-                    start=START, place="Rådhuset, Storgata 1, møterom 2", phone="+47 22 00 00 00")
+                    start=START, place="Rådhuset, Storgata 1, møterom 2", phone="+47 22 00 00 00",
+                    by_email=by_email)
     assert made is not None
     assert is_gsm7(made.text) and made.segments == 1, made.text
     assert not any(word in made.text.casefold() for word in ("barnevern", "child welfare", "tiltak", "sara"))
     assert made.level <= DisclosureLevel.LOGISTICS
+
+
+@pytest.mark.parametrize("language", list(Language))
+@pytest.mark.parametrize("kind", [MessageKind.INVITATION, MessageKind.UPDATE, MessageKind.CANCELLATION])
+def test_a_notice_points_to_the_email_only_for_someone_who_gets_one(kind: MessageKind, language: Language) -> None:
+    """notify_by=sms: no e-mail comes, so the SMS must not send the person looking for one."""
+    def text(by_email: bool) -> str:
+        made = sms_text(kind, language, DisclosureLevel.CONTENT, DisclosureLevel.LOGISTICS, answer_url=LINK,
+                        by_email=by_email)
+        assert made is not None and made.level is DisclosureLevel.NONE
+        return made.text.casefold()
+    sms_only, beside_mail = text(False), text(True)
+    assert "e-post" not in sms_only and "e-mail" not in sms_only, sms_only
+    assert "e-post" in beside_mail or "e-mail" in beside_mail, beside_mail
+    assert (LINK.casefold() in sms_only) is (kind is not MessageKind.CANCELLATION)
+    nb_cancel = sms_text(MessageKind.CANCELLATION, Language.NB, DisclosureLevel.CONTENT, DisclosureLevel.LOGISTICS,
+                         by_email=False)
+    assert nb_cancel is not None and nb_cancel.text == "Et møte du var invitert til, er avlyst."
 
 
 def test_a_reminder_says_time_place_and_phone_and_never_goes_above_the_cap() -> None:

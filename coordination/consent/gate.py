@@ -129,17 +129,13 @@ async def decide_for(session: AsyncSession, row: OutboxMessage, now: datetime, c
     contact = await session.get(Contact, row.recipient_contact_id) if row.recipient_contact_id else None
     if meeting is None or contact is None:
         return Verdict(Stop.GONE, "the meeting or the recipient is gone")
-    invited = await session.get(MeetingParticipant, (meeting.id, contact.id)) is not None
-    # A cancellation to someone taken off the meeting is not superseded by later changes: she is
-    # not told of those, and it goes with the SEQUENCE of the moment (no lower than hers).
-    taken_off = row.kind is MessageKind.CANCELLATION and not invited
-    if row.meeting_sequence != meeting.ical_sequence and not taken_off:
+    if row.meeting_sequence != meeting.ical_sequence:
         return Verdict(Stop.SUPERSEDED, f"superseded: sequence {row.meeting_sequence} is now {meeting.ical_sequence}")
     if row.kind is not MessageKind.CANCELLATION and meeting.status is not MeetingStatus.CONFIRMED:
         return Verdict(Stop.NOT_CONFIRMED, f"the meeting is {meeting.status}")
     if not contact.active:
         return Verdict(Stop.INACTIVE, f"contact {contact.id} is no longer active")
-    if not invited and not taken_off:
+    if await session.get(MeetingParticipant, (meeting.id, contact.id)) is None:
         return Verdict(Stop.NOT_INVITED, f"contact {contact.id} is no longer invited")
     case = await session.get(Case, meeting.case_id)
     assert case is not None

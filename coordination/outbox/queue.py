@@ -210,24 +210,6 @@ async def meeting_cancelled(session: AsyncSession, case: Case, meeting: Meeting,
     await _queue(session, case, meeting, MessageKind.CANCELLATION, await _participants(session, meeting), now)
 
 
-async def taken_off_meeting(session: AsyncSession, case: Case, meeting: Meeting, contact_ids: Sequence[int],
-                            now: datetime) -> None:
-    """Those taken off a confirmed meeting that they were told of get its cancellation (at the
-    raised SEQUENCE), so their calendars drop it; the gate decides at send time, as for any
-    cancellation. Someone never sent an invitation or update has nothing to take back."""
-    if not contact_ids:
-        return
-    told = await session.exec(
-        select(Contact).where(
-            col(Contact.id).in_(contact_ids),
-            exists().where(col(OutboxMessage.meeting_id) == meeting.id,
-                           col(OutboxMessage.recipient_contact_id) == Contact.id,
-                           col(OutboxMessage.kind).in_(TELLS_OF_MEETING),
-                           col(OutboxMessage.status) == OutboxStatus.SENT))
-        .order_by(col(Contact.id)))
-    await _queue(session, case, meeting, MessageKind.CANCELLATION, list(told.all()), now)
-
-
 async def requeue_after_consent(session: AsyncSession, case: Case, sector: Sector, cause: str,
                                 now: datetime) -> int:
     """A sector's consent now in force: invitations held back for want of it go out after all.

@@ -217,24 +217,22 @@ async def plan_of(session: AsyncSession, case_id: int) -> Plan | None:
 # --- changes ---------------------------------------------------------------------------
 
 
-async def set_participants(session: AsyncSession, meeting: Meeting, contacts: Sequence[Contact]) -> list[int]:
-    """Invite exactly ``contacts``; returns the ids of those taken off (to be told it is off for them)."""
+async def set_participants(session: AsyncSession, meeting: Meeting, contacts: Sequence[Contact]) -> None:
     assert meeting.id is not None
     keep = {c.id for c in contacts}
-    existing = await session.exec(
-        select(MeetingParticipant.contact_id).where(MeetingParticipant.meeting_id == meeting.id)
-    )
-    have = set(existing.all())
     await session.exec(
         delete(MeetingParticipant).where(
             col(MeetingParticipant.meeting_id) == meeting.id,
             col(MeetingParticipant.contact_id).not_in(keep),
         )
     )
+    existing = await session.exec(
+        select(MeetingParticipant.contact_id).where(MeetingParticipant.meeting_id == meeting.id)
+    )
+    have = set(existing.all())
     for contact in contacts:
         if contact.id not in have:
             session.add(MeetingParticipant(meeting_id=meeting.id, contact_id=contact.id or 0))
-    return sorted(have - keep)
 
 
 def _audit(
@@ -320,10 +318,9 @@ async def update_meeting(
             visible_change = True
     if isinstance(patch.parents_told, bool):
         meeting.parents_told = patch.parents_told
-    taken_off: list[int] = []
     if isinstance(patch.participant_ids, list):
         contacts = await chosen_contacts(session, case_id, patch.participant_ids, "participant_ids")
-        taken_off = await set_participants(session, meeting, contacts)
+        await set_participants(session, meeting, contacts)
         visible_change = True
     meeting.start, meeting.end = start, end
     if visible_change:
@@ -342,7 +339,6 @@ async def update_meeting(
     )
     if meeting.status is MeetingStatus.CONFIRMED and visible_change:
         await outbox.meeting_updated(session, case, meeting, now)
-        await outbox.taken_off_meeting(session, case, meeting, taken_off, now)
     return meeting_out(meeting, (await participants_of(session, [meeting_id])).get(meeting_id, []))
 
 

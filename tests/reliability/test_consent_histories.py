@@ -354,9 +354,12 @@ def attendees(event: Component, world: World, meeting: Meet) -> dict[int, str]:
             assert person is not None
             shown[person.id] = "email"
         elif name == CHILD_INITIALS:
-            children = [p for p in world.people if p.role == "child" and p.id in meeting.participants]
+            # Partners see every child by the same initials; when a contact was made the child after
+            # another (now inactive) one, the meeting may hold both: the n-th initials are the n-th child.
+            children = [p for p in world.people if p.role == "child" and p.id in meeting.participants
+                        and p.id not in shown]
             check(len(children) >= 1, "initials of a child the meeting does not have")
-            shown[children[0].id if len(children) == 1 else -1] = "initials"
+            shown[children[0].id] = "initials"
         else:
             named = [p for p in world.people if p.name == name and not p.email]
             check(len(named) == 1, f"an attendee without address who is nobody of the case: {name!r}")

@@ -62,18 +62,24 @@ def ensure_node_modules() -> None:
     stamp.write_text(wanted)
 
 
+def apt_install(*packages: str) -> bool:
+    """Install Debian packages when we may (as root, as in CI); False when we may not."""
+    apt = shutil.which("apt-get")
+    if apt is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return False
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    run(apt, "update", "-qq", env=env)
+    run(apt, "install", "-y", "-qq", "--no-install-recommends", *packages, env=env)
+    return True
+
+
 def ensure_chromium() -> None:
     """The browser tests drive Debian's Chromium: as root (as in CI) we install it from apt;
     otherwise we say how. In CI (``CI`` set) a missing browser stops the run here."""
     if CHROMIUM.exists():
         return
-    apt = shutil.which("apt-get")
-    if apt is not None and hasattr(os, "geteuid") and os.geteuid() == 0:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        run(apt, "update", "-qq", env=env)
-        run(apt, "install", "-y", "-qq", "--no-install-recommends", "chromium", env=env)
-        if CHROMIUM.exists():
-            return
+    if apt_install("chromium") and CHROMIUM.exists():
+        return
     message = (f"Chromium for the browser tests is missing at {CHROMIUM}: install Debian's package with "
                "`sudo apt-get install --no-install-recommends chromium`")
     if os.environ.get("CI"):
@@ -87,13 +93,8 @@ def ensure_dovecot() -> None:
     otherwise we say how. Nothing is started here: the package's own service stays off."""
     if DOVECOT.exists():
         return
-    apt = shutil.which("apt-get")
-    if apt is not None and hasattr(os, "geteuid") and os.geteuid() == 0:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        run(apt, "update", "-qq", env=env)
-        run(apt, "install", "-y", "-qq", "--no-install-recommends", "dovecot-imapd", env=env)
-        if DOVECOT.exists():
-            return
+    if apt_install("dovecot-imapd") and DOVECOT.exists():
+        return
     sys.exit(f"Dovecot for the IMAP tests is missing at {DOVECOT}: install Debian's package with "
              "`sudo apt-get install --no-install-recommends dovecot-imapd`")
 
@@ -113,13 +114,8 @@ def ensure_pdf_libraries() -> None:
 
     if present():
         return
-    apt = shutil.which("apt-get")
-    if apt is not None and hasattr(os, "geteuid") and os.geteuid() == 0:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        run(apt, "update", "-qq", env=env)
-        run(apt, "install", "-y", "-qq", "--no-install-recommends", *PDF_PACKAGES, env=env)
-        if present():
-            return
+    if apt_install(*PDF_PACKAGES) and present():
+        return
     sys.exit("Pango and the DejaVu fonts for the case record's PDF are missing: install Debian's packages with "
              f"`sudo apt-get install --no-install-recommends {' '.join(PDF_PACKAGES)}`")
 

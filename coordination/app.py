@@ -8,24 +8,24 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, MediaType, Request, Response, get
+from litestar import Litestar, MediaType, Request, Response
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 
 from coordination import problems
+from coordination.api import operations
 from coordination.api.alerts import AlertController
 from coordination.api.answers import AnswerController
 from coordination.api.cases import CaseController
-from coordination.api.deps import Ctx, provide_context, provide_user
+from coordination.api.deps import provide_context, provide_user
 from coordination.api.feeds import FeedController
 from coordination.api.meetings import MeetingController
 from coordination.api.openapi import document_answers
+from coordination.api.operations import RequestMiddleware
 from coordination.api.ratelimit import ClientAddress, MissLimiter, MissLimitMiddleware
 from coordination.api.records import RecordController
 from coordination.api.sms_reports import SmsReportController
@@ -49,19 +49,8 @@ def _problem(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[s
     return Response(body, status_code=problem.status, media_type=MediaType.JSON, headers=dict(problem.headers) or None)
 
 
-@get("/health", tags=["service"], security=[{}])
-async def health(ctx: Ctx) -> Response[dict[str, str]]:
-    """Liveness and readiness: 200 when the database answers, 503 when it does not."""
-    try:
-        async with ctx.sessions() as session:
-            await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
-    except (OSError, DBAPIError, TimeoutError):
-        return Response({"status": "database unavailable"}, status_code=503)
-    return Response({"status": "ok"})
-
-
 ROUTES: list[ControllerRouterHandler] = [
-    health,
+    *operations.ROUTES,
     CaseController,
     UserController,
     UnitController,
@@ -106,7 +95,9 @@ def create_app(
 
     app = Litestar(
         route_handlers=[*ROUTES, *web_routes(), *extra_routes],
-        middleware=[MissLimitMiddleware(MissLimiter(ctx.now), ClientAddress(settings.trusted_proxies))],
+        # Outermost: the request id and timing cover the miss limiter's refusals too.
+        middleware=[RequestMiddleware(),
+                    MissLimitMiddleware(MissLimiter(ctx.now), ClientAddress(settings.trusted_proxies))],
         template_config=template_config(),
         state=State({"service": ctx, "feeds": feeds}),
         dependencies={

@@ -22,6 +22,7 @@ from coordination.channel_settings import (
     read_sms,
 )
 from coordination.levels import Level
+from coordination.logs import LogFormat
 from notifications.transport import SmtpSecurity, SmtpSettings
 
 PREFIX = "SAMHANDLING_"
@@ -53,6 +54,8 @@ ENVIRONMENT: dict[str, str] = {
     "SESSION_IDLE_MINUTES": "30",
     "SESSION_MAX_HOURS": "10",
     "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "text",
+    "METRICS_TOKEN": "",
     "CLOCK_START": "",
     "RETENTION_DAYS": "90",
     "OIDC_ISSUER": "",
@@ -113,6 +116,13 @@ def _secret(text: str, name: str) -> str:
         raise ValueError(f"{PREFIX}{name} must be at least 32 characters (for instance the output of "
                          "python -c 'import secrets; print(secrets.token_urlsafe(32))'), or empty")
     return value
+
+
+def _log_format(text: str) -> LogFormat:
+    try:
+        return LogFormat(text.strip().lower())
+    except ValueError:
+        raise ValueError(f"{PREFIX}LOG_FORMAT must be text or json, not {text!r}") from None
 
 
 def _instant(text: str, name: str) -> datetime | None:
@@ -186,6 +196,10 @@ class Settings:
     #: ... and this long after signing in, however active (DESIGN.md "Signing in").
     session_max_hours: int = 10
     log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.TEXT
+    #: When set, ``/metrics`` answers only ``Authorization: Bearer <this>``; empty leaves it open
+    #: (for a network where only the scraper reaches the service).
+    metrics_token: str = field(default="", repr=False)
     #: Run the service's clock from this instant instead of the wall clock (tests, demos
     #: and training); empty for the real time.
     clock_start: datetime | None = None
@@ -253,6 +267,8 @@ class Settings:
             session_idle_minutes=_whole(_read("SESSION_IDLE_MINUTES", source), "SESSION_IDLE_MINUTES", 525600),
             session_max_hours=_whole(_read("SESSION_MAX_HOURS", source), "SESSION_MAX_HOURS", 8760),
             log_level=_read("LOG_LEVEL", source).upper(),
+            log_format=_log_format(_read("LOG_FORMAT", source)),
+            metrics_token=_secret(_read("METRICS_TOKEN", source), "METRICS_TOKEN"),
             clock_start=_instant(_read("CLOCK_START", source), "CLOCK_START"),
             retention_days=_whole(_read("RETENTION_DAYS", source), "RETENTION_DAYS", 3650),
             oidc=_oidc(source),

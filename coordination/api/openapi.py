@@ -56,7 +56,7 @@ DESCRIPTIONS = {
 
 
 def _statuses(path: str, method: str, operation: Operation) -> list[int]:
-    if path == "/health":
+    if path.startswith("/health"):
         return [503]
     if path in CAPABILITIES:
         statuses = [404, 410, 429, 503]
@@ -170,7 +170,7 @@ def _document(app: Litestar, document: OpenAPI) -> None:
 
 
 def _content(path: str, status: int) -> dict[str, MediaType]:
-    if path == "/health":
+    if path.startswith("/health"):
         return HEALTH
     if path == "/feeds/{filename}" or (path in CAPABILITIES and status == 429):
         return TEXT

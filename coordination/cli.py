@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
+from coordination import logs
 from coordination.domain import UserRole
 from coordination.settings import PREFIX, Settings
 
@@ -182,9 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
     except ValueError as error:
         parser.error(str(error))
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # The scheduler's own chatter (a line per tick) drowns what matters; its errors still show.
-    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
+    logs.configure(settings.log_level, settings.log_format)
     handlers = {"serve": _serve, "migrate": _migrate, "create-user": _create_user, "purge": _purge, "reply": _reply}
     return handlers[args.command](args, settings)
 

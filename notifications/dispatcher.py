@@ -11,9 +11,10 @@ import asyncio
 import enum
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from functools import partial
 
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -30,15 +31,19 @@ from notifications.email import (
     checked_address,
     find_terms,
 )
-from notifications.messages import SERVICE_TERMS, RenderError, render
+from notifications.messages import SERVICE_TERMS, RenderedMessage, RenderError, render
+from notifications.metrics import dispatch_outcome
 from notifications.ports import (
     Channel,
+    Decisions,
     DisclosureGate,
     DisclosureLevel,
     MessageKind,
     OutboxMessage,
     OutboxStore,
     Prepared,
+    Settle,
+    Settlement,
     Suppressed,
     SuppressionCode,
 )
@@ -52,6 +57,10 @@ _METHOD: dict[MessageKind, ItipMethod] = {
     MessageKind.UPDATE: ItipMethod.REQUEST,
     MessageKind.CANCELLATION: ItipMethod.CANCEL,
 }
+#: how often a chunk is decided again when what its answers rested on keeps changing
+_DECIDE_ROUNDS = 3
+#: rendered texts kept for reuse (a chunk's reminders about one meeting share one)
+_RENDERED_KEPT = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +71,9 @@ class DispatchSettings:
 
     mail: MailSettings
     batch_size: int = 50
+    #: messages handed to the relay at once (and so, at most, sent twice after a crash): a
+    #: chunk is decided, checked and sent together, and its outcomes written in one transaction
+    in_flight: int = 8
     lease: timedelta = timedelta(minutes=5)
     #: a claimed row is left alone once its lease is this close to running out, so that
     #: another instance that re-claims it never sends it at the same time as we do
@@ -162,6 +174,7 @@ class Dispatcher:
         #: sends the relay took whose "sent" could not be written (the store failed just
         #: then): written first thing on the next drain, before the lease lets the row go out again
         self._unrecorded: dict[str, tuple[DisclosureLevel, datetime]] = {}
+        self._rendered: dict[object, RenderedMessage] = {}
 
     def _now(self) -> datetime:
         now = self._clock()
@@ -231,7 +244,7 @@ class Dispatcher:
     # --- draining ---------------------------------------------------------------------
 
     async def drain_once(self) -> DrainReport:
-        """Claim one batch of due rows and settle each of them."""
+        """Claim one batch of due rows and settle each of them, a chunk of ``in_flight`` at a time."""
         async with self._lock:
             await self._record_unrecorded()
             claimed_at = self._now()
@@ -242,29 +255,135 @@ class Dispatcher:
         outcomes: list[tuple[str, Outcome]] = []
         usable_until = claimed_at + self._settings.lease - self._settings.lease_margin
         relay_down: str | None = None
-        for message in batch:
-            now = self._now()
-            if now >= usable_until:
-                outcome = Outcome.LEFT
-            elif message.id in self._unrecorded:
+        size = max(self._settings.in_flight, 1)
+        for start in range(0, len(batch), size):
+            chunk = batch[start:start + size]
+            if self._now() >= usable_until:
+                outcomes += [(message.id, Outcome.LEFT) for message in batch[start:]]
+                break
+            settled, relay_down = await self._settle_chunk(chunk, relay_down, usable_until)
+            outcomes += settled
+        for message_id, outcome in outcomes:
+            log.info("outbox %s: %s", message_id, outcome.value)
+        return DrainReport(tuple(outcomes))
+
+    async def _settle_chunk(self, chunk: Sequence[OutboxMessage], relay_down: str | None,
+                            usable_until: datetime) -> tuple[list[tuple[str, Outcome]], str | None]:
+        """Decide, build, check that nothing the decisions rested on has moved, send all at once,
+        and record every outcome in one transaction."""
+        outcomes: list[tuple[str, Outcome]] = []
+        settlements: list[Settlement] = []
+        todo: list[OutboxMessage] = []
+        now = self._now()
+        for message in chunk:
+            if message.id in self._unrecorded:
                 # We sent it and could not yet say so; its lease ran out and we claimed it
                 # again. Never send it twice: record the first send instead.
-                outcome = await self._record_late(message.id)
+                outcomes.append((message.id, await self._record_late(message.id)))
             elif relay_down is not None:
                 # The relay just failed for a reason that is not this message's: count
                 # the attempt for the rest of the batch instead of waiting on each.
-                outcome = await self._record_temporary(message, now, relay_down)
+                settlements.append(self._temporary(message, now, relay_down))
             else:
-                outcome, relay_down = await self._process(message, now)
-            log.info(
-                "outbox %s (%s, attempt %d): %s",
-                message.id,
-                message.kind.value,
-                message.attempts + 1,
-                outcome.value,
-            )
-            outcomes.append((message.id, outcome))
-        return DrainReport(tuple(outcomes))
+                todo.append(message)
+        ready = await self._decide(todo, now, settlements)
+        if ready and self._now() >= usable_until:
+            # Deciding took so long that another instance may soon claim these: leave them.
+            outcomes += [(item.message.id, Outcome.LEFT) for item in ready]
+            ready = []
+        relay_down = await self._send_all(ready, settlements) or relay_down
+        outcomes += await self._record(settlements)
+        return outcomes, relay_down
+
+    async def _decide(self, todo: Sequence[OutboxMessage], now: datetime,
+                      settlements: list[Settlement]) -> list[_Ready]:
+        """Ask the gate about ``todo``, build what it allows, then ask whether anything the answers
+        rested on changed meanwhile (rule 1): those are decided again, and sent only on an answer
+        that has not moved since it was given; one that keeps moving waits for the next drain."""
+        ready: list[_Ready] = []
+        for _ in range(_DECIDE_ROUNDS):
+            if not todo:
+                return ready
+            todo, decisions = await self._ask(list(todo), now, settlements)
+            built = [self._build(message, answer, now) for message, answer in zip(todo, decisions.answers,
+                                                                                   strict=True)]
+            moved = await self._gate.moved(decisions)
+            for index, item in enumerate(built):
+                if index in moved:
+                    continue
+                if isinstance(item, _Ready):
+                    ready.append(item)
+                else:
+                    settlements.append(item)
+            todo = [todo[index] for index in sorted(moved)]
+            now = self._now()
+        settlements += [Settlement(m.id, Settle.DEFERRED, now, m.channel, until=now, text="consent changed")
+                        for m in todo]
+        return ready
+
+    async def _ask(self, todo: list[OutboxMessage], now: datetime, settlements: list[Settlement]
+                   ) -> tuple[list[OutboxMessage], Decisions]:
+        """The gate's answers for ``todo`` in one go; if that fails, each message alone, so that one
+        row the gate cannot decide (counted as a failed attempt) does not hold up the others."""
+        try:
+            return todo, await self._gate.prepare_batch(todo, now)
+        except Exception as exc:
+            if len(todo) == 1:
+                log.warning("outbox %s: %s", todo[0].id, type(exc).__name__)
+                settlements.append(self._temporary(todo[0], now, f"internal: {type(exc).__name__}"))
+                return [], Decisions((), ())
+        asked: list[OutboxMessage] = []
+        answers: list[Prepared | Suppressed] = []
+        basis: list[tuple[str, int]] = []
+        for message in todo:
+            alone, decided = await self._ask([message], now, settlements)
+            asked += alone
+            answers += decided.answers
+            basis += decided.basis
+        return asked, Decisions(tuple(answers), tuple(basis))
+
+    async def _send_all(self, ready: Sequence[_Ready], settlements: list[Settlement]) -> str | None:
+        """Hand every built message over at once (at most ``in_flight``); the relay's answer to
+        each becomes its settlement. Returns the error when the relay failed at server level."""
+        results = await asyncio.gather(*(self._send_one(item) for item in ready))
+        relay_down = None
+        for settlement, server_error in results:
+            settlements.append(settlement)
+            relay_down = relay_down or server_error
+        return relay_down
+
+    async def _send_one(self, item: _Ready) -> tuple[Settlement, str | None]:
+        message = item.message
+        try:
+            await item.send()
+        except PermanentFailure as exc:
+            return self._dead(message, self._now(), exc.detail), None
+        except TemporaryFailure as exc:
+            return self._temporary(message, self._now(), exc.detail), exc.detail if exc.server_level else None
+        except Exception as exc:
+            log.warning("outbox %s: %s", message.id, type(exc).__name__)
+            return self._temporary(message, self._now(), f"internal: {type(exc).__name__}"), None
+        # The disclosure happened when the relay took the message (its 250), not when the
+        # gate decided: that is the time recorded, so the audit shows which came first.
+        return Settlement(message.id, Settle.SENT, self._now(), message.channel, level=item.level), None
+
+    async def _record(self, settlements: Sequence[Settlement]) -> list[tuple[str, Outcome]]:
+        """All outcomes of a chunk in one transaction. When it fails, a send the relay took is kept
+        to record on the next drain (retrying would send it twice; only if this process dies first
+        does the lease release the row, and the same Message-ID lets clients fold the repeat)."""
+        if not settlements:
+            return []
+        try:
+            await self._store.settle(settlements)
+        except Exception as exc:
+            log.warning("outbox: recording %d outcomes failed: %s", len(settlements), type(exc).__name__)
+            for settlement in settlements:
+                if settlement.kind is Settle.SENT:
+                    self._unrecorded[settlement.outbox_id] = (settlement.level, settlement.at)
+            return [(settlement.outbox_id, Outcome.ERROR) for settlement in settlements]
+        for settlement in settlements:
+            dispatch_outcome(settlement.channel.value, settlement.kind.value)
+        return [(settlement.outbox_id, Outcome(settlement.kind.value)) for settlement in settlements]
 
     async def _record_unrecorded(self) -> None:
         """Write the "sent" of deliveries whose recording failed. One that fails again stays
@@ -283,125 +402,89 @@ class Dispatcher:
         log.info("outbox %s: sent, recorded late", outbox_id)
         return Outcome.SENT
 
-    async def _record_temporary(self, message: OutboxMessage, now: datetime, error: str) -> Outcome:
-        try:
-            return await self._temporary(message, now, error)
-        except Exception as exc:
-            log.warning("outbox %s: recording failed: %s", message.id, type(exc).__name__)
-            return Outcome.ERROR
+    # --- building -----------------------------------------------------------------------
 
-    async def _process(self, message: OutboxMessage, now: datetime) -> tuple[Outcome, str | None]:
-        """Settle one row; the second value is set when the relay failed at server level,
-        so that the caller can spare the rest of the batch the wait."""
-        sent_at: datetime | None = None  # set once the relay has taken the message
+    def _build(self, message: OutboxMessage, decision: Prepared | Suppressed, now: datetime
+               ) -> _Ready | Settlement:
+        """What to send for one row, or how to settle it unsent: no database, no network."""
+        if isinstance(decision, Suppressed):
+            return self._suppress(message, now, decision.code, decision.reason)
+        if message.channel is Channel.SMS:
+            return self._build_sms(message, decision, now)
+        if decision.recipient_kind.is_family:
+            # Who is family is the gate's answer from the contact as it is now, not what
+            # they were when the message was queued (DESIGN.md rule 10). The gate's
+            # recorded decision is no disclosure: nothing is sent or marked sent.
+            until = quiet_until(now, self._settings.quiet_start, self._settings.quiet_end)
+            if until is not None:
+                return Settlement(message.id, Settle.DEFERRED, now, message.channel, until=until, text="quiet hours")
+        refusal = self._refusal(message, decision, now)
+        if refusal is not None:
+            return self._suppress(message, now, *refusal)
         try:
-            decision = await self._gate.prepare(message, now)
-            if isinstance(decision, Suppressed):
-                return await self._suppress(message, now, decision.code, decision.reason), None
-            if message.channel is Channel.SMS:
-                return await self._send_sms(message, decision, now)
-            if decision.recipient_kind.is_family:
-                # Who is family is the gate's answer from the contact as it is now, not what
-                # they were when the message was queued (DESIGN.md rule 10). The gate's
-                # recorded decision is no disclosure: nothing is sent or marked sent.
-                until = quiet_until(now, self._settings.quiet_start, self._settings.quiet_end)
-                if until is not None:
-                    await self._store.defer(message.id, until, "quiet hours", now)
-                    return Outcome.DEFERRED, None
-            refusal = self._refusal(message, decision, now)
-            if refusal is not None:
-                return await self._suppress(message, now, *refusal), None
-            try:
-                rendered = render(
-                    message.kind,
-                    decision.recipient_kind,
-                    decision,
-                    sender_name=self._settings.mail.sender_name,
-                )
-                email = build_email(
-                    rendered,
-                    settings=self._settings.mail,
-                    recipient=decision.recipient,
-                    message_id=message.message_id,
-                    date=now,
-                    calendar=self._calendar_part(message, decision),
-                    auto_generated=message.kind in (MessageKind.REMINDER, MessageKind.ALERT),
-                )
-            except InvalidAddress:
-                outcome = await self._suppress(
-                    message, now, SuppressionCode.NO_ADDRESS, "unusable e-mail address"
-                )
-                return outcome, None
-            except (RenderError, InvalidMessage) as exc:
-                return await self._dead(message, now, f"cannot build message: {exc}"), None
-            service = SERVICE_TERMS if decision.allowed_level < DisclosureLevel.PURPOSE else ()
-            leaked = find_terms(email, substrings=service, words=decision.withheld_terms)
-            if leaked:
-                # Never name the terms: they are exactly what must not be written down.
-                error = f"mail would disclose {len(leaked)} withheld term(s)"
-                return await self._dead(message, now, error), None
-            # Since the gate decided: only this one mail was built, with no database write and
-            # no other message in between, so that the window in which a withdrawal can cross a
-            # message in flight is the SMTP conversation itself (README, "Invitations").
-            try:
-                await self._transport.send(email)
-            except PermanentFailure as exc:
-                return await self._dead(message, now, exc.detail), None
-            except TemporaryFailure as exc:
-                outcome = await self._temporary(message, now, exc.detail)
-                return outcome, exc.detail if exc.server_level else None
-            # The disclosure happened when the relay took the message (its 250), not when the
-            # gate decided: that is the time recorded, so the audit shows which came first.
-            sent_at = self._now()
-            await self._store.mark_sent(message.id, rendered.level, sent_at)
-            return Outcome.SENT, None
-        except Exception as exc:
-            log.warning("outbox %s: %s", message.id, type(exc).__name__)
-            if sent_at is not None:
-                # Delivered but not recorded: retrying would send it twice. We keep it to
-                # record on the next drain; only if this process dies first does the lease
-                # release the row, and the same Message-ID then lets clients fold the repeat.
-                self._unrecorded[message.id] = (rendered.level, sent_at)
-                return Outcome.ERROR, None
-            error = f"internal: {type(exc).__name__}"
-            return await self._record_temporary(message, now, error), None
+            rendered = self._render(message.kind, decision)
+            email = build_email(
+                rendered,
+                settings=self._settings.mail,
+                recipient=decision.recipient,
+                message_id=message.message_id,
+                date=now,
+                calendar=self._calendar_part(message, decision),
+                auto_generated=message.kind in (MessageKind.REMINDER, MessageKind.ALERT),
+            )
+        except InvalidAddress:
+            return self._suppress(message, now, SuppressionCode.NO_ADDRESS, "unusable e-mail address")
+        except (RenderError, InvalidMessage) as exc:
+            return self._dead(message, now, f"cannot build message: {exc}")
+        service = SERVICE_TERMS if decision.allowed_level < DisclosureLevel.PURPOSE else ()
+        leaked = find_terms(email, substrings=service, words=decision.withheld_terms)
+        if leaked:
+            # Never name the terms: they are exactly what must not be written down.
+            return self._dead(message, now, f"mail would disclose {len(leaked)} withheld term(s)")
+        return _Ready(message, rendered.level, partial(self._transport.send, email))
 
-    async def _send_sms(self, message: OutboxMessage, prepared: Prepared, now: datetime
-                        ) -> tuple[Outcome, str | None]:
+    def _render(self, kind: MessageKind, decision: Prepared) -> RenderedMessage:
+        """The text of a message; the same (kind, recipient kind, details) give the same text, so a
+        chunk of reminders about one meeting renders it once."""
+        key = (kind, decision.recipient_kind, decision.allowed_level, decision.recipient.language,
+               decision.meeting, decision.alert, decision.answer_url, decision.link_url, decision.calendar is None)
+        rendered = self._rendered.get(key)
+        if rendered is None:
+            rendered = render(kind, decision.recipient_kind, decision, sender_name=self._settings.mail.sender_name)
+            if len(self._rendered) >= _RENDERED_KEPT:
+                self._rendered.clear()
+            self._rendered[key] = rendered
+        return rendered
+
+    def _build_sms(self, message: OutboxMessage, prepared: Prepared, now: datetime) -> _Ready | Settlement:
         """An SMS row: in the daytime only, content-free or at ``logistics`` at most, through the
         gateway; failures retried or given up as for mail."""
         s = self._settings
         until = quiet_until(now, s.sms_day_end, s.sms_day_start)
         if until is not None:
-            await self._store.defer(message.id, until, "outside the SMS hours", now)
-            return Outcome.DEFERRED, None
+            return Settlement(message.id, Settle.DEFERRED, now, message.channel, until=until,
+                              text="outside the SMS hours")
         refusal = self._refusal(message, prepared, now)
         if refusal is not None:
-            return await self._suppress(message, now, *refusal), None
+            return self._suppress(message, now, *refusal)
         meeting = prepared.meeting
         made = sms_text(message.kind, prepared.recipient.language, prepared.allowed_level, s.sms_level_cap,
                         answer_url=prepared.answer_url, start=meeting.start if meeting else None,
                         place=meeting.place if meeting else None, phone=meeting.organiser_phone if meeting else None,
                         by_email=prepared.recipient.by_email)
         if made is None:
-            return await self._suppress(message, now, SuppressionCode.LEVEL_NONE, "nothing may be said by SMS"), None
+            return self._suppress(message, now, SuppressionCode.LEVEL_NONE, "nothing may be said by SMS")
         if not prepared.recipient.mobile:
-            return await self._suppress(message, now, SuppressionCode.NO_ADDRESS, "no mobile number"), None
+            return self._suppress(message, now, SuppressionCode.NO_ADDRESS, "no mobile number")
         if withheld_in(made.text, prepared.withheld_terms):
-            return await self._dead(message, now, "SMS would disclose a withheld term"), None
-        try:
-            await self._sms_gateway().send(Sms(prepared.recipient.mobile, made.text, message.message_id.strip("<>")))
-        except PermanentFailure as exc:
-            return await self._dead(message, now, exc.detail), None
-        except TemporaryFailure as exc:
-            return await self._temporary(message, now, exc.detail), exc.detail if exc.server_level else None
-        await self._store.mark_sent(message.id, made.level, self._now())
-        return Outcome.SENT, None
+            return self._dead(message, now, "SMS would disclose a withheld term")
+        sms = Sms(prepared.recipient.mobile, made.text, message.message_id.strip("<>"))
+        return _Ready(message, made.level, partial(self._sms_send, sms))
 
-    def _sms_gateway(self) -> SmsGateway:
+    async def _sms_send(self, sms: Sms) -> None:
         if self._sms is None:
             raise PermanentFailure("no SMS gateway is configured")
-        return self._sms
+        await self._sms.send(sms)
 
     def _refusal(
         self, message: OutboxMessage, prepared: Prepared, now: datetime
@@ -427,25 +510,30 @@ class Dispatcher:
             sequence=meeting.sequence if meeting is not None else None,
         )
 
-    # --- recording outcomes -----------------------------------------------------------
+    # --- outcomes -----------------------------------------------------------------------
 
-    async def _suppress(
-        self, message: OutboxMessage, now: datetime, code: SuppressionCode, reason: str
-    ) -> Outcome:
-        await self._store.mark_suppressed(message.id, code, reason, now)
-        return Outcome.SUPPRESSED
+    @staticmethod
+    def _suppress(message: OutboxMessage, now: datetime, code: SuppressionCode, reason: str) -> Settlement:
+        return Settlement(message.id, Settle.SUPPRESSED, now, message.channel, code=code, text=reason)
 
-    async def _dead(self, message: OutboxMessage, now: datetime, error: str) -> Outcome:
-        await self._store.mark_dead(message.id, message.attempts + 1, error, now)
-        return Outcome.DEAD
+    @staticmethod
+    def _dead(message: OutboxMessage, now: datetime, error: str) -> Settlement:
+        return Settlement(message.id, Settle.DEAD, now, message.channel, attempts=message.attempts + 1, text=error)
 
-    async def _temporary(self, message: OutboxMessage, now: datetime, error: str) -> Outcome:
+    def _temporary(self, message: OutboxMessage, now: datetime, error: str) -> Settlement:
         attempt = message.attempts + 1
         if attempt >= self._settings.max_attempts:
-            await self._store.mark_dead(
-                message.id, attempt, f"gave up after {attempt} attempts: {error}", now
-            )
-            return Outcome.DEAD
+            return Settlement(message.id, Settle.DEAD, now, message.channel, attempts=attempt,
+                              text=f"gave up after {attempt} attempts: {error}")
         delay = retry_delay(attempt, self._settings, self._rng)
-        await self._store.schedule_retry(message.id, attempt, now + delay, error, now)
-        return Outcome.RETRY
+        return Settlement(message.id, Settle.RETRY, now, message.channel, attempts=attempt, until=now + delay,
+                          text=error)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """A message built and allowed, waiting for its turn on the wire."""
+
+    message: OutboxMessage
+    level: DisclosureLevel
+    send: Callable[[], Awaitable[None]]

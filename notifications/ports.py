@@ -231,6 +231,43 @@ class Suppressed:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Decisions:
+    """The gate's answers for several messages, in their order, and what each rested on:
+    ``basis[i]`` is opaque to the dispatcher (the data version of the message's unit, read before
+    deciding) and handed back to :meth:`DisclosureGate.moved` just before sending."""
+
+    answers: tuple[Prepared | Suppressed, ...]
+    basis: tuple[tuple[str, int], ...]
+
+
+class Settle(enum.StrEnum):
+    """How the dispatcher finished with a row: the outcome :meth:`OutboxStore.settle` writes."""
+
+    SENT = "sent"
+    SUPPRESSED = "suppressed"
+    RETRY = "retry"
+    DEFERRED = "deferred"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """One row's outcome, as the ``mark_*`` methods take it: ``level`` for sent, ``code`` and
+    ``text`` (the reason) for suppressed, ``attempts``, ``text`` (the error) and ``until`` for a
+    retry, ``until`` and ``text`` for deferred, ``attempts`` and ``text`` for dead."""
+
+    outbox_id: str
+    kind: Settle
+    at: datetime
+    channel: Channel = Channel.EMAIL
+    level: DisclosureLevel = DisclosureLevel.NONE
+    code: SuppressionCode = SuppressionCode.OTHER
+    text: str = ""
+    attempts: int = 0
+    until: datetime | None = None
+
+
 class OutboxStore(Protocol):
     """The outbox table, owned by ``coordination``.
 
@@ -271,6 +308,10 @@ class OutboxStore(Protocol):
         raise a coordinator alert."""
         ...
 
+    async def settle(self, settlements: Sequence[Settlement]) -> None:
+        """Write several outcomes in one transaction, each as its ``mark_*`` method would."""
+        ...
+
 
 class DisclosureGate(Protocol):
     """``coordination``'s information-loop policy, asked at the moment of sending."""
@@ -280,4 +321,14 @@ class DisclosureGate(Protocol):
         which level; record the decision. ``Prepared`` carries only what that level
         allows, and who the recipient is now; ``Suppressed`` says why not. A decision
         recorded here is not a disclosure: only ``OutboxStore.mark_sent`` records one."""
+        ...
+
+    async def prepare_batch(self, messages: Sequence[OutboxMessage], now: datetime) -> Decisions:
+        """:meth:`prepare` for each message, in one go (one transaction, each case's consent
+        facts read once), with the data versions the answers rested on."""
+        ...
+
+    async def moved(self, decisions: Decisions) -> frozenset[int]:
+        """The positions of the answers whose basis has changed since they were given (a consent,
+        contact or meeting change committed since): they must be decided again before sending."""
         ...

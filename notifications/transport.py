@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
+
+from notifications.metrics import SMTP_LATENCY
 
 
 class TransportError(Exception):
@@ -62,6 +65,10 @@ class SmtpSettings:
     password: str | None = field(default=None, repr=False)
     timeout: float = 30.0
     validate_certs: bool = True
+    #: relays limit the messages of one session; after this many the session is closed and a new one opened
+    max_messages_per_connection: int = 100
+    #: a session unused this long is not reused: relays time idle sessions out (RFC 5321: 5 min)
+    idle_seconds: float = 30.0
 
 
 _ADDRESS_LIKE = re.compile(r"<?[^\s<>@]+@[^\s<>]+>?")
@@ -80,45 +87,123 @@ def _by_code(code: int, text: str, *, server_level: bool) -> TransportError:
 
 
 class SmtpTransport:
-    """One connection per message: the outbox sends in small bursts, and a fresh
-    connection per message keeps a broken session from affecting the next one."""
+    """SMTP sessions kept open and reused for many messages, one per message in flight: a relay
+    counts connections, and setting one up (TCP, EHLO, STARTTLS, AUTH) costs more than a message.
+
+    A session carries at most ``max_messages_per_connection`` messages (relays limit it) and is
+    not reused after ``idle_seconds`` without use (relays time idle sessions out). A session the
+    relay has closed, or that answers ``MAIL FROM`` with 421 (closing), is replaced and the
+    message tried once more on a fresh one: nothing of it went across before ``MAIL FROM``
+    was accepted. Any other failure closes the session, so a broken one never carries the next.
+    """
 
     def __init__(self, settings: SmtpSettings) -> None:
         self._settings = settings
+        self._idle: list[_Session] = []
 
     async def send(self, message: EmailMessage) -> None:
-        s = self._settings
+        started = time.perf_counter()
+        session = self._take()
         try:
-            await aiosmtplib.send(
-                message,
-                hostname=s.host,
-                port=s.port,
-                username=s.username,
-                password=s.password,
-                use_tls=s.security is SmtpSecurity.TLS,
-                start_tls=s.security is SmtpSecurity.STARTTLS,
-                timeout=s.timeout,
-                validate_certs=s.validate_certs,
-            )
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            # One recipient per message, so "all refused" is this message's verdict;
-            # retry only if every refusal was temporary.
-            codes = [refused.code for refused in exc.recipients]
-            text = "; ".join(refused.message for refused in exc.recipients)
-            code = max(codes) if codes else 550
-            raise _by_code(code, text, server_level=False) from exc
-        except (aiosmtplib.SMTPDataError, aiosmtplib.SMTPRecipientRefused) as exc:
-            raise _by_code(exc.code, exc.message, server_level=False) from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            # Greeting, EHLO, AUTH or MAIL FROM refused: the relay's or our set-up's
-            # problem, not this message's. Retried (and given up after max attempts),
-            # so that a misconfiguration does not kill every queued message at once.
-            detail = f"SMTP {exc.code}: {_scrub(exc.message)}"
-            raise TemporaryFailure(detail, code=exc.code, server_level=True) from exc
-        except aiosmtplib.SMTPException as exc:
-            raise TemporaryFailure(f"SMTP: {type(exc).__name__}", server_level=True) from exc
-        except (OSError, TimeoutError) as exc:
-            raise TemporaryFailure(f"connection: {type(exc).__name__}", server_level=True) from exc
+            await self._send_on(session, message)
+        except BaseException:
+            await session.close()
+            raise
+        SMTP_LATENCY.observe(time.perf_counter() - started)
+        session.sent += 1
+        session.last_used = time.monotonic()
+        if session.sent >= self._settings.max_messages_per_connection:
+            await session.close()
+        else:
+            self._idle.append(session)
+
+    async def close(self) -> None:
+        """Say QUIT on every idle session (at shutdown)."""
+        idle, self._idle = self._idle, []
+        for session in idle:
+            await session.close()
+
+    def _take(self) -> _Session:
+        now = time.monotonic()
+        while self._idle:
+            session = self._idle.pop()
+            if session.client.is_connected and now - session.last_used < self._settings.idle_seconds:
+                return session
+            session.client.close()  # gone quiet too long: dropped without a goodbye
+        return _Session(self._client())
+
+    def _client(self) -> aiosmtplib.SMTP:
+        s = self._settings
+        return aiosmtplib.SMTP(
+            hostname=s.host, port=s.port, username=s.username, password=s.password,
+            use_tls=s.security is SmtpSecurity.TLS, start_tls=s.security is SmtpSecurity.STARTTLS,
+            timeout=s.timeout, validate_certs=s.validate_certs,
+        )
+
+    async def _send_on(self, session: _Session, message: EmailMessage) -> None:
+        reused = session.sent > 0
+        try:
+            await session.deliver(message)
+        except aiosmtplib.SMTPSenderRefused as exc:
+            if not (reused and exc.code == 421):
+                raise _typed(exc) from exc
+        except Exception as exc:
+            raise _typed(exc) from exc
+        else:
+            return
+        # The relay closes a session it has had enough of with 421 at MAIL FROM: a fresh one.
+        await session.close()
+        session.client = self._client()
+        session.sent = 0
+        try:
+            await session.deliver(message)
+        except Exception as exc:
+            raise _typed(exc) from exc
+
+
+@dataclass(slots=True)
+class _Session:
+    client: aiosmtplib.SMTP
+    sent: int = 0
+    last_used: float = 0.0
+
+    async def deliver(self, message: EmailMessage) -> None:
+        if not self.client.is_connected:
+            await self.client.connect()
+        await self.client.send_message(message)
+
+    async def close(self) -> None:
+        client = self.client
+        if not client.is_connected:
+            return
+        try:
+            await client.quit()
+        except Exception:  # a session that fails to say goodbye is dropped all the same
+            client.close()
+
+
+def _typed(exc: Exception) -> TransportError:
+    """A library's failure as one of the two typed failures the dispatcher understands."""
+    if isinstance(exc, TransportError):
+        return exc
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        # One recipient per message, so "all refused" is this message's verdict;
+        # retry only if every refusal was temporary.
+        codes = [refused.code for refused in exc.recipients]
+        text = "; ".join(refused.message for refused in exc.recipients)
+        return _by_code(max(codes) if codes else 550, text, server_level=False)
+    if isinstance(exc, aiosmtplib.SMTPDataError | aiosmtplib.SMTPRecipientRefused):
+        return _by_code(exc.code, exc.message, server_level=False)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        # Greeting, EHLO, AUTH or MAIL FROM refused: the relay's or our set-up's
+        # problem, not this message's. Retried (and given up after max attempts),
+        # so that a misconfiguration does not kill every queued message at once.
+        return TemporaryFailure(f"SMTP {exc.code}: {_scrub(exc.message)}", code=exc.code, server_level=True)
+    if isinstance(exc, aiosmtplib.SMTPException):
+        return TemporaryFailure(f"SMTP: {type(exc).__name__}", server_level=True)
+    if isinstance(exc, OSError | TimeoutError):
+        return TemporaryFailure(f"connection: {type(exc).__name__}", server_level=True)
+    raise exc
 
 
 def eml_file_name(message_id: str) -> str:

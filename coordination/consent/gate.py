@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calendars.events import CalendarEvent
@@ -42,6 +42,7 @@ from notifications.messages import message_level
 from notifications.ports import (
     AlertDetails,
     Channel,
+    Decisions,
     MeetingDetails,
     MessageKind,
     Prepared,
@@ -159,13 +160,43 @@ class ConsentGate:
         self._ctx = ctx
 
     async def prepare(self, message: PortMessage, now: datetime) -> Prepared | Suppressed:
+        return (await self.prepare_batch([message], now)).answers[0]
+
+    async def prepare_batch(self, messages: Sequence[PortMessage], now: datetime) -> Decisions:
+        """Each message decided by ``decide_for`` as :meth:`prepare` does, in one transaction: the
+        rows, meetings, participants, cases, units and plans read once for all, and each case's
+        consent facts once. The units' data versions are read first, so that a change committed
+        while deciding shows as moved (:meth:`moved`) even if a decision already saw it."""
         async with self._ctx.transaction() as session:
-            row = await session.get(OutboxMessage, int(message.id))
-            if row is None:
-                return Suppressed(SuppressionCode.OBSOLETE, "the outbox row is gone")
-            if row.kind is MessageKind.ALERT:
-                return await self._prepare_alert(session, row)
-            return await self._prepare_meeting(session, row, now)
+            ids = [int(message.id) for message in messages]
+            rows = {str(row.id): row for row in
+                    (await session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(ids)))).all()}
+            versions = await _unit_versions(session, {row.unit_id for row in rows.values()})
+            batch = await _Batch.load(session, list(rows.values()))
+            answers: list[Prepared | Suppressed] = []
+            basis: list[tuple[str, int]] = []
+            for message in messages:
+                row = rows.get(message.id)
+                if row is None:
+                    answers.append(Suppressed(SuppressionCode.OBSOLETE, "the outbox row is gone"))
+                    basis.append(("", 0))
+                    continue
+                basis.append((str(row.unit_id), versions.get(row.unit_id, 0)))
+                if row.kind is MessageKind.ALERT:
+                    answers.append(await self._prepare_alert(session, row))
+                else:
+                    answers.append(await self._prepare_meeting(session, row, now, batch))
+            return Decisions(tuple(answers), tuple(basis))
+
+    async def moved(self, decisions: Decisions) -> frozenset[int]:
+        """One query: the units whose data version went up since the answers were given."""
+        units = {int(key) for key, _ in decisions.basis if key}
+        if not units:
+            return frozenset()
+        async with self._ctx.transaction() as session:
+            versions = await _unit_versions(session, units)
+        return frozenset(index for index, (key, version) in enumerate(decisions.basis)
+                         if key and versions.get(int(key), version + 1) != version)
 
     async def _prepare_alert(self, session: AsyncSession, row: OutboxMessage) -> Prepared | Suppressed:
         user = await session.get(User, row.recipient_user_id) if row.recipient_user_id else None
@@ -188,11 +219,15 @@ class ConsentGate:
             link_url=f"{self._ctx.settings.public_base_url}/",
         )
 
-    async def _prepare_meeting(self, session: AsyncSession, row: OutboxMessage, now: datetime
+    async def _prepare_meeting(self, session: AsyncSession, row: OutboxMessage, now: datetime, batch: _Batch
                                ) -> Prepared | Suppressed:
-        verdict = await decide_for(session, row, now, self._ctx.settings.email_level_cap)
+        meeting = await session.get(Meeting, row.meeting_id) if row.meeting_id else None
+        facts = batch.facts.get(meeting.case_id) if meeting is not None else None
+        verdict = await decide_for(session, row, now, self._ctx.settings.email_level_cap, facts=facts)
         asked = verdict.asked
         if asked is not None:
+            assert asked.case.id is not None
+            batch.facts[asked.case.id] = asked.facts
             self._audit(session, row, asked, now)
             if verdict.stop is Stop.NO_CONSENT:
                 # Typed, for the outbox page to put in words: ids and rule codes, never names.
@@ -206,7 +241,7 @@ class ConsentGate:
         # The address this attempt goes to, recorded on each attempt: a reply is matched against it.
         row.sent_to = asked.contact.mobile if row.channel is Channel.SMS else asked.contact.email
         session.add(row)
-        return await self._prepared(session, row, asked, level, now)
+        return await self._prepared(session, row, asked, level, now, batch)
 
     @staticmethod
     def _audit(session: AsyncSession, row: OutboxMessage, asked: Asked, now: datetime) -> None:
@@ -221,13 +256,13 @@ class ConsentGate:
                      action=action, subject=f"contact:{contact.id}", at=now, detail=decided)
 
     async def _prepared(self, session: AsyncSession, row: OutboxMessage, asked: Asked, level: Level,
-                        now: datetime) -> Prepared:
+                        now: datetime, batch: _Batch) -> Prepared:
         settings = self._ctx.settings
         kind, case, meeting, contact, reader = row.kind, asked.case, asked.meeting, asked.contact, asked.reader
         unit = await session.get(Unit, case.unit_id)
         assert unit is not None
-        people = (await participants_of(session, [meeting.id or 0])).get(meeting.id or 0, [])
-        plan = (await session.exec(select(Plan).where(Plan.case_id == case.id))).first()
+        people = await batch.people_of(session, meeting.id or 0)
+        plan = await batch.plan_of(session, case.id or 0)
         visible = visible_for(reader, asked.facts, now)
         answer_url = None
         if kind in _SENT_KINDS:
@@ -254,6 +289,48 @@ class ConsentGate:
             calendar=calendar,
             withheld_terms=_withheld(case, contact, people, visible, plan, level),
         )
+
+
+async def _unit_versions(session: AsyncSession, units: set[int]) -> dict[int, int]:
+    rows = await session.exec(select(Unit.id, Unit.data_version).where(col(Unit.id).in_(sorted(units))))
+    return {int(unit_id or 0): version for unit_id, version in rows.all()}
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What several messages' decisions share, read once: each case's consent facts (filled as
+    ``decide_for`` loads them), the meetings' participants and the cases' plans. Meetings, cases
+    and units are read in one statement each so that ``session.get`` finds them in the session."""
+
+    facts: dict[int, PolicyFacts] = field(default_factory=dict)
+    people: dict[int, list[tuple[MeetingParticipant, Contact]]] = field(default_factory=dict)
+    plans: dict[int, Plan | None] = field(default_factory=dict)
+
+    @classmethod
+    async def load(cls, session: AsyncSession, rows: Sequence[OutboxMessage]) -> _Batch:
+        meeting_ids = sorted({row.meeting_id for row in rows if row.meeting_id is not None})
+        case_ids = sorted({row.case_id for row in rows if row.case_id is not None})
+        if meeting_ids:
+            await session.exec(select(Meeting).where(col(Meeting.id).in_(meeting_ids)))
+        if case_ids:
+            cases = (await session.exec(select(Case).where(col(Case.id).in_(case_ids)))).all()
+            await session.exec(select(Unit).where(col(Unit.id).in_(sorted({case.unit_id for case in cases}))))
+        plans = (await session.exec(select(Plan).where(col(Plan.case_id).in_(case_ids)))).all() if case_ids else []
+        batch = cls(people=await participants_of(session, meeting_ids) if meeting_ids else {})
+        batch.plans = dict.fromkeys(case_ids)
+        for plan in reversed(plans):  # the first, as ``.first()`` would give
+            batch.plans[plan.case_id] = plan
+        return batch
+
+    async def people_of(self, session: AsyncSession, meeting_id: int) -> list[tuple[MeetingParticipant, Contact]]:
+        if meeting_id not in self.people:
+            self.people[meeting_id] = (await participants_of(session, [meeting_id])).get(meeting_id, [])
+        return self.people[meeting_id]
+
+    async def plan_of(self, session: AsyncSession, case_id: int) -> Plan | None:
+        if case_id not in self.plans:
+            self.plans[case_id] = (await session.exec(select(Plan).where(Plan.case_id == case_id))).first()
+        return self.plans[case_id]
 
 
 def _place(meeting: Meeting) -> str | None:

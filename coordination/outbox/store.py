@@ -29,6 +29,8 @@ from coordination.outbox.enums import OutboxStatus
 from notifications.ports import (
     AlertKind,
     MessageKind,
+    Settle,
+    Settlement,
     SuppressionCode,
 )
 from notifications.ports import (
@@ -101,13 +103,16 @@ class SqlOutboxStore:
     async def _finish(self, session: AsyncSession, outbox_id: str, **values: object) -> OutboxMessage | None:
         """End our claim; a row whose lease another instance has taken over is left alone."""
         row = await session.get(OutboxMessage, int(outbox_id), with_for_update=not self._ctx.settings.is_sqlite)
+        return self._end_claim(row, outbox_id, values)
+
+    def _end_claim(self, row: OutboxMessage | None, outbox_id: str, values: dict[str, object]
+                   ) -> OutboxMessage | None:
         if row is None or row.status is not OutboxStatus.SENDING or row.claimed_by != self._instance:
             log.warning("outbox %s: claim lost before its outcome was recorded", outbox_id)
             return None
         for key, value in values.items():
             setattr(row, key, value)
         row.lease_until = None
-        session.add(row)
         return row
 
     def _audit(self, session: AsyncSession, row: OutboxMessage, action: AuditAction, now: datetime,
@@ -117,38 +122,96 @@ class SqlOutboxStore:
                       {"kind": row.kind, "contact": row.recipient_contact_id, "user": row.recipient_user_id,
                        "meeting": row.meeting_id, "sequence": row.meeting_sequence, **detail}, feeds=False)
 
+    async def settle(self, settlements: Sequence[Settlement]) -> None:
+        """Several outcomes in one transaction: the rows read (and locked) with one statement, in id
+        order so that two instances never wait on each other in a circle."""
+        ids = sorted({int(s.outbox_id) for s in settlements})
+        async with self._ctx.transaction() as session:
+            query = select(OutboxMessage).where(col(OutboxMessage.id).in_(ids)).order_by(col(OutboxMessage.id))
+            if not self._ctx.settings.is_sqlite:
+                query = query.with_for_update()
+            rows = {str(row.id): row for row in (await session.exec(query)).all()}
+            for settlement in settlements:
+                await self._apply(session, rows.get(settlement.outbox_id), settlement)
+
+    async def _apply(self, session: AsyncSession, row: OutboxMessage | None, s: Settlement) -> None:
+        match s.kind:
+            case Settle.SENT:
+                await self._sent(session, self._end_claim(row, s.outbox_id, {
+                    "status": OutboxStatus.SENT, "sent_at": s.at, "level": s.level, "updated_at": s.at}), s.level, s.at)
+            case Settle.SUPPRESSED:
+                await self._suppressed(session, self._end_claim(row, s.outbox_id, {
+                    "status": OutboxStatus.SUPPRESSED, "suppressed_code": s.code, "suppressed_reason": s.text[:500],
+                    "updated_at": s.at}), s.code, s.text, s.at)
+            case Settle.RETRY:
+                assert s.until is not None
+                await self._retried(session, self._end_claim(row, s.outbox_id, {
+                    "status": OutboxStatus.PENDING, "attempts": s.attempts, "next_attempt_at": s.until,
+                    "last_error": s.text[:500], "updated_at": s.at}), s.attempts, s.until, s.text, s.at)
+            case Settle.DEFERRED:
+                self._end_claim(row, s.outbox_id, {"status": OutboxStatus.PENDING, "next_attempt_at": s.until,
+                                                   "updated_at": s.at})
+            case Settle.DEAD:
+                await self._died(session, self._end_claim(row, s.outbox_id, {
+                    "status": OutboxStatus.DEAD, "attempts": s.attempts, "last_error": s.text[:500],
+                    "updated_at": s.at}), s.attempts, s.text, s.at)
+
+    async def _sent(self, session: AsyncSession, row: OutboxMessage | None, level: Level, now: datetime) -> None:
+        if row is not None:
+            self._audit(session, row, AuditAction.NOTIFICATION_SENT, now, level=level.value,
+                        message_id=row.message_id)
+
+    async def _suppressed(self, session: AsyncSession, row: OutboxMessage | None, code: SuppressionCode,
+                          reason: str, now: datetime) -> None:
+        if row is None:
+            return
+        self._audit(session, row, AuditAction.NOTIFICATION_SUPPRESSED, now, code=code.value, reason=reason[:500])
+        if code in (SuppressionCode.NO_ADDRESS,) and row.case_id is not None:
+            case = await session.get(Case, row.case_id)
+            assert case is not None
+            await alerts.raise_alert(
+                session, case, AlertKind.NOTIFICATION_FAILED,
+                f"case:{case.id}:no_address:{row.recipient_contact_id or row.recipient_user_id}", now,
+                detail={"outbox": row.id, "contact": row.recipient_contact_id, "code": code.value},
+            )
+
+    async def _retried(self, session: AsyncSession, row: OutboxMessage | None, attempts: int,
+                       next_attempt_at: datetime, error: str, now: datetime) -> None:
+        if row is not None:
+            self._audit(session, row, AuditAction.NOTIFICATION_RETRY, now, attempts=attempts, error=error[:200],
+                        next_attempt_at=next_attempt_at.isoformat())
+
+    async def _died(self, session: AsyncSession, row: OutboxMessage | None, attempts: int, error: str,
+                    now: datetime) -> None:
+        if row is None:
+            return
+        self._audit(session, row, AuditAction.NOTIFICATION_DEAD, now, attempts=attempts, error=error[:200])
+        if row.case_id is not None and row.kind is not MessageKind.ALERT:
+            case = await session.get(Case, row.case_id)
+            assert case is not None
+            await alerts.raise_alert(session, case, AlertKind.NOTIFICATION_FAILED,
+                                     f"outbox:{row.id}:dead", now,
+                                     detail={"outbox": row.id, "contact": row.recipient_contact_id,
+                                             "error": error[:200]})
+
     async def mark_sent(self, outbox_id: str, level: Level, now: datetime) -> None:
         async with self._ctx.transaction() as session:
             row = await self._finish(session, outbox_id, status=OutboxStatus.SENT, sent_at=now, level=level,
                                      updated_at=now)
-            if row is not None:
-                self._audit(session, row, AuditAction.NOTIFICATION_SENT, now, level=level.value,
-                            message_id=row.message_id)
+            await self._sent(session, row, level, now)
 
     async def mark_suppressed(self, outbox_id: str, code: SuppressionCode, reason: str, now: datetime) -> None:
         async with self._ctx.transaction() as session:
             row = await self._finish(session, outbox_id, status=OutboxStatus.SUPPRESSED, suppressed_code=code,
                                      suppressed_reason=reason[:500], updated_at=now)
-            if row is None:
-                return
-            self._audit(session, row, AuditAction.NOTIFICATION_SUPPRESSED, now, code=code.value, reason=reason[:500])
-            if code in (SuppressionCode.NO_ADDRESS,) and row.case_id is not None:
-                case = await session.get(Case, row.case_id)
-                assert case is not None
-                await alerts.raise_alert(
-                    session, case, AlertKind.NOTIFICATION_FAILED,
-                    f"case:{case.id}:no_address:{row.recipient_contact_id or row.recipient_user_id}", now,
-                    detail={"outbox": row.id, "contact": row.recipient_contact_id, "code": code.value},
-                )
+            await self._suppressed(session, row, code, reason, now)
 
     async def schedule_retry(self, outbox_id: str, attempts: int, next_attempt_at: datetime, error: str,
                              now: datetime) -> None:
         async with self._ctx.transaction() as session:
             row = await self._finish(session, outbox_id, status=OutboxStatus.PENDING, attempts=attempts,
                                      next_attempt_at=next_attempt_at, last_error=error[:500], updated_at=now)
-            if row is not None:
-                self._audit(session, row, AuditAction.NOTIFICATION_RETRY, now, attempts=attempts, error=error[:200],
-                            next_attempt_at=next_attempt_at.isoformat())
+            await self._retried(session, row, attempts, next_attempt_at, error, now)
 
     async def defer(self, outbox_id: str, until: datetime, reason: str, now: datetime) -> None:
         async with self._ctx.transaction() as session:
@@ -158,16 +221,7 @@ class SqlOutboxStore:
         async with self._ctx.transaction() as session:
             row = await self._finish(session, outbox_id, status=OutboxStatus.DEAD, attempts=attempts,
                                      last_error=error[:500], updated_at=now)
-            if row is None:
-                return
-            self._audit(session, row, AuditAction.NOTIFICATION_DEAD, now, attempts=attempts, error=error[:200])
-            if row.case_id is not None and row.kind is not MessageKind.ALERT:
-                case = await session.get(Case, row.case_id)
-                assert case is not None
-                await alerts.raise_alert(session, case, AlertKind.NOTIFICATION_FAILED,
-                                         f"outbox:{row.id}:dead", now,
-                                         detail={"outbox": row.id, "contact": row.recipient_contact_id,
-                                                 "error": error[:200]})
+            await self._died(session, row, attempts, error, now)
 
 
 async def release_claims(ctx: ServiceContext, instance: str) -> None:

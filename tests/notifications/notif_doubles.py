@@ -7,13 +7,14 @@ The real outbox and gate are ``coordination``'s and are tested end-to-end there.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from notifications.dispatcher import Dispatcher
 from notifications.ports import (
+    Decisions,
     DisclosureLevel,
     Language,
     MeetingDetails,
@@ -23,6 +24,8 @@ from notifications.ports import (
     Prepared,
     Recipient,
     RecipientKind,
+    Settle,
+    Settlement,
     Suppressed,
     SuppressionCode,
 )
@@ -137,6 +140,22 @@ class MemoryOutbox:
         row.message = replace(row.message, attempts=attempts)
         row.last_error = error
 
+    async def settle(self, settlements: Sequence[Settlement]) -> None:
+        for s in settlements:
+            match s.kind:
+                case Settle.SENT:
+                    await self.mark_sent(s.outbox_id, s.level, s.at)
+                case Settle.SUPPRESSED:
+                    await self.mark_suppressed(s.outbox_id, s.code, s.text, s.at)
+                case Settle.RETRY:
+                    assert s.until is not None
+                    await self.schedule_retry(s.outbox_id, s.attempts, s.until, s.text, s.at)
+                case Settle.DEFERRED:
+                    assert s.until is not None
+                    await self.defer(s.outbox_id, s.until, s.text, s.at)
+                case Settle.DEAD:
+                    await self.mark_dead(s.outbox_id, s.attempts, s.text, s.at)
+
 
 Decision = Prepared | Suppressed
 
@@ -148,11 +167,25 @@ class ScriptedGate:
     def __init__(self) -> None:
         self.answers: dict[str, Decision | Callable[[datetime], Decision]] = {}
         self.asked: list[tuple[str, datetime]] = []
+        #: what the answers rest on; a test bumps it to stand for a consent change committing
+        self.version = 0
+        #: run when the dispatcher checks, just before sending, whether the answers still hold
+        self.before_check: Callable[[], None] | None = None
 
     async def prepare(self, message: OutboxMessage, now: datetime) -> Decision:
         self.asked.append((message.id, now))
         answer = self.answers[message.id]
         return answer(now) if callable(answer) else answer
+
+    async def prepare_batch(self, messages: Sequence[OutboxMessage], now: datetime) -> Decisions:
+        answers = tuple([await self.prepare(message, now) for message in messages])
+        return Decisions(answers, tuple(("gate", self.version) for _ in messages))
+
+    async def moved(self, decisions: Decisions) -> frozenset[int]:
+        if self.before_check is not None:
+            check, self.before_check = self.before_check, None
+            check()
+        return frozenset(i for i, (_, version) in enumerate(decisions.basis) if version != self.version)
 
 
 def withdrawn_from(moment: datetime, prepared: Prepared) -> Callable[[datetime], Decision]:

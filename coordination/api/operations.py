@@ -106,8 +106,8 @@ async def _observe_outbox(ctx: ServiceContext) -> None:
              .where(col(OutboxMessage.status).in_(COUNTED))
              .group_by(col(OutboxMessage.status), col(OutboxMessage.channel)))
     try:
-        async with asyncio.timeout(QUERY_TIMEOUT_SECONDS), ctx.sessions() as session:
-            rows = (await session.execute(query)).all()
+        async with asyncio.timeout(QUERY_TIMEOUT_SECONDS), ctx.engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
     except DATABASE_ERRORS:
         metrics.database_down()
         return
@@ -149,9 +149,13 @@ class RequestMiddleware(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         started = time.perf_counter()
-        given = next((value for name, value in scope["headers"] if name == b"x-request-id"), None)
+        given = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value
+                break
         request_id = request_id_from(given)
-        header = (b"x-request-id", request_id.encode())
+        header = (b"x-request-id", request_id.encode("latin-1"))
 
         async def answering(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -78,8 +78,9 @@ def free_port() -> int:
         return port
 
 
-def wait_http(url: str, timeout: float = 60.0, headers: Mapping[str, str] | None = None) -> None:
-    """Until ``url`` answers 2xx; raises after ``timeout`` seconds."""
+def wait_http(url: str, timeout: float = 60.0, headers: Mapping[str, str] | None = None,
+              status: int | None = None) -> None:
+    """Until ``url`` answers 2xx (or ``status``); raises after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     last: str = ""
     while time.monotonic() < deadline:
@@ -88,6 +89,10 @@ def wait_http(url: str, timeout: float = 60.0, headers: Mapping[str, str] | None
             with urllib.request.urlopen(request, timeout=5) as answer:
                 if 200 <= answer.status < 300:
                     return
+        except urllib.error.HTTPError as error:
+            if error.code == status:
+                return
+            last = str(error)
         except (OSError, urllib.error.URLError) as error:
             last = str(error)
         time.sleep(0.2)

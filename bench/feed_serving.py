@@ -1,6 +1,7 @@
 """Feed serving: the service's coordinator feed (warm, 304, cold) next to Radicale 3.9 and
-nginx serving the same bytes, under wrk; and the cold render next to icalendar's own
-parse and serialisation of the same calendar, in the same run."""
+nginx serving the same bytes, and its 304 next to a bare ASGI app answering a fixed 304 on
+the same server, under wrk; and the cold render next to icalendar's own parse and
+serialisation of the same calendar, in the same run."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 import base64
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,8 @@ from bench.common import (
 
 DATABASE = "samhandling_bench_feeds"
 RADICALE_USER = "bench"
+#: ``samhandling serve`` runs one process; nginx gets as many workers.
+SERVICE_PROCESSES = 1
 
 
 @dataclass
@@ -62,12 +65,31 @@ def workers_proc(name: str, database_url: str, port: int, workers: int) -> Proc:
                      "SAMHANDLING_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "SAMHANDLING_LOG_LEVEL": "WARNING"})
 
 
-def nginx_proc(root: Path, port: int) -> Proc:
-    """nginx as Debian ships it, with one static root: the ceiling for this machine."""
+def bare_proc(port: int, headers: Sequence[tuple[str, str]]) -> Proc:
+    """bench/bare_asgi.py: a fixed ``304`` with the headers of the service's, run by the server
+    and options of ``samhandling serve`` (its ``run_server``): the floor under the service's 304."""
+    argv = [str(VENV_BIN / "python"), "-m", "bench.bare_asgi", "--host", "127.0.0.1", "--port", str(port)]
+    for name, value in headers:
+        argv += ["--header", f"{name}: {value}"]
+    return Proc("bare-asgi-304", argv, env={"SAMHANDLING_LOG_LEVEL": "WARNING"})
+
+
+def service_304_headers(url: str, etag: str) -> list[tuple[str, str]]:
+    """The headers the service's own 304 carries, for the bare app to send the same."""
+    from bench.bare_asgi import replayable
+
+    status, _, headers = http_get(url, {"If-None-Match": etag})
+    assert status == 304, status
+    return replayable(headers)
+
+
+def nginx_proc(root: Path, port: int, workers: int) -> Proc:
+    """nginx as Debian ships it, with one static root and ``workers`` worker processes (as
+    many as the service has): the ceiling for this machine."""
     conf = WORK / "nginx.conf"
     conf.write_text(f"""
 daemon off;
-worker_processes auto;
+worker_processes {workers};
 pid {WORK}/nginx.pid;
 error_log {WORK}/nginx-error.log warn;
 events {{ worker_connections 1024; }}
@@ -230,10 +252,15 @@ def run(sizes: tuple[int, ...], seconds: float, log: Callable[[str], None]) -> F
             (static / f"feed-{size}.ics").write_bytes(body)
             paths[size] = write_radicale_collection(body, storage, RADICALE_USER, f"feed-{size}")
             results.figures[f"feed_bytes_{size}"] = len(body)
-        nginx = nginx_proc(static, nginx_port).start()
+        nginx = nginx_proc(static, nginx_port, SERVICE_PROCESSES).start()
         radicale = radicale_proc(storage, radicale_port).start()
-        procs += [nginx, radicale]
+        bare_port = free_port()
+        first_url = f"http://127.0.0.1:{service_port}/feeds/{fixtures[sizes[0]].token}.ics"
+        bare = bare_proc(bare_port, service_304_headers(first_url, etags[sizes[0]])).start()
+        procs += [nginx, radicale, bare]
+        results.figures["nginx_workers"] = SERVICE_PROCESSES
         wait_http(f"http://127.0.0.1:{nginx_port}/feed-{sizes[0]}.ics")
+        wait_http(f"http://127.0.0.1:{bare_port}/", status=304)
         auth = {"Authorization": _basic(RADICALE_USER)}
         for size in sizes:  # Radicale builds its item cache on the first read
             wait_http(f"http://127.0.0.1:{radicale_port}{paths[size]}", timeout=300, headers=auth)
@@ -275,8 +302,11 @@ def run(sizes: tuple[int, ...], seconds: float, log: Callable[[str], None]) -> F
                 ("feed_304", feed_url, {"If-None-Match": etags[size]}),
                 ("radicale", f"http://127.0.0.1:{radicale_port}{paths[size]}", auth),
             ]
+            if size == sizes[0]:  # the bare app's answer does not depend on the calendar
+                targets.insert(3, ("bare_304", f"http://127.0.0.1:{bare_port}/", {"If-None-Match": etags[size]}))
             for connections in (1, 32):
-                extra = [("feed_warm_2workers", workers_url, {})] if connections == 32 else []
+                extra: list[tuple[str, str, dict[str, str]]] = (
+                    [("feed_warm_2workers", workers_url, {})] if connections == 32 else [])
                 for label, target, headers in targets + extra:  # interleaved: one of each in turn
                     result = wrk.run(f"{label}_{size}", target, connections=connections, seconds=seconds,
                                      headers=headers)
@@ -296,9 +326,11 @@ def run(sizes: tuple[int, ...], seconds: float, log: Callable[[str], None]) -> F
     first = sizes[0]
     f = results.figures
     for key in ("rps_c32", "rps_c1", "p50_ms_c32", "p99_ms_c32"):
-        for label in ("feed_warm", "feed_304", "nginx", "radicale", "feed_warm_2workers"):
+        for label in ("feed_warm", "feed_304", "bare_304", "nginx", "radicale", "feed_warm_2workers"):
             if f"{label}_{key}_{first}" in f:
                 f[f"{label}_{key}"] = f[f"{label}_{key}_{first}"]
+    if f.get("bare_304_rps_c32"):
+        f["feed_304_ratio_vs_bare"] = round(f["feed_304_rps_c32"] / f["bare_304_rps_c32"], 4)
     return results
 
 

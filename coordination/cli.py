@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 from coordination import logs
@@ -15,8 +15,6 @@ from coordination.settings import PREFIX, Settings
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     from coordination.app import create_app
     from coordination.context import ServiceContext
 
@@ -48,12 +46,20 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
         hooks.append(seed_demo)
     app = create_app(settings, on_startup=hooks)
+    run_server(app, settings, args.host or settings.host, args.port or settings.port)
+    return 0
+
+
+def run_server(app: Callable[..., Awaitable[None]], settings: Settings, host: str, port: int) -> None:
+    """The server and options ``serve`` runs an app with (the feed benchmark runs its bare
+    reference app through here too, so that both stand on the same floor)."""
+    import uvicorn
+
     # uvicorn trusts X-Forwarded-For from exactly the proxies the rate limiter trusts (never
     # its own default, 127.0.0.1, nor FORWARDED_ALLOW_IPS): one setting decides who the client is.
-    uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port,
-                log_level=settings.log_level.lower(), access_log=False,
-                forwarded_allow_ips=list(settings.trusted_proxies))
-    return 0
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False,
+                forwarded_allow_ips=list(settings.trusted_proxies),
+                log_config=logs.uvicorn_log_config(settings.log_format))
 
 
 def _migrate(_: argparse.Namespace, settings: Settings) -> int:

@@ -66,13 +66,19 @@ async def readiness(ctx: ServiceContext) -> Readiness:
             try:
                 result = await connection.execute(text("SELECT version_num FROM alembic_version"))
             except DBAPIError as error:
-                if error.connection_invalidated:
-                    raise
-                return Readiness.SCHEMA_BEHIND
+                if _no_such_table(error):
+                    return Readiness.SCHEMA_BEHIND
+                raise
             versions = frozenset(result.scalars().all())
     except DATABASE_ERRORS:
         return Readiness.DATABASE_UNAVAILABLE
     return Readiness.OK if versions == migration_heads() else Readiness.SCHEMA_BEHIND
+
+
+def _no_such_table(error: DBAPIError) -> bool:
+    """PostgreSQL's undefined_table (42P01), or SQLite's words for it; any other error of the
+    query counts as the database being unavailable."""
+    return getattr(error.orig, "sqlstate", None) == "42P01" or "no such table" in str(error.orig)
 
 
 def _health_answer(state: Readiness) -> Response[dict[str, str]]:

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from coordination import audit
 from coordination.access.rules import case_for
-from coordination.consent.facts import contacts_in_case, load_policy_facts
+from coordination.consent.facts import (
+    PolicyFacts,
+    case_facts,
+    consent_facts,
+    contact_fact_of,
+    contact_rows,
+    load_policy_facts,
+)
 from coordination.consent.policy import (
     SectorConsent,
 )
 from coordination.consent.texts import contact_label, describe, grantor_label
 from coordination.domain import PARTNER_SECTORS, AuditAction, Language, Sector
 from coordination.levels import Level
-from coordination.models import Case, User
+from coordination.models import Case, Contact, User
 from coordination.schemas import (
     ContactLoop,
     GrantorOut,
@@ -51,18 +59,22 @@ async def information_loops(
     session: AsyncSession, user: User, case_id: int, now: datetime, at: datetime | None,
     language: Language,
 ) -> InformationLoopsOut:
-    """The coordinator's check before any meeting: what each contact may learn, and why."""
+    """The coordinator's check before any meeting: what each contact may learn, and why.
+
+    One set of queries per case, whatever the number of contacts: the case, its contacts (with
+    their names, as the policy's facts too) and its consent records; the policy decides once
+    per sector, and each contact takes its sector's answer."""
     case = await case_for(session, user, case_id)
-    contacts = await contacts_in_case(session, case_id)
-    facts = await load_policy_facts(session, case)
-    names = {
-        c.id: contact_label(c.name, c.role, c.role_label, language)
-        for c in contacts if c.id is not None
-    }
+    rows = (await session.exec(contact_rows((case_id,), col(Contact.name), col(Contact.role_label)))).all()
+    people = [(contact_fact_of(row), name, role_label) for *row, name, role_label in rows]
+    facts = PolicyFacts(case_facts(case), tuple(contact for contact, _, _ in people),
+                        await consent_facts(session, case_id))
+    names = {contact.id: contact_label(name, contact.role, role_label, language)
+             for contact, name, role_label in people}
     per_sector_now: dict[Sector, LevelAt] = {}
     per_sector_at: dict[Sector, LevelAt] = {}
     loops: list[ContactLoop] = []
-    for contact in contacts:
+    for contact, name, _ in people:
         if not contact.active:
             continue
         sector = contact.sector
@@ -70,11 +82,10 @@ async def information_loops(
             per_sector_now[sector] = _level_at(facts.sector(sector, now), language, names)
             if at is not None:
                 per_sector_at[sector] = _level_at(facts.sector(sector, at), language, names)
-        assert contact.id is not None
         loops.append(
             ContactLoop(
                 contact_id=contact.id,
-                name=contact.name,
+                name=name,
                 role=contact.role,
                 sector=sector,
                 needs_consent=sector.needs_consent,

@@ -42,6 +42,7 @@ ENVIRONMENT: dict[str, str] = {
     "SMTP_USERNAME": "",
     "SMTP_PASSWORD": "",
     "SMTP_TIMEOUT_SECONDS": "20",
+    "SMTP_MESSAGES_PER_CONNECTION": "100",
     "MAIL_FROM": "noreply@samhandling.invalid",
     "MAIL_FROM_NAME": "Møteinnkalling",
     "MAIL_FOLDER": "./var/mail",
@@ -50,6 +51,7 @@ ENVIRONMENT: dict[str, str] = {
     "DISPATCHER_ENABLED": "true",
     "DISPATCH_INTERVAL_SECONDS": "5",
     "DISPATCH_LEASE_SECONDS": "300",
+    "DISPATCH_IN_FLIGHT": "8",
     "MAX_BODY_BYTES": "65536",
     "SESSION_IDLE_MINUTES": "30",
     "SESSION_MAX_HOURS": "10",
@@ -190,6 +192,8 @@ class Settings:
     dispatch_interval_seconds: float = 5.0
     #: How long a claimed outbox row is held; after a crash, its messages wait this long.
     dispatch_lease_seconds: float = 300.0
+    #: Messages one instance hands to the relay at once; after a crash, at most these go twice.
+    dispatch_in_flight: int = 8
     max_body_bytes: int = 65536
     #: A signed-in browser is signed out after this long without a page view ...
     session_idle_minutes: int = 30
@@ -234,6 +238,8 @@ class Settings:
                 username=_read("SMTP_USERNAME", source) or None,
                 password=_read("SMTP_PASSWORD", source) or None,
                 timeout=float(_read("SMTP_TIMEOUT_SECONDS", source)),
+                max_messages_per_connection=_whole(_read("SMTP_MESSAGES_PER_CONNECTION", source),
+                                                   "SMTP_MESSAGES_PER_CONNECTION", 100000),
             )
             if smtp_host
             else None
@@ -263,6 +269,7 @@ class Settings:
             dispatcher_enabled=_bool(_read("DISPATCHER_ENABLED", source), "DISPATCHER_ENABLED"),
             dispatch_interval_seconds=float(_read("DISPATCH_INTERVAL_SECONDS", source)),
             dispatch_lease_seconds=_lease(_read("DISPATCH_LEASE_SECONDS", source)),
+            dispatch_in_flight=_whole(_read("DISPATCH_IN_FLIGHT", source), "DISPATCH_IN_FLIGHT", 100),
             max_body_bytes=int(_read("MAX_BODY_BYTES", source)),
             session_idle_minutes=_whole(_read("SESSION_IDLE_MINUTES", source), "SESSION_IDLE_MINUTES", 525600),
             session_max_hours=_whole(_read("SESSION_MAX_HOURS", source), "SESSION_MAX_HOURS", 8760),

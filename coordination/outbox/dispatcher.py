@@ -35,6 +35,7 @@ def build_dispatcher(ctx: ServiceContext, transport: Transport | None = None, *,
             mail=MailSettings(sender_address=settings.mail_from, sender_name=settings.mail_from_name),
             interval=timedelta(seconds=settings.dispatch_interval_seconds),
             lease=lease,
+            in_flight=settings.dispatch_in_flight,
             # Stop using a claim well before another instance may take it over.
             lease_margin=min(timedelta(seconds=60), lease / 5),
             sms_day_start=settings.sms.day_start,

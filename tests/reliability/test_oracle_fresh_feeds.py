@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -95,7 +96,12 @@ async def assert_dropped(client: Client, feed: dict[str, Any], old: httpx.Respon
     conditional = await poll(client, feed, old.headers["etag"])
     assert conditional.status_code == 200, "a 304 for the ETag of the old answer"
     assert conditional.content == now.content and conditional.headers["etag"] == now.headers["etag"]
+    assert last_modified(now) >= last_modified(old), "Last-Modified moved backwards"
     return now
+
+
+def last_modified(answer: httpx.Response) -> datetime:
+    return parsedate_to_datetime(answer.headers["last-modified"])
 
 
 async def patch_contact(client: Client, people: Any, case_id: int, contact: int, **body: Any) -> dict[str, Any]:
@@ -250,6 +256,56 @@ async def test_a_role_corrected_into_an_outside_sector_is_gated_by_that_sectors_
         await assert_dropped(client, nav_feed, old_nav, held["uid"])
         assert "BEGIN:VEVENT" not in unfolded(nav_now)
     assert held["uid"] in uids(await poll(client, case_feed))
+
+
+# --- rule 9: each new version accounted for once, however warm -----------------------------------
+
+AUDIT_BOUND = 5.0  # seconds an audit written off the hot path may take to appear
+
+
+async def served_entries(client: Client, people: Any, case_id: int, feed: dict[str, Any]) -> list[dict[str, Any]]:
+    answer = await client.get(f"/cases/{case_id}/audit", headers=people.coordinator.headers)
+    assert answer.status_code == 200, answer.text
+    return [e for e in answer.json() if e["action"] == "feed.served" and e["subject"] == f"feed:{feed['id']}"]
+
+
+async def settled_served(client: Client, people: Any, case_id: int, feed: dict[str, Any],
+                         expected: int) -> list[dict[str, Any]]:
+    """The feed's ``feed.served`` entries once ``expected`` have appeared (an audit may be
+    written in batches, so within a bound), and still exactly that many a moment later."""
+    began = time.monotonic()
+    entries = await served_entries(client, people, case_id, feed)
+    while len(entries) < expected and time.monotonic() - began < AUDIT_BOUND:
+        await asyncio.sleep(0.1)
+        entries = await served_entries(client, people, case_id, feed)
+    await asyncio.sleep(0.3)
+    again = await served_entries(client, people, case_id, feed)
+    assert len(again) == expected, f"{len(again)} feed.served entries, expected {expected}"
+    return sorted(again, key=lambda e: e["id"])
+
+
+async def test_each_new_version_of_a_warm_feed_is_accounted_for_once(
+    client: Client, people: Any, team: Any, clock: Clock
+) -> None:
+    """Rule 9: "a feed is accounted for once per new version served to a token (a 304 or a
+    repeat of the same bytes discloses nothing new)". Many polls of one version: one entry,
+    naming the meeting and the consent records. The withdrawal's new version: one more entry,
+    not naming the meeting. A new grant: one more, naming it again."""
+    held = await school_meeting(client, people, team)
+    teachers = await new_feed(client, people.coordinator, team.case_id, "contact", team.teacher)
+    await warm(client, teachers)
+    first = await settled_served(client, people, team.case_id, teachers, 1)
+    assert first[0]["detail"]["meeting_ids"] == [held["id"]] and first[0]["detail"]["consent_record_ids"]
+    await consent(client, people, team, team.father, "school", status="withdrawn")
+    clock.advance(timedelta(minutes=1))
+    await warm(client, teachers)
+    second = await settled_served(client, people, team.case_id, teachers, 2)
+    assert held["id"] not in second[1]["detail"]["meeting_ids"]
+    await consent(client, people, team, team.father, "school")
+    clock.advance(timedelta(minutes=1))
+    await warm(client, teachers)
+    third = await settled_served(client, people, team.case_id, teachers, 3)
+    assert third[2]["detail"]["meeting_ids"] == [held["id"]]
 
 
 # --- the clock alone moves (rules 2 and 7): no write between the warm poll and the next -----------

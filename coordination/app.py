@@ -33,6 +33,7 @@ from coordination.api.users import UnitController, UserController
 from coordination.background import Background
 from coordination.clock import Clock
 from coordination.context import ServiceContext
+from coordination.feeds.asgi import serve_feeds_lean
 from coordination.feeds.runtime import FeedRuntime
 from coordination.migrate import upgrade_async
 from coordination.settings import Settings
@@ -128,4 +129,5 @@ def create_app(
         debug=False,
     )
     document_answers(app)
+    serve_feeds_lean(app)
     return app

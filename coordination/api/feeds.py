@@ -7,7 +7,6 @@ empty calendar, which a client would take as "all meetings were cancelled".
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 from litestar import Controller, Response, delete, get, post
@@ -22,8 +21,6 @@ from coordination.feeds.http import FeedAnswer
 from coordination.feeds.runtime import FeedRuntime
 from coordination.schemas import CaseFeedIn, FeedCreated, FeedOut, MyFeedIn
 
-log = logging.getLogger("samhandling.feeds")
-
 
 async def provide_feeds(state: State) -> FeedRuntime:
     runtime: FeedRuntime = state.feeds
@@ -35,7 +32,7 @@ Feeds = NamedDependency[FeedRuntime]
 
 def _response(answer: FeedAnswer) -> Response[bytes]:
     return Response(answer.body, status_code=answer.status, media_type=answer.media_type,
-                    headers=answer.headers)
+                    headers=dict(answer.headers))
 
 
 class FeedController(Controller):
@@ -99,11 +96,5 @@ class FeedController(Controller):
         """The calendar at ``/feeds/{token}.ics``: 404 unknown, 410 revoked, 304 unchanged."""
         token, dot, extension = filename.rpartition(".")
         if not dot or extension != "ics":
-            return _response(feed_http.FeedAnswer(404, feed_http.TEXT_NOT_FOUND.encode(),
-                                              "text/plain", {"Cache-Control": "no-store"}))
-        try:
-            answer = await feeds_runtime.serve(ctx, token, if_none_match, if_modified_since)
-        except Exception as error:
-            log.warning("feed unavailable: %s", type(error).__name__)
-            answer = feed_http.unavailable()
-        return _response(answer)
+            return _response(feed_http.NOT_FOUND)
+        return _response(await feeds_runtime.poll(ctx, token, if_none_match, if_modified_since))

@@ -76,21 +76,51 @@ def not_modified(
     return False
 
 
+def asgi_headers(status: int, body: bytes, media_type: str,
+                 headers: Mapping[str, str]) -> tuple[tuple[bytes, bytes], ...]:
+    """The header lines as the framework wrote them: a ``304`` has no body, so neither
+    a content type nor a length."""
+    lines: list[tuple[bytes, bytes]] = []
+    if status != 304:
+        lines += [(b"content-type", f"{media_type}; charset=utf-8".encode()),
+                  (b"content-length", str(len(body)).encode())]
+    lines += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+    return tuple(lines)
+
+
 @dataclass(frozen=True, slots=True)
 class FeedAnswer:
-    """Status, body and headers; the media type is completed with ``charset=utf-8``."""
+    """Status, body and headers; the media type is completed with ``charset=utf-8``.
+    Built once per version of a feed (and once for each refusal), with its header lines."""
 
     status: int
     body: bytes
     media_type: str
-    headers: dict[str, str]
+    headers: Mapping[str, str]
+    raw_headers: tuple[tuple[bytes, bytes], ...] = ()
+
+    @classmethod
+    def of(cls, status: int, body: bytes, media_type: str, headers: Mapping[str, str]) -> FeedAnswer:
+        return cls(status, body, media_type, headers, asgi_headers(status, body, media_type, headers))
 
 
 def text_answer(status: int, text: str, headers: Mapping[str, str] | None = None) -> FeedAnswer:
-    return FeedAnswer(status, text.encode(), "text/plain",
-                      {"Cache-Control": "no-store", **(headers or {})})
+    return FeedAnswer.of(status, text.encode(), "text/plain",
+                         {"Cache-Control": "no-store", **(headers or {})})
 
 
-def unavailable() -> FeedAnswer:
-    """Never a 200 with an empty calendar: clients would wipe their copy."""
-    return text_answer(503, TEXT_UNAVAILABLE, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+NOT_FOUND = text_answer(404, TEXT_NOT_FOUND)
+
+
+GONE = text_answer(410, TEXT_GONE)
+
+
+#: Never a 200 with an empty calendar: clients would wipe their copy.
+UNAVAILABLE = text_answer(503, TEXT_UNAVAILABLE, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def calendar_answers(body: bytes, etag: str, last_modified: datetime) -> tuple[FeedAnswer, FeedAnswer]:
+    """The ``200`` and the ``304`` of one version of a feed."""
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    ok = FeedAnswer.of(200, body, "text/calendar", {**headers, "Last-Modified": http_date(last_modified)})
+    return ok, FeedAnswer.of(304, b"", "text/calendar", headers)

@@ -1,4 +1,13 @@
-"""The feed runtime: the in-process cache of rendered feeds and its invalidation."""
+"""The feed runtime: the in-process cache of token states and rendered feeds, and its
+invalidation.
+
+A warm poll reads nothing from the database: the token's state is held in process and used
+only while nothing that could change it has committed since it was read — in this process
+(``invalidation``, checked synchronously) or in another (``listener``, by NOTIFY; while that
+channel is down every poll reads the database). The rendered body is used only while the
+state's data version and last served ETag are those it was rendered for, and never after its
+``valid_until`` (a consent running out, the child's birthday at midnight).
+"""
 
 from __future__ import annotations
 
@@ -8,28 +17,30 @@ import logging
 import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import bindparam, or_, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from coordination import audit
+from coordination import audit, metrics
 from coordination.context import ServiceContext
 from coordination.domain import AuditAction
 from coordination.errors import Gone, NotFound
+from coordination.feeds import invalidation
 from coordination.feeds.enums import FeedScope
 from coordination.feeds.http import (
-    CACHE_CONTROL,
-    TEXT_GONE,
-    TEXT_NOT_FOUND,
+    GONE,
+    NOT_FOUND,
+    UNAVAILABLE,
     FeedAnswer,
-    http_date,
+    calendar_answers,
     next_last_modified,
     not_modified,
-    text_answer,
 )
+from coordination.feeds.listener import Listener, Notices
 from coordination.feeds.render import CaseAccount, FragmentCache, Rendered, render
 from coordination.feeds.tokens import TOKEN_SHAPE, TokenState, token_state
 from coordination.levels import Level
@@ -44,6 +55,13 @@ log = logging.getLogger("samhandling.feeds")
 #: How often the last-seen times of polled tokens are written.
 FLUSH_INTERVAL_SECONDS = 30.0
 
+#: Token states held (about 300 bytes each); the oldest read goes first.
+MAX_STATES = 100_000
+
+#: Bound once: a warm poll pays for no label lookup.
+_ANSWERED = {status: metrics.FEED_ANSWERS.labels(status=str(status)) for status in (200, 304, 404, 410, 503)}
+_RENDERED = {outcome: metrics.FEED_RENDERS.labels(outcome=outcome) for outcome in ("new_version", "same_bytes")}
+
 
 # --- the runtime: cache, accounting, last-seen -----------------------------------------
 
@@ -57,6 +75,23 @@ class CacheEntry:
     etag: str
     last_modified: datetime
     digests: Mapping[int | None, str] = field(default_factory=dict)
+    #: The ``200`` and ``304`` answers of this version, built once.
+    ok: FeedAnswer = field(init=False, compare=False)
+    unchanged: FeedAnswer = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ok, unchanged = calendar_answers(self.body, self.etag, self.last_modified)
+        object.__setattr__(self, "ok", ok)
+        object.__setattr__(self, "unchanged", unchanged)
+
+
+@dataclass(frozen=True, slots=True)
+class KnownState:
+    """A token state as read, with what had been heard of changes when the read began."""
+
+    state: TokenState
+    generation: int
+    mark: int
 
 
 class ConcurrentChange(RuntimeError):
@@ -69,7 +104,7 @@ class FeedRuntime:
     composition root; every instance has its own and they agree through the database."""
 
     def __init__(self, *, max_body_bytes: int = 64 * 1024 * 1024,
-                 flush_interval: float = FLUSH_INTERVAL_SECONDS) -> None:
+                 flush_interval: float = FLUSH_INTERVAL_SECONDS, max_states: int = MAX_STATES) -> None:
         self.fragments = FragmentCache()
         self._entries: OrderedDict[str, CacheEntry] = OrderedDict()
         self._bytes = 0
@@ -78,6 +113,14 @@ class FeedRuntime:
         self._seen: dict[int, datetime] = {}
         self._flush_interval = flush_interval
         self._flusher: asyncio.Task[None] | None = None
+        self._states: dict[str, KnownState] = {}
+        self._max_states = max_states
+        #: Down until ``start`` knows the database: until then every poll reads it.
+        self.notices = Notices()
+        self._listener: Listener | None = None
+        #: The database the notices are about (set by ``start``): states are used only
+        #: while polls go to it.
+        self._engine: AsyncEngine | None = None
 
     # cache
 
@@ -102,6 +145,36 @@ class FeedRuntime:
         if old is not None:
             self._bytes -= len(old.body)
 
+    # token states
+
+    def _known_state(self, ctx: ServiceContext, key: str) -> TokenState | None:
+        """The state held for ``key`` if nothing has committed since its read that could change
+        it, here or (while the channel is up) anywhere."""
+        known = self._states.get(key)
+        if (known is None or ctx.engine is not self._engine
+                or known.generation != invalidation.generation()
+                or not self.notices.current(known.mark, known.state.unit_id)):
+            return None
+        return known.state
+
+    def _remember(self, key: str, state: TokenState, generation: int, mark: int) -> None:
+        self._states.pop(key, None)
+        self._states[key] = KnownState(state, generation, mark)
+        if len(self._states) > self._max_states:
+            del self._states[next(iter(self._states))]
+
+    async def _read_state(self, ctx: ServiceContext, key: str) -> TokenState | None:
+        generation, mark = invalidation.generation(), self.notices.mark()
+        # One statement needs no transaction: in autocommit the driver sends no BEGIN and
+        # ROLLBACK around it, two of the cold path's three round trips (bench/, issue 7).
+        async with ctx.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as connection:
+            state = await token_state(connection, key)
+        if state is None:
+            self._states.pop(key, None)
+        else:
+            self._remember(key, state, generation, mark)
+        return state
+
     @staticmethod
     def _fresh(entry: CacheEntry | None, state: TokenState, now: datetime) -> bool:
         return (
@@ -115,41 +188,51 @@ class FeedRuntime:
 
     # serving
 
+    async def poll(
+        self, ctx: ServiceContext, token: str, if_none_match: str | None = None,
+        if_modified_since: str | None = None,
+    ) -> FeedAnswer:
+        """Answer one poll, counted; any failure answers 503 (never an empty calendar)."""
+        try:
+            answer = await self.serve(ctx, token, if_none_match, if_modified_since)
+        except Exception as error:
+            log.warning("feed unavailable: %s", type(error).__name__)
+            answer = UNAVAILABLE
+        counter = _ANSWERED.get(answer.status)
+        if counter is None:
+            counter = metrics.FEED_ANSWERS.labels(status=str(answer.status))
+        counter.inc()
+        return answer
+
     async def serve(
         self, ctx: ServiceContext, token: str, if_none_match: str | None = None,
         if_modified_since: str | None = None,
     ) -> FeedAnswer:
         """Answer one poll. Database errors propagate (the caller answers 503)."""
         if not TOKEN_SHAPE.fullmatch(token):
-            return text_answer(404, TEXT_NOT_FOUND)
+            return NOT_FOUND
         key = hash_token(token)
         now = ctx.now()
-        # One statement needs no transaction: in autocommit the driver sends no BEGIN and
-        # ROLLBACK around it, two of the warm path's three round trips (bench/, issue 7).
-        async with ctx.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as connection:
-            state = await token_state(connection, key)
+        state = self._known_state(ctx, key) or await self._read_state(ctx, key)
         if state is None:
-            return text_answer(404, TEXT_NOT_FOUND)
+            return NOT_FOUND
         if not state.usable:
-            # Checked before the cache on every poll, so no cached body outlives its owner's
-            # access; the body is dropped too, it is never to be served again as it is.
+            # Checked before the body cache on every poll, so no cached body outlives its
+            # owner's access; the body is dropped too, it is never to be served again as it is.
             self._forget(key)
-            return text_answer(410, TEXT_GONE)
+            return GONE
         entry = self._get(key)
-        if not self._fresh(entry, state, now):
+        if entry is None or not self._fresh(entry, state, now):
             try:
                 entry = await self._refresh(ctx, key, now)
             except NotFound:
-                return text_answer(404, TEXT_NOT_FOUND)
+                return NOT_FOUND
             except Gone:
-                return text_answer(410, TEXT_GONE)
-        assert entry is not None
+                return GONE
         self.note_seen(entry.feed_id, now)
-        headers = {"ETag": entry.etag, "Cache-Control": CACHE_CONTROL}
         if not_modified(if_none_match, if_modified_since, entry.etag, entry.last_modified):
-            return FeedAnswer(304, b"", "text/calendar", headers)
-        headers["Last-Modified"] = http_date(entry.last_modified)
-        return FeedAnswer(200, entry.body, "text/calendar", headers)
+            return entry.unchanged
+        return entry.ok
 
     async def _refresh(self, ctx: ServiceContext, key: str, now: datetime) -> CacheEntry:
         lock = self._locks.get(key)
@@ -166,6 +249,7 @@ class FeedRuntime:
     async def _render_and_account(
         self, ctx: ServiceContext, key: str, now: datetime
     ) -> CacheEntry | None:
+        generation, mark = invalidation.generation(), self.notices.mark()
         async with ctx.sessions() as session, session.begin():
             if ctx.engine.dialect.name == "postgresql":
                 # One snapshot for the version and everything rendered from it.
@@ -182,6 +266,8 @@ class FeedRuntime:
         digests = {a.case_id: a.digest for a in rendered.accounts}
         if rendered.etag == state.last_etag and state.last_modified is not None:
             # The same bytes as last served to this token: nothing new is disclosed.
+            _RENDERED["same_bytes"].inc()
+            self._remember(key, state, generation, mark)
             return CacheEntry(state.id, state.data_version, rendered.valid_until, rendered.body,
                               rendered.etag, state.last_modified, digests)
         last_modified = next_last_modified(state.last_modified, state.last_etag, rendered.etag,
@@ -193,11 +279,19 @@ class FeedRuntime:
                 .where(col(FeedToken.id) == state.id, col(FeedToken.last_etag) == state.last_etag,
                        col(FeedToken.revoked_at).is_(None))
                 .values(last_etag=rendered.etag, last_modified=last_modified)
+                # Changes this token's state only, and that is remembered below.
+                .execution_options(**{invalidation.NO_STATE_CHANGE: True})
             )
             if result.rowcount != 1:
                 # Served meanwhile by another request or instance, or revoked: start over.
+                self._states.pop(key, None)
                 return None
             self._account(session, state, rendered, known, now)
+        _RENDERED["new_version"].inc()
+        # As read in the render's snapshot, plus what was just written: held under the marks
+        # taken before it, so any change committed meanwhile makes the next poll read again.
+        self._remember(key, replace(state, last_etag=rendered.etag, last_modified=last_modified),
+                       generation, mark)
         log.info("feed %s: new version served (%d cases)", state.id, len(rendered.accounts))
         return CacheEntry(state.id, state.data_version, rendered.valid_until, rendered.body,
                           rendered.etag, last_modified, digests)
@@ -255,6 +349,7 @@ class FeedRuntime:
                    or_(col(FeedToken.last_seen_at).is_(None),
                        col(FeedToken.last_seen_at) < bindparam("seen_at")))
             .values(last_seen_at=bindparam("seen_at"))
+            .execution_options(**{invalidation.NO_STATE_CHANGE: True})
         )
         rows = [{"feed_id": feed_id, "seen_at": at} for feed_id, at in sorted(batch.items())]
         try:
@@ -274,11 +369,22 @@ class FeedRuntime:
             await self.flush_seen(ctx)
 
     def start(self, ctx: ServiceContext) -> None:
+        """Start writing last-seen times and, on PostgreSQL, listening for changes made by
+        other instances; SQLite has no other instance (and no NOTIFY)."""
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush_forever(ctx), name="feed-last-seen")
+        self._engine = ctx.engine
+        if ctx.engine.dialect.name != "postgresql":
+            self.notices.listening()
+        elif self._listener is None:
+            self._listener = Listener(ctx.settings.database_url, self.notices)
+            self._listener.start()
 
     async def stop(self, ctx: ServiceContext) -> None:
         """Stop the flusher and write what is left, so a restart loses no last-seen time."""
+        if self._listener is not None:
+            await self._listener.stop()
+            self._listener = None
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -7,6 +7,7 @@ compare what they read with the meetings in the database.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -764,7 +765,7 @@ def test_dates_used_here_are_the_ones_the_issue_names() -> None:
     assert oslo(2027, 3, 29, 9).hour == 7 and oslo(2027, 11, 1, 9).hour == 8
 
 
-async def test_a_warm_poll_is_one_query_and_a_change_renders_again(
+async def test_a_warm_poll_reads_nothing_and_a_change_renders_again(
     client: Client, people: Any, team: Any, schedule: Schedule, app: Litestar, service: ServiceContext,
 ) -> None:
     feed = await new_feed(client, people.coordinator, team.case_id)
@@ -777,12 +778,12 @@ async def test_a_warm_poll_is_one_query_and_a_change_renders_again(
     engine = app.state.service.engine.sync_engine
     event.listen(engine, "before_cursor_execute", note)
     try:
+        await until_warm(client, feed, statements)
         for headers in ({}, {"If-None-Match": first.headers["etag"]}):
             statements.clear()
             answer = await get_feed(client, feed, **headers)
             assert answer.status_code in (200, 304)
-            assert len(statements) == 1 and "feedtoken" in statements[0].lower()
-            assert "update" not in statements[0].lower()
+            assert statements == []
         await change_meeting(service, schedule.startup, place="Helsestasjonen")
         statements.clear()
         changed, _ = await fetch(client, feed)
@@ -790,6 +791,18 @@ async def test_a_warm_poll_is_one_query_and_a_change_renders_again(
         assert b"Helsestasjonen" in changed.content
     finally:
         event.remove(engine, "before_cursor_execute", note)
+
+
+async def until_warm(client: Client, feed: dict[str, Any], statements: list[str]) -> None:
+    """Poll until a poll reads nothing: on PostgreSQL the change channel connects at start,
+    and the notice of the feed's own first render (its new ETag) comes back through it."""
+    for _ in range(200):
+        statements.clear()
+        assert (await get_feed(client, feed)).status_code == 200
+        if not statements:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("every poll read the database")
 
 
 async def test_a_leaders_feed_accounts_only_the_cases_that_changed(

@@ -375,6 +375,44 @@ async def test_family_mail_batched_with_partner_mail_at_20_59_waits_until_seven(
     await assert_each_sent_arrived_once(client, people, [team], mailbox)
 
 
+async def test_a_grant_that_ends_while_the_backlog_drains_stops_every_later_message_to_that_sector(
+    client: Client, people: Any, service: ServiceContext, relay: SmtpServer, clock: Clock
+) -> None:
+    """Rule 1 with only the clock moving: the mother's school grant is valid until 12:00 Oslo; 40
+    invitations are due at 11:59. The first is accepted as the clock reaches 12:00: from then on
+    nothing may start towards the school (the grant is no longer in force — half-open period),
+    and the teacher's remaining invitations are stopped and audited; the others arrive once."""
+    mailbox: Relay = relay.mailbox  # type: ignore[assignment]
+    team = await build_team(client, people, 1, sectors=("health", "nav"))
+    noon = oslo("2027-01-04", "12:00")
+    await record_consent(client, people, team.case_id, team.ids["father"], "school", "granted")
+    body = {"grantor_contact_id": team.ids["mother"], "sector": "school", "status": "granted", "form": "written",
+            "level": "purpose", "valid_until": noon.isoformat()}
+    granted = await client.post(f"/cases/{team.case_id}/consents", headers=people.coordinator.headers, json=body)
+    assert granted.status_code == 201, granted.text
+    clock.set(noon - timedelta(minutes=1))
+    for i in range(8):
+        await add_meeting(client, people, team, oslo("2027-01-12", "09:00") + timedelta(hours=i), list(ROLES))
+
+    def at_first_arrival(count: int) -> None:
+        if not mailbox.changed:
+            clock.set(noon)
+            mailbox.changed = True
+
+    mailbox.on_arrival = at_first_arrival
+    await drain_all(make_dispatcher(service, relay.port))
+    late = [a for a in mailbox.asked if a.address == team.emails["teacher"] and a.after_change]
+    assert not late, f"{len(late)} messages to the school after its consent had ended"
+    rows = [r for r in await outbox(client, people, team) if r["kind"] == "invitation"]
+    stopped = [r for r in rows if r["recipient_contact_id"] == team.ids["teacher"] and r["status"] != "sent"]
+    assert stopped, "every message to the school went before noon (nothing tested)"
+    assert all(r["status"] == "suppressed" and r["suppressed_code"] for r in stopped), stopped
+    audited = {e["subject"] for e in await audit(client, people, team, "notification.suppressed")}
+    assert {f"outbox:{r['id']}" for r in stopped} <= audited
+    assert all(r["status"] == "sent" for r in rows if r not in stopped)
+    await assert_each_sent_arrived_once(client, people, [team], mailbox)
+
+
 # --- rule 3: one meeting, three levels, rendered side by side ----------------------------------
 
 async def test_one_meeting_at_three_levels_never_leaks_the_higher_text_into_the_lower(

@@ -355,6 +355,29 @@ async def test_a_grant_valid_until_midnight_oslo_is_served_before_and_not_after(
         assert held["uid"] not in uids(await poll(client, teachers)), moment
 
 
+async def test_a_grant_dated_in_the_future_is_served_from_its_first_moment_not_before(
+    client: Client, people: Any, team: Any, clock: Clock
+) -> None:
+    """Rule 2, the other edge of the period: the father's grant is valid from 8 January 00:00
+    Oslo. The warm feed has no meeting before that moment and has it from that moment, with
+    only the clock moving."""
+    for grantor in (team.mother, team.child):
+        await consent(client, people, team, grantor, "school")
+    body = {"grantor_contact_id": team.father, "sector": "school", "status": "granted", "form": "written",
+            "level": "purpose", "valid_from": "2027-01-08T00:00:00+01:00"}
+    granted = await client.post(f"/cases/{team.case_id}/consents", json=body, headers=people.coordinator.headers)
+    assert granted.status_code == 201, granted.text
+    held = await meeting(client, people, team, [team.mother, team.teacher],
+                         start="2027-02-01T09:00:00+01:00", end="2027-02-01T10:00:00+01:00")
+    teachers = await new_feed(client, people.coordinator, team.case_id, "contact", team.teacher)
+    clock.set(oslo("2027-01-07", "23:59:59"))
+    old = await warm(client, teachers)
+    assert held["uid"] not in uids(old)
+    clock.set(oslo("2027-01-08", "00:00"))
+    now = await poll(client, teachers, old.headers["etag"])
+    assert now.status_code == 200 and held["uid"] in uids(now)
+
+
 async def test_the_childs_fifteenth_birthday_stops_the_feed_until_the_child_consents(
     client: Client, people: Any, case_body: Any, clock: Clock
 ) -> None:

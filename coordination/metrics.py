@@ -3,12 +3,16 @@ personal data or case ids. ``/metrics`` (coordination.api.operations) exposes th
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import REGISTRY, Counter, Gauge, disable_created_metrics
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
 from sqlalchemy.pool import Pool, QueuePool
 
 from coordination.outbox.enums import OutboxStatus
@@ -39,12 +43,48 @@ def feed_render(outcome: str) -> None:
     FEED_RENDERS.labels(outcome=outcome).inc()
 
 
-REQUEST_LATENCY = Histogram(
-    "samhandling_request_seconds",
-    "HTTP request latency by route group (feeds, api, pages, health, metrics, other).",
-    ["group"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
-)
+class _Latency:
+    """One route group's latency histogram in plain numbers. The request middleware observes
+    every request, the warm feed poll included, and always on the event loop's thread;
+    prometheus-client's Histogram takes two locks per observation, about 2 µs, a sizeable part
+    of a warm poll. The scrape reads these numbers as an ordinary histogram."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.total += seconds
+
+
+class _RequestLatency(Collector):
+    """``samhandling_request_seconds{group}``, from one :class:`_Latency` per route group."""
+
+    def __init__(self, groups: Iterable[str]) -> None:
+        self._groups = {group: _Latency() for group in groups}
+
+    def labels(self, *, group: str) -> _Latency:
+        return self._groups[group]
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(
+            "samhandling_request_seconds",
+            "HTTP request latency by route group (feeds, api, pages, health, metrics, other).",
+            labels=["group"])
+        for group, latency in self._groups.items():
+            cumulative = list(itertools.accumulate(latency.counts))
+            buckets = [(str(bound), count) for bound, count in zip(LATENCY_BUCKETS, cumulative, strict=False)]
+            family.add_metric([group], [*buckets, ("+Inf", cumulative[-1])], latency.total)
+        yield family
+
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+GROUPS = ("feeds", "api", "pages", "health", "metrics", "other")
+REQUEST_LATENCY = _RequestLatency(GROUPS)
+REGISTRY.register(REQUEST_LATENCY)
 
 #: The route groups, by the first segment of the path (``route_group``); ``other`` for the rest.
 ROUTE_GROUPS: dict[str, str] = {
@@ -55,7 +95,6 @@ ROUTE_GROUPS: dict[str, str] = {
     **dict.fromkeys(("", "saker", "enhet", "kalender", "varsler", "logg-inn", "logg-ut", "logget-ut",
                      "answer", "static"), "pages"),
 }
-GROUPS = ("feeds", "api", "pages", "health", "metrics", "other")
 _LATENCY_BY_GROUP = {group: REQUEST_LATENCY.labels(group=group) for group in GROUPS}
 
 

@@ -81,6 +81,10 @@ async def test_requests_are_timed_by_route_group(client: Client, people: Any, te
         grown = (value(after, "samhandling_request_seconds_count", group=group)
                  - value(before, "samhandling_request_seconds_count", group=group))
         assert grown >= at_least, group
+    buckets = sorted((float(dict(labels)["le"]), count) for (name, labels), count in after.items()
+                     if name == "samhandling_request_seconds_bucket" and dict(labels)["group"] == "api")
+    assert [count for _, count in buckets] == sorted(count for _, count in buckets)  # cumulative
+    assert buckets[-1] == (float("inf"), value(after, "samhandling_request_seconds_count", group="api"))
 
 
 def test_every_route_belongs_to_a_named_group(app: Litestar) -> None:

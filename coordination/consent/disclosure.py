@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from calendars.events import Attendee, CalendarEvent, EventStatus, PartStat
 from calendars.schedule import MeetingKind
@@ -17,7 +18,7 @@ from coordination.consent.facts import PolicyFacts
 from coordination.consent.policy import ContactFacts, Decision, allowed_level, visible_sectors
 from coordination.domain import Language, Role, Sector
 from coordination.levels import Level
-from coordination.models import Case, Contact, Meeting, MeetingParticipant
+from coordination.models import Case
 from coordination.scheduling.enums import MeetingStatus, ParticipantAnswer
 from notifications.messages import meeting_kind_name
 
@@ -27,6 +28,51 @@ PARTSTAT = {
     ParticipantAnswer.NEEDS_ACTION: PartStat.NEEDS_ACTION, ParticipantAnswer.ACCEPTED: PartStat.ACCEPTED,
     ParticipantAnswer.DECLINED: PartStat.DECLINED, ParticipantAnswer.TENTATIVE: PartStat.TENTATIVE,
 }
+
+
+class MeetingView(Protocol):
+    """What a disclosure reads of a meeting: its table row, or the columns a feed loads."""
+
+    @property
+    def uid(self) -> str: ...
+    @property
+    def kind(self) -> MeetingKind: ...
+    @property
+    def status(self) -> MeetingStatus: ...
+    @property
+    def ical_sequence(self) -> int: ...
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def end(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def place(self) -> str: ...
+    @property
+    def video_link(self) -> str: ...
+    @property
+    def agenda(self) -> str: ...
+    @property
+    def parents_told(self) -> bool: ...
+
+
+class ParticipantView(Protocol):
+    @property
+    def partstat(self) -> ParticipantAnswer: ...
+
+
+class ContactView(Protocol):
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def role(self) -> Role: ...
+    @property
+    def sector(self) -> Sector: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def email(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +90,7 @@ class Reader:
         return self.contact is None
 
 
-def level_for(reader: Reader, facts: PolicyFacts, meeting: Meeting, at: datetime) -> Decision:
+def level_for(reader: Reader, facts: PolicyFacts, meeting: MeetingView, at: datetime) -> Decision:
     """The level a reader gets for a meeting at ``at``: what the policy allows, never above
     the reader's cap. Staff of the service get the cap."""
     if reader.contact is None:
@@ -60,7 +106,7 @@ def level_for(reader: Reader, facts: PolicyFacts, meeting: Meeting, at: datetime
                     decision.consent_record_ids)
 
 
-def summary(case: Case, meeting: Meeting, level: Level, reader: Reader) -> str:
+def summary(case: Case, meeting: MeetingView, level: Level, reader: Reader) -> str:
     """Kind, case reference and initials at most; never a national identity number. The
     child's given name only for staff, and only when the unit turns that on."""
     language = reader.language
@@ -75,8 +121,8 @@ def summary(case: Case, meeting: Meeting, level: Level, reader: Reader) -> str:
 
 def to_event(
     case: Case,
-    meeting: Meeting,
-    participants: Sequence[tuple[MeetingParticipant, Contact]],
+    meeting: MeetingView,
+    participants: Sequence[tuple[ParticipantView, ContactView]],
     level: Level,
     reader: Reader,
     visible: frozenset[Sector],
@@ -117,7 +163,7 @@ def to_event(
     )
 
 
-def _attendee(case: Case, participant: MeetingParticipant, contact: Contact, reader: Reader) -> Attendee:
+def _attendee(case: Case, participant: ParticipantView, contact: ContactView, reader: Reader) -> Attendee:
     """The child is named only to the family and the service; partners see the initials, as in
     the summary, and never the child's address."""
     partstat = PARTSTAT.get(participant.partstat, PartStat.NEEDS_ACTION)

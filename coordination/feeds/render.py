@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,12 +15,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calendars.events import CalendarEvent
 from calendars.ical import render_event, render_feed
+from calendars.schedule import MeetingKind
 from calendars.zone import local_date, local_midnight
 from coordination.access.rules import visible_cases
 from coordination.consent.disclosure import Reader, level_for, to_event, visible_for
-from coordination.consent.facts import PolicyFacts, case_facts, load_policy_facts
+from coordination.consent.facts import Columns, PolicyFacts, case_facts, load_policy_facts
 from coordination.consent.policy import fifteenth_birthday
-from coordination.domain import Language, UserRole
+from coordination.domain import Language, Role, Sector, UserRole
 from coordination.feeds.enums import FeedScope
 from coordination.feeds.tokens import TokenState
 from coordination.levels import Level
@@ -33,7 +34,7 @@ from coordination.models import (
     User,
 )
 from coordination.outbox.alerts import ALERT_TEXTS
-from coordination.scheduling.enums import MeetingStatus
+from coordination.scheduling.enums import MeetingStatus, ParticipantAnswer
 
 #: How often clients are asked to poll (REFRESH-INTERVAL, X-PUBLISHED-TTL).
 REFRESH = timedelta(hours=1)
@@ -105,11 +106,57 @@ class Rendered:
     accounts: tuple[CaseAccount, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class FeedMeeting:
+    """The columns of a meeting a feed reads (``MEETING_COLUMNS``): plain rows, not ORM
+    objects, so that a cold render spends its time rendering, not loading (issue 17)."""
+
+    id: int
+    case_id: int
+    uid: str
+    kind: MeetingKind
+    status: MeetingStatus
+    ical_sequence: int
+    start: datetime
+    end: datetime
+    place: str
+    video_link: str
+    agenda: str
+    parents_told: bool
+    cancelled_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedContact:
+    """The columns of a participant's contact a feed reads (``CONTACT_COLUMNS``)."""
+
+    id: int
+    role: Role
+    sector: Sector
+    name: str
+    email: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attendance:
+    """A participant's answer, the one thing a feed reads of a participation."""
+
+    partstat: ParticipantAnswer
+
+
+ATTENDANCE = {answer: Attendance(answer) for answer in ParticipantAnswer}
+MEETING_COLUMNS = tuple(col(getattr(Meeting, f.name)) for f in fields(FeedMeeting))
+CONTACT_COLUMNS = tuple(col(getattr(Contact, f.name)) for f in fields(FeedContact))
+PARTICIPANT_COLUMNS = (col(MeetingParticipant.meeting_id), col(MeetingParticipant.contact_id),
+                       col(MeetingParticipant.partstat))
+
+
 def strong_etag(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
-def _drop_at(meeting: Meeting) -> datetime | None:
+def _drop_at(meeting: FeedMeeting) -> datetime | None:
     if meeting.status is not MeetingStatus.CANCELLED:
         return None
     return (meeting.cancelled_at or meeting.updated_at) + CANCELLED_KEPT
@@ -169,19 +216,20 @@ class _Material:
     user: User | None
     by_id: dict[int | None, Case]
     bounds: list[datetime]
-    meetings: list[Meeting] = field(default_factory=list)
-    people: dict[int, list[tuple[MeetingParticipant, Contact]]] = field(default_factory=dict)
+    meetings: list[FeedMeeting] = field(default_factory=list)
+    people: dict[int, list[tuple[Attendance, FeedContact]]] = field(default_factory=dict)
     contact_reader: Reader | None = None
     facts_by_case: dict[int, PolicyFacts] = field(default_factory=dict)
 
 
 async def _material(session: AsyncSession, state: TokenState, now: datetime) -> _Material:
+    """One query per kind for all the cases of the feed: meetings, participants, and the
+    contacts of the cases (each read once, however many meetings they take part in)."""
     cases, case_ids, user = await _scope_cases(session, state)
     found = _Material(cases, case_ids, user, {c.id: c for c in cases}, bounds=[now + CACHE_HORIZON])
-    meeting_query = sm_select(Meeting)
-    participant_query = sm_select(MeetingParticipant, Contact).join(
-        Contact, col(Contact.id) == col(MeetingParticipant.contact_id)
-    )
+    meeting_query: Columns = sm_select(*MEETING_COLUMNS)
+    participant_query: Columns = sm_select(*PARTICIPANT_COLUMNS)
+    contact_query: Columns = sm_select(*CONTACT_COLUMNS)
     if state.scope is FeedScope.CONTACT and cases:
         case = cases[0]
         contact = await session.get(Contact, state.contact_id)
@@ -198,6 +246,7 @@ async def _material(session: AsyncSession, state: TokenState, now: datetime) -> 
                 Meeting.case_id == case.id, col(Meeting.id).in_(mine)
             )
             participant_query = participant_query.where(col(MeetingParticipant.meeting_id).in_(mine))
+            contact_query = contact_query.where(Contact.case_id == case.id)
         else:
             found.cases = []
     elif cases:
@@ -207,12 +256,14 @@ async def _material(session: AsyncSession, state: TokenState, now: datetime) -> 
                 sm_select(Meeting.id).where(col(Meeting.case_id).in_(case_ids))
             )
         )
+        contact_query = contact_query.where(col(Contact.case_id).in_(case_ids))
     if found.cases:
-        found.meetings = list((await session.exec(meeting_query)).all())
+        found.meetings = [FeedMeeting(*row) for row in (await session.exec(meeting_query)).all()]
+        contacts = {row[0]: FeedContact(*row) for row in (await session.exec(contact_query)).all()}
         rows = await session.exec(participant_query.order_by(col(MeetingParticipant.meeting_id),
-                                                             col(Contact.id)))
-        for participant, person in rows.all():
-            found.people.setdefault(participant.meeting_id, []).append((participant, person))
+                                                             col(MeetingParticipant.contact_id)))
+        for meeting_id, contact_id, partstat in rows.all():
+            found.people.setdefault(meeting_id, []).append((ATTENDANCE[partstat], contacts[contact_id]))
         # A cancelled meeting leaves the feed once it has been kept long enough.
         found.bounds += [at for meeting in found.meetings if (at := _drop_at(meeting)) is not None and at > now]
     return found
@@ -231,7 +282,7 @@ class _Shown:
     """The feed's events (start, UID, VEVENT), each case's part of them, and the newest change."""
 
     items: list[tuple[datetime, str, bytes]] = field(default_factory=list)
-    per_case: dict[int, list[tuple[Meeting, Level, tuple[int, ...], bytes]]] = field(default_factory=dict)
+    per_case: dict[int, list[tuple[FeedMeeting, Level, tuple[int, ...], bytes]]] = field(default_factory=dict)
     newest: datetime | None = None
 
     def note_change(self, at: datetime) -> None:
@@ -255,7 +306,7 @@ def _meetings_shown(material: _Material, reader: Reader, now: datetime, fragment
             continue
         if meeting.case_id not in visible_by_case:
             visible_by_case[meeting.case_id] = visible_for(reader, facts, now)
-        event = to_event(owner, meeting, material.people.get(meeting.id or 0, []), decision.level, reader,
+        event = to_event(owner, meeting, material.people.get(meeting.id, []), decision.level, reader,
                          visible_by_case[meeting.case_id])
         fragment = fragments.get(event)
         shown.items.append((meeting.start, meeting.uid, fragment))
@@ -307,7 +358,7 @@ def _consent_bounds(facts: PolicyFacts, case: Case, now: datetime) -> list[datet
 
 def _calendar_name(
     state: TokenState, cases: Sequence[Case], reader: Reader,
-    per_case: Mapping[int, Sequence[tuple[Meeting, Level, tuple[int, ...], bytes]]],
+    per_case: Mapping[int, Sequence[tuple[FeedMeeting, Level, tuple[int, ...], bytes]]],
 ) -> str:
     """A contact's calendar names the case only when its events already do (purpose)."""
     if state.scope is FeedScope.COORDINATOR:
@@ -322,7 +373,7 @@ def _calendar_name(
 
 def _accounts(
     state: TokenState,
-    per_case: Mapping[int, Sequence[tuple[Meeting, Level, tuple[int, ...], bytes]]],
+    per_case: Mapping[int, Sequence[tuple[FeedMeeting, Level, tuple[int, ...], bytes]]],
 ) -> tuple[CaseAccount, ...]:
     accounts = []
     for case_id in sorted(per_case):
@@ -331,7 +382,7 @@ def _accounts(
         accounts.append(CaseAccount(
             case_id=case_id,
             level=max(level for _, level, _, _ in parts),
-            meeting_ids=tuple(sorted(m.id or 0 for m, *_ in parts)),
+            meeting_ids=tuple(sorted(m.id for m, *_ in parts)),
             consent_record_ids=tuple(sorted({i for _, _, ids, _ in parts for i in ids})),
             digest=digest,
         ))

@@ -190,9 +190,20 @@ def build_email(
         del sub["MIME-Version"]
     # Last: making the body multipart moves every Content-* header into the first part.
     msg["Content-Language"] = recipient.language.value
-    if len(msg.as_bytes()) > settings.max_bytes:
+    if _size_bound(rendered, calendar, msg) > settings.max_bytes and len(msg.as_bytes()) > settings.max_bytes:
         raise InvalidMessage("message is larger than the limit")
     return msg
+
+
+def _size_bound(rendered: RenderedMessage, calendar: CalendarPart | None, msg: EmailMessage) -> int:
+    """More than the message can take on the wire, without writing it out: quoted-printable at
+    most triples a byte (plus soft breaks), base64 adds a third (plus line ends), an encoded
+    header at most quadruples; a kilobyte per part for boundaries and part headers. Only when this
+    passes the limit is the message written out to measure it exactly."""
+    body = len(rendered.text.encode("utf-8")) + len(rendered.html.encode("utf-8"))
+    headers = sum(len(name) + len(str(value)) for name, value in msg.items())
+    ics = len(calendar.ics) if calendar is not None else 0
+    return body * 7 // 2 + ics * 3 // 2 + headers * 4 + 4096
 
 
 def _normalise(text: str) -> str:

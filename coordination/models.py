@@ -362,7 +362,7 @@ class AnswerToken(SQLModel, table=True):
     token_hash: str = Field(sa_type=String(64), unique=True)
     salt: str = Field(default="", sa_type=String(32))
     meeting_id: int = Field(foreign_key="meeting.id")
-    contact_id: int = Field(foreign_key="contact.id")
+    contact_id: int = Field(foreign_key="contact.id", index=True)
     created_at: datetime = Field(sa_column=_utc())
     revoked_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
@@ -378,12 +378,12 @@ class OutboxMessage(_Row, table=True):
     case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
     kind: MessageKind = Field(sa_type=EnumString(MessageKind, 20))
     channel: Channel = Field(default=Channel.EMAIL, sa_type=EnumString(Channel, 10))
-    recipient_contact_id: int | None = Field(default=None, foreign_key="contact.id")
+    recipient_contact_id: int | None = Field(default=None, foreign_key="contact.id", index=True)
     recipient_user_id: int | None = Field(default=None, foreign_key="user.id")
     recipient_kind: RecipientKind = Field(sa_type=EnumString(RecipientKind, 20))
     meeting_id: int | None = Field(default=None, foreign_key="meeting.id", index=True)
     meeting_sequence: int | None = None
-    alert_id: int | None = Field(default=None, foreign_key="alert.id")
+    alert_id: int | None = Field(default=None, foreign_key="alert.id", index=True)
     due_at: datetime = Field(sa_column=_utc())
     next_attempt_at: datetime = Field(sa_column=_utc())
     status: OutboxStatus = Field(default=OutboxStatus.PENDING, sa_type=EnumString(OutboxStatus, 20))

@@ -33,6 +33,7 @@ from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import icalendar
 import pytest
 from mail_fixtures import Client, make_dispatcher, to
 from smtp_server import Mailbox, SmtpServer
@@ -455,6 +456,67 @@ async def test_one_meeting_at_three_levels_never_leaks_the_higher_text_into_the_
         assert "oppstart" not in text.casefold()
     for text in mails("teacher")[1:]:
         assert GOALS not in text and MEASURE not in text, "a reminder above purpose"
+    await assert_each_sent_arrived_once(client, people, [team], mailbox)
+
+
+def answer_path(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    link = next(word for word in str(body.get_content()).split() if "/answer/" in word)
+    return link[link.index("/answer/"):].rstrip(".,)>")
+
+
+def calendar_of(message: EmailMessage) -> Any:
+    for part in message.walk():
+        payload = part.get_payload(decode=True)
+        if part.get_content_type() == "text/calendar" and isinstance(payload, bytes):
+            return icalendar.Calendar.from_ical(payload).walk("VEVENT")[0]
+    raise AssertionError("no calendar part")
+
+
+async def test_what_is_the_recipients_own_is_never_shared_by_a_cached_rendering(
+    client: Client, people: Any, service: ServiceContext, relay: SmtpServer
+) -> None:
+    """Five recipients of one meeting at one level and language: each invitation has the
+    recipient's own answer link and the recipient among the calendar's attendees with RSVP; the
+    father's link answers for the father only. Then the place changes: every update carries the
+    new place (text and LOCATION), not the old, with a higher SEQUENCE and the same answer link
+    as the recipient's invitation (one link for the invitation's life)."""
+    mailbox: Relay = relay.mailbox  # type: ignore[assignment]
+    team = await build_team(client, people, 1)
+    held = await add_meeting(client, people, team, oslo("2027-01-11", "09:00"), list(ROLES))
+    dispatcher = make_dispatcher(service, relay.port)
+    await drain_all(dispatcher)
+    invitations = {to(a): a.message for a in mailbox.arrivals}
+    assert set(invitations) == set(team.emails.values())
+    links = {address: answer_path(m) for address, m in invitations.items()}
+    assert len(set(links.values())) == len(links), "two recipients share an answer link"
+    for address, message in invitations.items():
+        attendees = calendar_of(message).get("ATTENDEE")
+        mine = [a for a in (attendees if isinstance(attendees, list) else [attendees])
+                if str(a).lower() == f"mailto:{address}"]
+        assert mine and mine[0].params.get("RSVP") == "TRUE", address
+    answered = await client.post(links[team.emails["father"]], data={"answer": "accepted"})
+    assert answered.status_code == 200, answered.text
+    listed = await client.get(f"/cases/{team.case_id}/meetings", headers=people.coordinator.headers)
+    answers = {p["contact_id"]: p["answer"] for m in listed.json() if m["id"] == held["id"]
+               for p in m["participants"]}
+    assert answers[team.ids["father"]] == "accepted"
+    assert [a for c, a in answers.items() if c != team.ids["father"]] == ["needs_action"] * 4, answers
+
+    before = len(mailbox.arrivals)
+    moved = await client.put(f"/cases/{team.case_id}/meetings/{held['id']}", headers=people.coordinator.headers,
+                             json={"place": "Helsestasjonen, 2. etasje"})
+    assert moved.status_code == 200, moved.text
+    await drain_all(dispatcher)
+    updates = {to(a): a.message for a in mailbox.arrivals[before:]}
+    assert set(updates) == set(team.emails.values())
+    for address, message in updates.items():
+        event = calendar_of(message)
+        assert "Helsestasjonen" in str(event["LOCATION"]) and "Helsestasjonen" in full_text(message)
+        assert "Rådhuset" not in full_text(message), address
+        assert int(event["SEQUENCE"]) > int(calendar_of(invitations[address])["SEQUENCE"])
+        assert answer_path(message) == links[address], address
     await assert_each_sent_arrived_once(client, people, [team], mailbox)
 
 

@@ -66,6 +66,11 @@ def uids(answer: httpx.Response) -> set[str]:
     return {str(event["UID"]) for event in calendar.walk("VEVENT")}
 
 
+def event_of(answer: httpx.Response, uid: str) -> Any:
+    (event,) = [e for e in icalendar.Calendar.from_ical(answer.content).walk("VEVENT") if str(e["UID"]) == uid]
+    return event
+
+
 def unfolded(answer: httpx.Response) -> str:
     """The feed's text with folded lines joined, so that a word is found across a fold."""
     return answer.content.decode("utf-8").replace("\r\n ", "").replace("\r\n\t", "")
@@ -192,6 +197,29 @@ async def test_a_deactivated_contacts_feed_is_gone_and_the_others_go_on(
     await patch_contact(client, people, team.case_id, team.teacher, active=False)
     await assert_gone(client, teachers, old)
     assert held["uid"] in uids(await poll(client, mothers))
+
+
+async def test_a_moved_meeting_is_served_moved_at_the_next_poll(
+    client: Client, people: Any, team: Any
+) -> None:
+    """DESIGN.md, feeds: SEQUENCE rises on every change; the warm feeds of the case, the
+    coordinator and a partner show the new place and time at the next poll, never the old."""
+    held = await school_meeting(client, people, team)
+    feeds = [await new_feed(client, people.coordinator, team.case_id),
+             await new_feed(client, people.coordinator, team.case_id, "contact", team.teacher),
+             await my_feed(client, people.coordinator)]
+    warmed = [await warm(client, feed) for feed in feeds]
+    moved = await client.put(f"/cases/{team.case_id}/meetings/{held['id']}", headers=people.coordinator.headers,
+                             json={"place": "Helsestasjonen", "start": "2027-01-12T13:00:00+01:00",
+                                   "end": "2027-01-12T14:00:00+01:00"})
+    assert moved.status_code == 200, moved.text
+    for feed, old in zip(feeds, warmed, strict=True):
+        now = await poll(client, feed, old.headers["etag"])
+        assert now.status_code == 200, "a 304 for the meeting's old place and time"
+        before, after = event_of(old, held["uid"]), event_of(now, held["uid"])
+        assert int(str(after["SEQUENCE"])) > int(str(before["SEQUENCE"]))
+        assert after.decoded("DTSTART") == datetime.fromisoformat("2027-01-12T13:00:00+01:00")
+        assert "Helsestasjonen" in str(after["LOCATION"]) and "Rådhuset" not in unfolded(now)
 
 
 # --- consent (rules 1, 2, 3, 7, 8) -----------------------------------------------------------------

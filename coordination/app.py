@@ -25,7 +25,7 @@ from coordination.api.deps import provide_context, provide_user
 from coordination.api.feeds import FeedController
 from coordination.api.meetings import MeetingController
 from coordination.api.openapi import document_answers
-from coordination.api.operations import RequestMiddleware
+from coordination.api.operations import observe_requests
 from coordination.api.ratelimit import ClientAddress, MissLimiter, MissLimitMiddleware
 from coordination.api.records import RecordController
 from coordination.api.sms_reports import SmsReportController
@@ -96,9 +96,7 @@ def create_app(
 
     app = Litestar(
         route_handlers=[*ROUTES, *web_routes(), *extra_routes],
-        # Outermost: the request id and timing cover the miss limiter's refusals too.
-        middleware=[RequestMiddleware(),
-                    MissLimitMiddleware(MissLimiter(ctx.now), ClientAddress(settings.trusted_proxies))],
+        middleware=[MissLimitMiddleware(MissLimiter(ctx.now), ClientAddress(settings.trusted_proxies))],
         template_config=template_config(),
         state=State({"service": ctx, "feeds": feeds}),
         dependencies={
@@ -130,4 +128,5 @@ def create_app(
     )
     document_answers(app)
     serve_feeds_lean(app)
+    observe_requests(app)  # outermost: every request, on either path, timed and given its id once
     return app

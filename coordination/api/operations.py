@@ -17,10 +17,9 @@ from functools import cache
 from typing import Any
 
 from alembic.script import ScriptDirectory
-from litestar import Request, Response, get
+from litestar import Litestar, Request, Response, get
 from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException
-from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
@@ -146,14 +145,20 @@ async def metrics_endpoint(ctx: Ctx, request: Request[Any, Any, Any]) -> Respons
 ROUTES = [health, health_live, health_ready, metrics_endpoint]
 
 
-class RequestMiddleware(ASGIMiddleware):
-    """Times each request into its route group's histogram and gives it an id: the caller's
-    ``X-Request-ID`` when it is a sane token, else a new one, set for the log lines written while
-    serving it (``logs.REQUEST_ID``) and echoed in the answer."""
+class RequestMiddleware:
+    """Around the whole app, so that every request passes once, whichever path answers it (the
+    framework, the lean feed path, or a 404 no route matched): times it into its route group's
+    histogram and gives it an id, the caller's ``X-Request-ID`` when it is a sane token, else a
+    new one, set for the log lines written while serving it (``logs.REQUEST_ID``) and echoed in
+    the answer."""
 
-    scopes = (ScopeType.HTTP,)
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:  # a websocket (the framework answers lifespan itself)
+            await self._app(scope, receive, send)
+            return
         started = time.perf_counter()
         given = None
         for name, value in scope["headers"]:
@@ -170,7 +175,12 @@ class RequestMiddleware(ASGIMiddleware):
 
         reset = REQUEST_ID.set(request_id)
         try:
-            await next_app(scope, receive, answering)
+            await self._app(scope, receive, answering)
         finally:
             REQUEST_ID.reset(reset)
             metrics.request_latency(metrics.route_group(scope["path"]), time.perf_counter() - started)
+
+
+def observe_requests(app: Litestar) -> None:
+    """Put :class:`RequestMiddleware` around everything ``app`` answers (call it last)."""
+    app.asgi_handler = RequestMiddleware(app.asgi_handler)

@@ -76,8 +76,10 @@ async def test_requests_are_timed_by_route_group(client: Client, people: Any, te
     before = await scrape(client)
     await client.get(f"/cases/{team.case_id}", headers=people.coordinator.headers)
     await client.get("/health/live")
+    missing = await client.get("/no-such-page", headers={"X-Request-ID": "lost-1"})
+    assert missing.status_code == 404 and missing.headers["x-request-id"] == "lost-1"  # no route, still seen
     after = await scrape(client)
-    for group, at_least in (("api", 1), ("health", 1), ("metrics", 1)):
+    for group, at_least in (("api", 1), ("health", 1), ("metrics", 1), ("other", 1)):
         grown = (value(after, "samhandling_request_seconds_count", group=group)
                  - value(before, "samhandling_request_seconds_count", group=group))
         assert grown >= at_least, group
@@ -98,8 +100,8 @@ async def test_a_feed_poll_counts_under_its_status(client: Client, people: Any, 
     feed = await new_feed(client, people.coordinator, team.case_id)
     path = f"/feeds/{feed['token']}.ics"
     before = await scrape(client)
-    served = await client.get(path)
-    assert served.status_code == 200
+    served = await client.get(path, headers={"X-Request-ID": "calendar-poll-1"})
+    assert served.status_code == 200 and served.headers["x-request-id"] == "calendar-poll-1"
     assert (await client.get(path, headers={"If-None-Match": served.headers["etag"]})).status_code == 304
     revoked = await client.delete(f"/feeds/{feed['id']}", headers=people.coordinator.headers)
     assert revoked.status_code in (200, 204), revoked.text

@@ -479,18 +479,19 @@ async def _terminate(url: str, pids: set[int]) -> None:
         await engine.dispose()
 
 
-async def _people(url: str) -> dict[str, str]:
-    """A coordinator, a leader and an admin in one unit; their API tokens."""
+async def _people(url: str) -> dict[str, tuple[int, str]]:
+    """Two coordinators, a leader and an admin in one unit; their ids and API tokens."""
     context = ServiceContext.create(Settings(database_url=url))
     tokens = {}
     try:
         async with context.transaction() as session:
             unit = await users.get_or_create_unit(session, "Enhet A", context.now())
             assert unit.id is not None
-            for name, role in (("coordinator", UserRole.COORDINATOR), ("leader", UserRole.LEADER),
-                               ("admin", UserRole.ADMIN)):
+            for name, role in (("coordinator", UserRole.COORDINATOR), ("other", UserRole.COORDINATOR),
+                               ("leader", UserRole.LEADER), ("admin", UserRole.ADMIN)):
                 made = await users.create_user(session, unit.id, UserIn(name=name.title(), role=role), context.now())
-                tokens[name] = made.token
+                assert made.user.id is not None
+                tokens[name] = (made.user.id, made.token)
     finally:
         await context.engine.dispose()
     return tokens
@@ -501,13 +502,16 @@ def _b_polls(instance: ServiceProcess, token: str, etag: str | None = None) -> h
     return httpx.get(f"{instance.url}/feeds/{token}.ics", headers=headers, timeout=10)
 
 
-def _until_correct(instance: ServiceProcess, token: str, correct: Any, bound: float) -> float:
-    """Poll B until ``correct(answer)``; the seconds it took (fails beyond ``bound``)."""
+def _until_correct(instance: ServiceProcess, token: str, correct: Any, bound: float) -> tuple[float, int]:
+    """Poll B until ``correct(answer)``; the seconds it took and the stale answers before (fails
+    beyond ``bound``)."""
     began = time.monotonic()
+    stale = 0
     while True:
         answer = _b_polls(instance, token)
         if correct(answer):
-            return time.monotonic() - began
+            return time.monotonic() - began, stale
+        stale += 1
         if time.monotonic() - began > bound:
             raise AssertionError(f"instance B still served the old answer after {bound} s: {answer.status_code}")
         time.sleep(0.02)
@@ -532,7 +536,8 @@ def test_a_change_through_one_instance_is_served_by_the_other(
     """Instance A (an app in this process) makes the changes; instance B (``samhandling serve``)
     has the feeds warm. While B's notification channel works, B may lag A's commit by a short
     bounded time (noted); once B's listener connection is killed, B must answer correctly at its
-    very next poll (it has to fall back to the database)."""
+    very next poll (it has to fall back to the database). Last, a coordinator taken off the case
+    and then deactivated through A: B's case feed and own feed follow within the bound."""
     with postgres_database() as url:
         instance_b = ServiceProcess(service_env(url, 1, SAMHANDLING_DISPATCHER_ENABLED="false"),
                                     tmp_path / "b.log").start()
@@ -543,10 +548,14 @@ def test_a_change_through_one_instance_is_served_by_the_other(
             instance_b.stop()
     with capsys.disabled():
         print(f"\ncross-instance (B's listeners {sorted(b_listeners)}): " +
-              ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in timings.items()))
+              ", ".join(f"{name} {seconds * 1000:.0f} ms after {stale} stale" for name, (seconds, stale) in
+                        timings.items()))
 
 
-async def _two_instances(url: str, instance_b: ServiceProcess, tmp_path: Path) -> tuple[dict[str, float], set[int]]:
+Timings = dict[str, tuple[float, int]]
+
+
+async def _two_instances(url: str, instance_b: ServiceProcess, tmp_path: Path) -> tuple[Timings, set[int]]:
     tokens = await _people(url)
     await asyncio.sleep(0.5)  # B's listener, if it has one, connects at start
     b_listeners = await _listener_pids(url)
@@ -557,9 +566,10 @@ async def _two_instances(url: str, instance_b: ServiceProcess, tmp_path: Path) -
     return timings, b_listeners
 
 
-async def _cross_instance_scenario(a: Client, b: ServiceProcess, tokens: dict[str, str], url: str,
-                                   b_listeners: set[int]) -> dict[str, float]:
-    coordinator = {"Authorization": f"Bearer {tokens['coordinator']}"}
+async def _cross_instance_scenario(a: Client, b: ServiceProcess, people: dict[str, tuple[int, str]], url: str,
+                                   b_listeners: set[int]) -> dict[str, tuple[float, int]]:
+    coordinator, leader, admin = ({"Authorization": f"Bearer {people[who][1]}"}
+                                  for who in ("coordinator", "leader", "admin"))
     made = await a.post("/cases", headers=coordinator, json={
         "reference": "BV-2027-17", "child_given_name": "Sara", "child_initials": "S.H.",
         "child_birth_date": "2016-03-10", "language": "nb", "aimed_at_child": True})
@@ -588,10 +598,14 @@ async def _cross_instance_scenario(a: Client, b: ServiceProcess, tokens: dict[st
                             json={"scope": "contact", "contact_id": ids[role]})
         assert feed.status_code == 201, feed.text
         feeds[role] = feed.json()
+    case_feed = await a.post(f"/cases/{case_id}/feeds", headers=coordinator, json={"scope": "case"})
+    own = await a.post("/users/me/feeds", headers=coordinator, json={})
+    assert case_feed.status_code == 201 and own.status_code == 201, (case_feed.text, own.text)
+    feeds["case"], feeds["own"] = case_feed.json(), own.json()
     for feed in feeds.values():
         for _ in range(WARM_POLLS):
             assert _served(uid)(_b_polls(b, feed["token"]))
-    timings: dict[str, float] = {}
+    timings: dict[str, tuple[float, int]] = {}
 
     # Channel up: B follows A within the bound.
     await _withdraw(a, coordinator, case_id, ids["parent"], "school")
@@ -610,6 +624,15 @@ async def _cross_instance_scenario(a: Client, b: ServiceProcess, tokens: dict[st
                         json={"active": False})
     assert off.status_code == 200, off.text
     assert _gone(_b_polls(b, feeds["nav_adviser"]["token"])), "B served a deactivated contact's feed"
+
+    # Staff (rule 11), the channel perhaps back by now: within the bound again.
+    moved = await a.put(f"/cases/{case_id}/coordinators", headers=leader, json=[people["other"][0]])
+    assert moved.status_code == 200, moved.text
+    timings["reassignment"] = _until_correct(b, feeds["case"]["token"], _gone, CROSS_INSTANCE_BOUND)
+    assert _dropped(uid)(_b_polls(b, feeds["own"]["token"])), "B's own feed still shows a case taken away"
+    left = await a.delete(f"/users/{people['coordinator'][0]}", headers=admin)
+    assert left.status_code == 200, left.text
+    timings["user left"] = _until_correct(b, feeds["own"]["token"], _gone, CROSS_INSTANCE_BOUND)
     return timings
 
 

@@ -2,11 +2,12 @@
 
 Calendar clients poll every feed every few minutes. Such a poll is taken before the
 framework's routing, dependency injection and response building: it passes through the
-app's own middleware (request id and timing, and the miss limiter that slows down token
-guessing), then the feed runtime answers with header lines built once per version of the
-feed. Every other request — other methods and paths under ``/feeds/`` included — goes to
-the framework as before; the answers are the same either way (``FeedController.serve_feed``
-remains the documented route).
+app's own middleware (request id and timing), the feed runtime answers with header lines
+built once per version of the feed, and a miss (``404``) goes through the miss limiter that
+slows down token guessing — which acts on misses only, so a found feed skips it. Every other
+request — other methods and paths under ``/feeds/`` included — goes to the framework as
+before; the answers are the same either way (``FeedController.serve_feed`` remains the
+documented route).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from coordination.api.ratelimit import MissLimitMiddleware
 from coordination.context import ServiceContext
+from coordination.feeds.http import FeedAnswer
 from coordination.feeds.runtime import FeedRuntime
 
 PREFIX = "/feeds/"
@@ -41,9 +44,14 @@ class LeanFeeds:
         self._runtime = runtime
         self._ctx = ctx
         feed: ASGIApp = self._answer
+        miss: ASGIApp = _send_answer
         for layer in reversed(middleware):
-            feed = _through(layer, feed)
+            if isinstance(layer, MissLimitMiddleware):
+                miss = _through(layer, miss)
+            else:
+                feed = _through(layer, feed)
         self._feed = feed
+        self._miss = miss
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == ScopeType.HTTP and scope["method"] == "GET":
@@ -53,7 +61,7 @@ class LeanFeeds:
                 return
         await self._inner(scope, receive, send)
 
-    async def _answer(self, scope: Scope, _receive: Receive, send: Send) -> None:
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         if_none_match = if_modified_since = None
         for name, value in scope["headers"]:
             if name == b"if-none-match" and if_none_match is None:
@@ -62,9 +70,24 @@ class LeanFeeds:
                 if_modified_since = value.decode("latin-1")
         token = scope["path"][len(PREFIX):-len(SUFFIX)]
         answer = await self._runtime.poll(self._ctx, token, if_none_match, if_modified_since)
-        await send({"type": "http.response.start", "status": answer.status,
-                    "headers": list(answer.raw_headers)})
-        await send({"type": "http.response.body", "body": answer.body, "more_body": False})
+        if answer.status == 404:
+            scope["state"][_ANSWER] = answer
+            await self._miss(scope, receive, send)
+        else:
+            await _send(answer, send)
+
+
+#: In the scope's state: the answer a miss limiter passes on (or replaces by a 429).
+_ANSWER = "samhandling.feed_answer"
+
+
+async def _send(answer: FeedAnswer, send: Send) -> None:
+    await send({"type": "http.response.start", "status": answer.status, "headers": list(answer.raw_headers)})
+    await send({"type": "http.response.body", "body": answer.body, "more_body": False})
+
+
+async def _send_answer(scope: Scope, _receive: Receive, send: Send) -> None:
+    await _send(scope["state"].pop(_ANSWER), send)
 
 
 def serve_feeds_lean(app: Litestar) -> None:

@@ -258,15 +258,21 @@ async def _material(session: AsyncSession, state: TokenState, now: datetime) -> 
         )
         contact_query = contact_query.where(col(Contact.case_id).in_(case_ids))
     if found.cases:
-        found.meetings = [FeedMeeting(*row) for row in (await session.exec(meeting_query)).all()]
-        contacts = {row[0]: FeedContact(*row) for row in (await session.exec(contact_query)).all()}
-        rows = await session.exec(participant_query.order_by(col(MeetingParticipant.meeting_id),
-                                                             col(MeetingParticipant.contact_id)))
-        for meeting_id, contact_id, partstat in rows.all():
+        found.meetings = [FeedMeeting(*row) for row in await _rows(session, meeting_query)]
+        contacts = {row[0]: FeedContact(*row) for row in await _rows(session, contact_query)}
+        for meeting_id, contact_id, partstat in await _rows(session, participant_query.order_by(
+                col(MeetingParticipant.meeting_id), col(MeetingParticipant.contact_id))):
             found.people.setdefault(meeting_id, []).append((ATTENDANCE[partstat], contacts[contact_id]))
         # A cancelled meeting leaves the feed once it has been kept long enough.
         found.bounds += [at for meeting in found.meetings if (at := _drop_at(meeting)) is not None and at > now]
     return found
+
+
+async def _rows(session: AsyncSession, query: Columns) -> Sequence[Any]:
+    """Rows straight from the connection, without the ORM's row processing: a feed is rendered
+    in a session of its own, which holds no pending changes to flush first."""
+    connection = await session.connection()
+    return (await connection.execute(query)).all()
 
 
 def _staff_reader(state: TokenState, user: User | None) -> Reader:

@@ -108,7 +108,7 @@ class Listener:
             try:
                 await self._listen()
                 log.warning("feed change channel lost; polls read the database")
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except Exception as error:  # whatever it was, try again: down is safe, but slow
                 log.warning("feed change channel down: %s; polls read the database", type(error).__name__)
             self._notices.lost()
             await asyncio.sleep(self._retry)

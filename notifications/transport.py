@@ -125,12 +125,15 @@ class SmtpTransport:
 
     def _take(self) -> _Session:
         now = time.monotonic()
+        loop = asyncio.get_running_loop()
         while self._idle:
             session = self._idle.pop()
+            if session.loop is not loop:
+                continue  # opened under an event loop that has ended: its socket went with it
             if session.client.is_connected and now - session.last_used < self._settings.idle_seconds:
                 return session
             session.client.close()  # gone quiet too long: dropped without a goodbye
-        return _Session(self._client())
+        return _Session(self._client(), loop)
 
     def _client(self) -> aiosmtplib.SMTP:
         s = self._settings
@@ -164,6 +167,7 @@ class SmtpTransport:
 @dataclass(slots=True)
 class _Session:
     client: aiosmtplib.SMTP
+    loop: asyncio.AbstractEventLoop
     sent: int = 0
     last_used: float = 0.0
 

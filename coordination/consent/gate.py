@@ -187,17 +187,20 @@ class ConsentGate:
             batch = await _Batch.load(session, list(rows.values()))
             answers: list[Prepared | Suppressed] = []
             basis: list[tuple[str, int]] = []
-            for message in messages:
-                row = rows.get(message.id)
-                if row is None:
-                    answers.append(Suppressed(SuppressionCode.OBSOLETE, "the outbox row is gone"))
-                    basis.append(("", 0))
-                    continue
-                basis.append((str(row.unit_id), versions.get(row.unit_id, 0)))
-                if row.kind is MessageKind.ALERT:
-                    answers.append(await self._prepare_alert(session, row))
-                else:
-                    answers.append(await self._prepare_meeting(session, row, now, batch))
+            # The audit entries and ``sent_to`` go to the database together at the commit, not
+            # before each read (the reads do not depend on them; answer links flush when they do).
+            with session.sync_session.no_autoflush:
+                for message in messages:
+                    row = rows.get(message.id)
+                    if row is None:
+                        answers.append(Suppressed(SuppressionCode.OBSOLETE, "the outbox row is gone"))
+                        basis.append(("", 0))
+                        continue
+                    basis.append((str(row.unit_id), versions.get(row.unit_id, 0)))
+                    if row.kind is MessageKind.ALERT:
+                        answers.append(await self._prepare_alert(session, row))
+                    else:
+                        answers.append(await self._prepare_meeting(session, row, now, batch))
             return Decisions(tuple(answers), tuple(basis))
 
     async def moved(self, decisions: Decisions) -> frozenset[int]:
@@ -278,6 +281,9 @@ class ConsentGate:
         visible = visible_for(reader, asked.facts, now)
         answer_url = None
         if kind in _SENT_KINDS:
+            if (meeting.id, contact.id) in batch.linked:
+                await session.flush()  # the link this chunk made for them must be found, not made again
+            batch.linked.add((meeting.id, contact.id))
             answer_url = await answer_link(session, self._ctx, meeting, contact, now)
         calendar = None
         if row.channel is Channel.EMAIL and kind in (MessageKind.INVITATION, MessageKind.UPDATE,
@@ -317,18 +323,23 @@ class _Batch:
     facts: dict[int, PolicyFacts] = field(default_factory=dict)
     people: dict[int, list[tuple[MeetingParticipant, Contact]]] = field(default_factory=dict)
     plans: dict[int, Plan | None] = field(default_factory=dict)
+    #: (meeting, contact) pairs whose answer link this chunk has asked for
+    linked: set[tuple[int | None, int | None]] = field(default_factory=set)
+    #: the rows read for ``session.get`` to find: the session's identity map holds them only weakly
+    held: list[object] = field(default_factory=list)
 
     @classmethod
     async def load(cls, session: AsyncSession, rows: Sequence[OutboxMessage]) -> _Batch:
         meeting_ids = sorted({row.meeting_id for row in rows if row.meeting_id is not None})
         case_ids = sorted({row.case_id for row in rows if row.case_id is not None})
-        if meeting_ids:
-            await session.exec(select(Meeting).where(col(Meeting.id).in_(meeting_ids)))
         batch = cls(people=await participants_of(session, meeting_ids) if meeting_ids else {})
+        if meeting_ids:
+            batch.held += (await session.exec(select(Meeting).where(col(Meeting.id).in_(meeting_ids)))).all()
         if not case_ids:
             return batch
         cases = (await session.exec(select(Case).where(col(Case.id).in_(case_ids)))).all()
-        await session.exec(select(Unit).where(col(Unit.id).in_(sorted({case.unit_id for case in cases}))))
+        units = sorted({case.unit_id for case in cases})
+        batch.held += [*cases, *(await session.exec(select(Unit).where(col(Unit.id).in_(units)))).all()]
         await batch._load_facts(session, cases)
         plans = (await session.exec(select(Plan).where(col(Plan.case_id).in_(case_ids)))).all()
         batch.plans = dict.fromkeys(case_ids)

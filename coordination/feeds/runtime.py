@@ -58,7 +58,7 @@ FLUSH_INTERVAL_SECONDS = 30.0
 #: Token states held (about 300 bytes each); the oldest read goes first.
 MAX_STATES = 100_000
 
-#: Bound once: a warm poll pays for no label lookup.
+#: Bound once: a warm poll pays for no label lookup. These are all the statuses ``poll`` answers.
 _ANSWERED = {status: metrics.FEED_ANSWERS.labels(status=str(status)) for status in (200, 304, 404, 410, 503)}
 _RENDERED = {outcome: metrics.FEED_RENDERS.labels(outcome=outcome) for outcome in ("new_version", "same_bytes")}
 
@@ -99,8 +99,8 @@ class ConcurrentChange(RuntimeError):
 
 
 class FeedRuntime:
-    """Per-process state of the feed service: the body cache (by token hash), the event
-    fragment cache and the last-seen times waiting to be written. Created once by the
+    """Per-process state of the feed service: the token states and the body cache (both by
+    token hash), the event fragment cache and the last-seen times waiting to be written. Created once by the
     composition root; every instance has its own and they agree through the database."""
 
     def __init__(self, *, max_body_bytes: int = 64 * 1024 * 1024,
@@ -198,10 +198,7 @@ class FeedRuntime:
         except Exception as error:
             log.warning("feed unavailable: %s", type(error).__name__)
             answer = UNAVAILABLE
-        counter = _ANSWERED.get(answer.status)
-        if counter is None:
-            counter = metrics.FEED_ANSWERS.labels(status=str(answer.status))
-        counter.inc()
+        _ANSWERED[answer.status].inc()
         return answer
 
     async def serve(

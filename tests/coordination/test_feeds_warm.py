@@ -20,6 +20,7 @@ import pytest
 from db_backends import POSTGRES_ENABLED
 from litestar import Litestar
 from mail_fixtures import Client, consent, meeting, new_feed
+from prometheus_client import REGISTRY
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
@@ -93,6 +94,7 @@ async def test_a_warm_poll_sends_no_statement_and_a_304_neither(
     own = (await client.post("/users/me/feeds", json={}, headers=people.coordinator.headers)).json()
     for each in (feed, own):
         first = await warm(client, app, each)
+        before = {status: answered(status) for status in ("200", "304")}
         with statements_of(app) as sent:
             for _ in range(5):
                 again = await poll(client, each)
@@ -101,6 +103,12 @@ async def test_a_warm_poll_sends_no_statement_and_a_304_neither(
                 assert again.headers["content-type"] == "text/calendar; charset=utf-8"
                 assert (await poll(client, each, first.headers["etag"])).status_code == 304
         assert sent == []
+        # Counted for /metrics all the same.
+        assert {status: answered(status) - count for status, count in before.items()} == {"200": 5, "304": 5}
+
+
+def answered(status: str) -> float:
+    return REGISTRY.get_sample_value("samhandling_feed_answers_total", {"status": status}) or 0.0
 
 
 CHANGES = ["revoke", "owner leaves", "coordinator taken off", "contact deactivated", "consent withdrawn"]

@@ -25,8 +25,6 @@ from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
 
-from icalendar import Calendar
-
 from notifications.messages import RenderedMessage, one_line
 from notifications.ports import Recipient
 
@@ -126,27 +124,73 @@ def _organizer_address(value: object) -> str:
     return text.strip().lower()
 
 
+_FOLD = re.compile(r"\r?\n[ \t]")
+_NAME_AND_PARAMETERS = re.compile(r'((?:[^":]|"[^"]*")*):')
+
+
 def check_itip(part: CalendarPart, organizer: str) -> None:
     """Refuse an iTIP object that clients would misread: a METHOD that differs from the
     MIME method, no VEVENT, an ORGANIZER that is not the sending address, or a UID or
-    SEQUENCE other than the meeting's."""
+    SEQUENCE other than the meeting's. Read from the content lines (RFC 5545 3.1) rather than
+    by building the whole calendar: the check runs for every invitation sent."""
     try:
-        calendar = Calendar.from_ical(part.ics)
+        lines = _content_lines(part.ics)
     except ValueError as exc:
         raise InvalidMessage("calendar part does not parse") from exc
-    method = str(calendar.get("METHOD", "")).upper()
+    if not lines or lines[0] != ("BEGIN", "VCALENDAR"):
+        raise InvalidMessage("calendar part does not parse")
+    path: list[str] = []
+    method = ""
+    events: list[dict[str, str]] = []
+    for name, value in lines:
+        if name == "BEGIN":
+            path.append(value.upper())
+            if path[-2:] == ["VCALENDAR", "VEVENT"]:
+                events.append({})
+        elif name == "END":
+            if not path or path.pop() != value.upper():
+                raise InvalidMessage("calendar part does not parse")
+        elif path == ["VCALENDAR"] and name == "METHOD":
+            method = value.upper()
+        elif path == ["VCALENDAR", "VEVENT"]:
+            events[-1].setdefault(name, value)
+    if path:
+        raise InvalidMessage("calendar part does not parse")
     if method != part.method.value:
         raise InvalidMessage("calendar METHOD differs from the message's method")
-    events = calendar.walk("VEVENT")
     if not events:
         raise InvalidMessage("calendar part has no VEVENT")
     for event in events:
         if _organizer_address(event.get("ORGANIZER", "")) != organizer.lower():
             raise InvalidMessage("ORGANIZER is not the sending address")
-        if part.uid is not None and str(event.get("UID", "")) != part.uid:
+        if part.uid is not None and _unescape(event.get("UID", "")) != part.uid:
             raise InvalidMessage("calendar UID is not the meeting's")
-        if part.sequence is not None and int(event.get("SEQUENCE", 0)) != part.sequence:
+        try:
+            sequence = int(event.get("SEQUENCE", "0"))
+        except ValueError as exc:
+            raise InvalidMessage("calendar part does not parse") from exc
+        if part.sequence is not None and sequence != part.sequence:
             raise InvalidMessage("calendar SEQUENCE is not the meeting's")
+
+
+def _content_lines(ics: bytes) -> list[tuple[str, str]]:
+    """(NAME, value) of every unfolded content line; parameters dropped, a ``:`` inside a quoted
+    parameter value (``CN="a:b"``) not taken for the value's start."""
+    text = _FOLD.sub("", ics.decode("utf-8"))
+    lines = []
+    for line in text.splitlines():
+        if not line:
+            continue
+        head = _NAME_AND_PARAMETERS.match(line)
+        if head is None:
+            raise ValueError("a content line without a value")
+        lines.append((head.group(1).split(";", 1)[0].strip().upper(), line[head.end():]))
+    return lines
+
+
+def _unescape(text: str) -> str:
+    """A TEXT value as written, without RFC 5545's escapes."""
+    return re.sub(r"\\([\\;,nN])", lambda m: "\n" if m.group(1) in "nN" else m.group(1), text)
 
 
 def build_email(

@@ -46,7 +46,7 @@ class FeedResults:
 
 
 def service_proc(name: str, database_url: str, port: int, **env: str) -> Proc:
-    """``samhandling serve``: the command production runs (one uvicorn process)."""
+    """``samhandling serve``: the command production runs (one uvicorn process, httptools, uvloop)."""
     return Proc(name, [str(VENV_BIN / "samhandling"), "serve", "--host", "127.0.0.1", "--port", str(port)], env={
         "SAMHANDLING_DATABASE_URL": database_url,
         "SAMHANDLING_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
@@ -60,7 +60,8 @@ def workers_proc(name: str, database_url: str, port: int, workers: int) -> Proc:
     """The same app under ``uvicorn --workers N``: not how ``samhandling serve`` runs, shown
     beside it to say what more processes on this machine would give."""
     return Proc(name, [str(VENV_BIN / "uvicorn"), "--factory", "coordination.app:create_app", "--host", "127.0.0.1",
-                       "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
+                       "--port", str(port), "--workers", str(workers), "--http", "httptools", "--loop", "uvloop",
+                       "--no-access-log", "--log-level", "warning"],
                 env={"SAMHANDLING_DATABASE_URL": database_url, "SAMHANDLING_DISPATCHER_ENABLED": "false",
                      "SAMHANDLING_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "SAMHANDLING_LOG_LEVEL": "WARNING"})
 

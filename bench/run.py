@@ -34,8 +34,8 @@ VENV = ROOT / "bench" / ".venv"
 PYTHON = VENV / "bin" / "python"
 STAMP = VENV / ".bench-installed"
 REQUIREMENTS = ["radicale==3.9.*", "pyinstrument>=5", "py-spy>=0.4", "aiosmtpd>=1.4",
-                # the servers compared with the one ``samhandling serve`` uses (--parts servers)
-                "granian>=2.5", "uvloop>=0.21", "httptools>=0.6"]
+                # compared with the server ``samhandling serve`` uses (--parts servers)
+                "granian>=2.5"]
 PARTS = ("feeds", "schedule", "dispatch", "national")
 #: Parts run only when named.
 EXTRA_PARTS = ("servers",)
@@ -297,7 +297,7 @@ def inside(args: argparse.Namespace) -> int:
             "command": command, "quick": args.quick, "wrk_seconds": seconds,
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "minutes": round((time.time() - started) / 60, 1), "python": platform.python_version(),
-            "cpus": os.cpu_count(), "service": "samhandling serve: one uvicorn process, h11, asyncio loop",
+            "cpus": os.cpu_count(), "service": "samhandling serve: one uvicorn process, httptools, uvloop",
             "missing_keys": missing,
         },
         "details": details,

@@ -1,7 +1,8 @@
 """ASGI servers for ``samhandling serve``, side by side on the same feed: the warm ``200``
 and the ``304`` of the service, and the bare ``304`` app (bench/bare_asgi.py) as each
 server's own floor, at c1 and c32, interleaved (one of each in turn) so that a busy
-moment on the machine falls on all of them alike.
+moment on the machine falls on all of them alike. Beside req/s and latency, the CPU time the
+server's processes spent per answer: the figure least moved by other work on the machine.
 
     python3 bench/run.py --quick --parts servers
 
@@ -30,6 +31,7 @@ from bench.common import (
     free_port,
     http_get,
     sqlalchemy_url,
+    tree_cpu_seconds,
     wait_http,
 )
 from bench.feed_serving import service_304_headers, service_proc
@@ -95,9 +97,10 @@ def run(seconds: float, rounds: int, log: Callable[[str], None]) -> ServerResult
         assert status == 200, status
         etag = headers["etag"]
         bare_headers = service_304_headers(f"http://127.0.0.1:{reference_port}{feed_path}", etag)
-        targets: list[tuple[str, str, dict[str, str]]] = [
-            ("samhandling_serve_warm", f"http://127.0.0.1:{reference_port}{feed_path}", {}),
-            ("samhandling_serve_304", f"http://127.0.0.1:{reference_port}{feed_path}", {"If-None-Match": etag}),
+        targets: list[tuple[str, str, dict[str, str], Proc]] = [
+            ("samhandling_serve_warm", f"http://127.0.0.1:{reference_port}{feed_path}", {}, reference),
+            ("samhandling_serve_304", f"http://127.0.0.1:{reference_port}{feed_path}", {"If-None-Match": etag},
+             reference),
         ]
         for key, _, argv in SERVERS:
             service_port, bare_port = free_port(), free_port()
@@ -110,24 +113,30 @@ def run(seconds: float, rounds: int, log: Callable[[str], None]) -> ServerResult
             assert status == 200 and headers["etag"] == etag, (key, status)
             status, _, bare_answer = http_get(f"http://127.0.0.1:{bare_port}/", {"If-None-Match": etag})
             assert status == 304 and bare_answer["etag"] == etag, (key, status)
-            targets += [(f"{key}_warm", feed_url, {}), (f"{key}_304", feed_url, {"If-None-Match": etag}),
-                        (f"{key}_bare_304", f"http://127.0.0.1:{bare_port}/", {"If-None-Match": etag})]
+            targets += [(f"{key}_warm", feed_url, {}, service),
+                        (f"{key}_304", feed_url, {"If-None-Match": etag}, service),
+                        (f"{key}_bare_304", f"http://127.0.0.1:{bare_port}/", {"If-None-Match": etag}, bare)]
         f = results.figures
         for round_ in range(rounds):
             for connections in (1, 32):
-                for label, target, headers in targets:
+                for label, target, headers, server in targets:
+                    cpu = tree_cpu_seconds(server.pid)
                     result = wrk.run(f"{label}_c{connections}", target, connections=connections, seconds=seconds,
                                      headers=headers)
-                    results.runs.append({**result.as_dict(), "round": round_})
+                    # CPU per answer (the server's processes and threads): steadier than req/s
+                    # while other work shares the machine.
+                    cpu_us = round((tree_cpu_seconds(server.pid) - cpu) / max(result.requests, 1) * 1e6, 1)
+                    results.runs.append({**result.as_dict(), "round": round_, "server_cpu_us_per_request": cpu_us})
                     if result.errors:
                         results.notes.append(f"servers {label} c{connections}: {result.errors} errors")
                     prefix = f"servers_{label}"
+                    f[f"{prefix}_cpu_us_c{connections}"] = min(cpu_us, f.get(f"{prefix}_cpu_us_c{connections}", cpu_us))
                     if result.rps > f.get(f"{prefix}_rps_c{connections}", 0.0):
                         f[f"{prefix}_rps_c{connections}"] = round(result.rps, 1)
                         f[f"{prefix}_p50_ms_c{connections}"] = result.p50_ms
                         f[f"{prefix}_p99_ms_c{connections}"] = result.p99_ms
                     log(f"  {label:36} c{connections:<2}: {result.rps:9.1f} req/s  p50 {result.p50_ms:7.2f} ms"
-                        f"  p99 {result.p99_ms:7.2f} ms")
+                        f"  p99 {result.p99_ms:7.2f} ms  server CPU {cpu_us:7.1f} µs/req")
         for key, _, _ in SERVERS:
             for connections in (1, 32):
                 floor = f.get(f"servers_{key}_bare_304_rps_c{connections}")
@@ -159,5 +168,6 @@ def table(f: dict[str, float]) -> str:
             for c in (1, 32):
                 row += [fmt(f[f"{prefix}_rps_c{c}"]), fmt(f[f"{prefix}_p50_ms_c{c}"], 2),
                         fmt(f[f"{prefix}_p99_ms_c{c}"], 2)]
-            rows.append(row)
-    return markdown(rows, ["server", "path", "req/s c1", "p50 c1", "p99 c1", "req/s c32", "p50 c32", "p99 c32"])
+            rows.append([*row, fmt(f[f"{prefix}_cpu_us_c32"])])
+    return markdown(rows, ["server", "path", "req/s c1", "p50 c1", "p99 c1", "req/s c32", "p50 c32", "p99 c32",
+                           "server CPU µs/req c32"])

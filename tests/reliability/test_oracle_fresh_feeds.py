@@ -567,31 +567,10 @@ async def _two_instances(url: str, instance_b: ServiceProcess, tmp_path: Path) -
 
 
 async def _cross_instance_scenario(a: Client, b: ServiceProcess, people: dict[str, tuple[int, str]], url: str,
-                                   b_listeners: set[int]) -> dict[str, tuple[float, int]]:
+                                   b_listeners: set[int]) -> Timings:
     coordinator, leader, admin = ({"Authorization": f"Bearer {people[who][1]}"}
                                   for who in ("coordinator", "leader", "admin"))
-    made = await a.post("/cases", headers=coordinator, json={
-        "reference": "BV-2027-17", "child_given_name": "Sara", "child_initials": "S.H.",
-        "child_birth_date": "2016-03-10", "language": "nb", "aimed_at_child": True})
-    assert made.status_code == 201, made.text
-    case_id = made.json()["id"]
-    ids: dict[str, int] = {}
-    for name, role, extra in (("Mona Hansen", "parent", {"daily_care": True}), ("Siri Lærer", "school_contact", {}),
-                              ("Hanne Helse", "public_health_nurse", {}), ("Nils NAV", "nav_adviser", {})):
-        added = await a.post(f"/cases/{case_id}/contacts", headers=coordinator,
-                             json={"name": name, "role": role, **extra})
-        assert added.status_code == 201, added.text
-        ids[role] = added.json()["id"]
-    for sector in ("school", "health", "nav"):
-        granted = await a.post(f"/cases/{case_id}/consents", headers=coordinator, json={
-            "grantor_contact_id": ids["parent"], "sector": sector, "status": "granted", "form": "written",
-            "level": "purpose"})
-        assert granted.status_code == 201, granted.text
-    created = await a.post(f"/cases/{case_id}/meetings", headers=coordinator, json={
-        "start": "2027-06-08T09:00:00+02:00", "end": "2027-06-08T10:00:00+02:00", "place": "Rådhuset",
-        "participant_ids": list(ids.values())})
-    assert created.status_code == 201, created.text
-    uid = created.json()["uid"]
+    case_id, ids, uid = await _partner_case(a, coordinator)
     feeds = {}
     for role in ("school_contact", "public_health_nurse", "nav_adviser", "parent"):
         feed = await a.post(f"/cases/{case_id}/feeds", headers=coordinator,
@@ -605,7 +584,7 @@ async def _cross_instance_scenario(a: Client, b: ServiceProcess, people: dict[st
     for feed in feeds.values():
         for _ in range(WARM_POLLS):
             assert _served(uid)(_b_polls(b, feed["token"]))
-    timings: dict[str, tuple[float, int]] = {}
+    timings: Timings = {}
 
     # Channel up: B follows A within the bound.
     await _withdraw(a, coordinator, case_id, ids["parent"], "school")
@@ -634,6 +613,33 @@ async def _cross_instance_scenario(a: Client, b: ServiceProcess, people: dict[st
     assert left.status_code == 200, left.text
     timings["user left"] = _until_correct(b, feeds["own"]["token"], _gone, CROSS_INSTANCE_BOUND)
     return timings
+
+
+async def _partner_case(a: Client, coordinator: dict[str, str]) -> tuple[int, dict[str, int], str]:
+    """A case with a carer, a teacher, a nurse and NAV; the carer grants all three sectors; one
+    meeting with all of them. The case id, the contact ids by role and the meeting's UID."""
+    made = await a.post("/cases", headers=coordinator, json={
+        "reference": "BV-2027-17", "child_given_name": "Sara", "child_initials": "S.H.",
+        "child_birth_date": "2016-03-10", "language": "nb", "aimed_at_child": True})
+    assert made.status_code == 201, made.text
+    case_id: int = made.json()["id"]
+    ids: dict[str, int] = {}
+    for name, role, extra in (("Mona Hansen", "parent", {"daily_care": True}), ("Siri Lærer", "school_contact", {}),
+                              ("Hanne Helse", "public_health_nurse", {}), ("Nils NAV", "nav_adviser", {})):
+        added = await a.post(f"/cases/{case_id}/contacts", headers=coordinator,
+                             json={"name": name, "role": role, **extra})
+        assert added.status_code == 201, added.text
+        ids[role] = added.json()["id"]
+    for sector in ("school", "health", "nav"):
+        granted = await a.post(f"/cases/{case_id}/consents", headers=coordinator, json={
+            "grantor_contact_id": ids["parent"], "sector": sector, "status": "granted", "form": "written",
+            "level": "purpose"})
+        assert granted.status_code == 201, granted.text
+    created = await a.post(f"/cases/{case_id}/meetings", headers=coordinator, json={
+        "start": "2027-06-08T09:00:00+02:00", "end": "2027-06-08T10:00:00+02:00", "place": "Rådhuset",
+        "participant_ids": list(ids.values())})
+    assert created.status_code == 201, created.text
+    return case_id, ids, str(created.json()["uid"])
 
 
 async def _withdraw(a: Client, headers: dict[str, str], case_id: int, grantor: int, sector: str) -> None:

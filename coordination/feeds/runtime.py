@@ -86,12 +86,19 @@ class CacheEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class KnownState:
-    """A token state as read, with what had been heard of changes when the read began."""
+class Stamp:
+    """What had been heard of changes when a read began: this process's generation, the
+    notices' mark and (SQLite) the file's data version."""
 
-    state: TokenState
     generation: int
     mark: int
+    file_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class KnownState:
+    state: TokenState
+    stamp: Stamp
 
 
 class ConcurrentChange(RuntimeError):
@@ -121,6 +128,7 @@ class FeedRuntime:
         #: The database the notices are about (set by ``start``): states are used only
         #: while polls go to it.
         self._engine: AsyncEngine | None = None
+        self._file: invalidation.FileVersion | None = None
 
     # cache
 
@@ -147,24 +155,32 @@ class FeedRuntime:
 
     # token states
 
+    def _stamp(self) -> Stamp:
+        """Take before reading a state."""
+        return Stamp(invalidation.generation(), self.notices.mark(),
+                     self._file.value() if self._file is not None else 0)
+
     def _known_state(self, ctx: ServiceContext, key: str) -> TokenState | None:
         """The state held for ``key`` if nothing has committed since its read that could change
         it, here or (while the channel is up) anywhere."""
         known = self._states.get(key)
-        if (known is None or ctx.engine is not self._engine
-                or known.generation != invalidation.generation()
-                or not self.notices.current(known.mark, known.state.unit_id)):
+        if known is None or ctx.engine is not self._engine:
+            return None
+        stamp = known.stamp
+        if (stamp.generation != invalidation.generation()
+                or not self.notices.current(stamp.mark, known.state.unit_id)
+                or (self._file is not None and stamp.file_version != self._file.value())):
             return None
         return known.state
 
-    def _remember(self, key: str, state: TokenState, generation: int, mark: int) -> None:
+    def _remember(self, key: str, state: TokenState, stamp: Stamp) -> None:
         self._states.pop(key, None)
-        self._states[key] = KnownState(state, generation, mark)
+        self._states[key] = KnownState(state, stamp)
         if len(self._states) > self._max_states:
             del self._states[next(iter(self._states))]
 
     async def _read_state(self, ctx: ServiceContext, key: str) -> TokenState | None:
-        generation, mark = invalidation.generation(), self.notices.mark()
+        stamp = self._stamp()
         # One statement needs no transaction: in autocommit the driver sends no BEGIN and
         # ROLLBACK around it, two of the cold path's three round trips (bench/, issue 7).
         async with ctx.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as connection:
@@ -172,7 +188,7 @@ class FeedRuntime:
         if state is None:
             self._states.pop(key, None)
         else:
-            self._remember(key, state, generation, mark)
+            self._remember(key, state, stamp)
         return state
 
     @staticmethod
@@ -246,7 +262,7 @@ class FeedRuntime:
     async def _render_and_account(
         self, ctx: ServiceContext, key: str, now: datetime
     ) -> CacheEntry | None:
-        generation, mark = invalidation.generation(), self.notices.mark()
+        stamp = self._stamp()
         async with ctx.sessions() as session, session.begin():
             if ctx.engine.dialect.name == "postgresql":
                 # One snapshot for the version and everything rendered from it.
@@ -264,7 +280,7 @@ class FeedRuntime:
         if rendered.etag == state.last_etag and state.last_modified is not None:
             # The same bytes as last served to this token: nothing new is disclosed.
             _RENDERED["same_bytes"].inc()
-            self._remember(key, state, generation, mark)
+            self._remember(key, state, stamp)
             return CacheEntry(state.id, state.data_version, rendered.valid_until, rendered.body,
                               rendered.etag, state.last_modified, digests)
         last_modified = next_last_modified(state.last_modified, state.last_etag, rendered.etag,
@@ -287,8 +303,7 @@ class FeedRuntime:
         _RENDERED["new_version"].inc()
         # As read in the render's snapshot, plus what was just written: held under the marks
         # taken before it, so any change committed meanwhile makes the next poll read again.
-        self._remember(key, replace(state, last_etag=rendered.etag, last_modified=last_modified),
-                       generation, mark)
+        self._remember(key, replace(state, last_etag=rendered.etag, last_modified=last_modified), stamp)
         log.info("feed %s: new version served (%d cases)", state.id, len(rendered.accounts))
         return CacheEntry(state.id, state.data_version, rendered.valid_until, rendered.body,
                           rendered.etag, last_modified, digests)
@@ -372,6 +387,9 @@ class FeedRuntime:
             self._flusher = asyncio.create_task(self._flush_forever(ctx), name="feed-last-seen")
         self._engine = ctx.engine
         if ctx.engine.dialect.name != "postgresql":
+            database = ctx.engine.url.database
+            if database and database != ":memory:" and self._file is None:
+                self._file = invalidation.FileVersion(database)
             self.notices.listening()
         elif self._listener is None:
             self._listener = Listener(ctx.settings.database_url, self.notices)
@@ -382,6 +400,9 @@ class FeedRuntime:
         if self._listener is not None:
             await self._listener.stop()
             self._listener = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import icalendar
 import pytest
-from db_backends import POSTGRES_ENABLED
+from db_backends import POSTGRES_ADMIN_URL, POSTGRES_ENABLED
 from litestar.testing import AsyncTestClient
 from mail_fixtures import Client, consent, meeting, new_feed
 from processes import ServiceProcess, postgres_database, service_env
@@ -657,3 +658,83 @@ def test_the_expiry_table_is_at_midnight_oslo() -> None:
         assert end.astimezone(OSLO).utcoffset() == end.utcoffset()
         assert all(datetime.fromisoformat(s) < end for s in served)
         assert datetime.fromisoformat(dropped[0]) == end.astimezone(UTC)
+
+
+# --- an instance cut off from the database (rule 7 and "503, never a 200 with an empty calendar") ---
+
+def _ports_of(pid: int) -> set[int]:
+    """The local ports of ``pid``'s TCP connections to PostgreSQL (from ``ss``)."""
+    listed = subprocess.run(["ss", "-tnpH"], capture_output=True, text=True, check=True).stdout
+    ports = set()
+    for line in listed.splitlines():
+        columns = line.split()
+        if f"pid={pid}," in line and len(columns) >= 5 and columns[4].endswith(":5432"):
+            ports.add(int(columns[3].rsplit(":", 1)[1]))
+    return ports
+
+
+async def _admin_sql(sql: str, **params: Any) -> None:
+    engine = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(sql), params)
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.skipif(not POSTGRES_ENABLED, reason="SAMHANDLING_TEST_POSTGRES=off: PostgreSQL only")
+def test_an_instance_cut_off_from_the_database_never_serves_what_changed_meanwhile(tmp_path: Path) -> None:
+    """B (``samhandling serve``) has the feeds warm; then B is cut off: the database takes no new
+    connections and every one of its connections except A's is ended (B's listener too). A,
+    on the connection it holds, revokes the teacher's feed and withdraws health consent. B cannot
+    know: it must not serve the revoked feed nor the withdrawn meeting (410 or 503 — the issue's
+    "falling back to the query whenever the notification channel is down"), and a feed it cannot
+    check is never a 200 with an empty calendar. Once the database is back, B answers right."""
+    with postgres_database() as url:
+        instance_b = ServiceProcess(service_env(url, 1, SAMHANDLING_DISPATCHER_ENABLED="false"),
+                                    tmp_path / "b.log").start()
+        try:
+            instance_b.wait_ready()
+            asyncio.run(_cut_off(url, instance_b, tmp_path))
+        finally:
+            instance_b.stop()
+
+
+async def _cut_off(url: str, b: ServiceProcess, tmp_path: Path) -> None:
+    people = await _people(url)
+    coordinator = {"Authorization": f"Bearer {people['coordinator'][1]}"}
+    name = url.rsplit("/", 1)[1]
+    settings = replace(Settings(), database_url=url, dispatcher_enabled=False,
+                       mail_folder=tmp_path / "mail", public_base_url="http://testserver")
+    async with AsyncTestClient(app=create_app(settings, Clock())) as a:
+        case_id, ids, uid = await _partner_case(a, coordinator)
+        feeds = {}
+        for role in ("school_contact", "public_health_nurse", "parent"):
+            made = await a.post(f"/cases/{case_id}/feeds", headers=coordinator,
+                                json={"scope": "contact", "contact_id": ids[role]})
+            assert made.status_code == 201, made.text
+            feeds[role] = made.json()
+        for feed in feeds.values():
+            for _ in range(WARM_POLLS):
+                assert _served(uid)(_b_polls(b, feed["token"]))
+        assert (await a.get("/users/me", headers=coordinator)).status_code == 200  # A holds a connection
+        mine = _ports_of(os.getpid())
+        assert mine, "A holds no connection to keep"
+        try:
+            await _admin_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            await _admin_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name "
+                             "AND NOT (client_port = ANY(:mine)) AND pid <> pg_backend_pid()",
+                             name=name, mine=list(mine))
+            revoked = await a.delete(f"/feeds/{feeds['school_contact']['id']}", headers=coordinator)
+            assert revoked.status_code == 200, revoked.text
+            await _withdraw(a, coordinator, case_id, ids["parent"], "health")
+            teacher = _b_polls(b, feeds["school_contact"]["token"])
+            assert teacher.status_code in (410, 503), f"B served a revoked feed: {teacher.status_code}"
+            nurse = _b_polls(b, feeds["public_health_nurse"]["token"])
+            assert nurse.status_code == 503 or _dropped(uid)(nurse), f"B served a withdrawn meeting: {nurse.text[:80]}"
+            parent = _b_polls(b, feeds["parent"]["token"])
+            assert parent.status_code == 503 or _served(uid)(parent), "B answered 200 with an empty calendar"
+        finally:
+            await _admin_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        _until_correct(b, feeds["school_contact"]["token"], _gone, 30)
+        _until_correct(b, feeds["public_health_nurse"]["token"], _dropped(uid), 30)

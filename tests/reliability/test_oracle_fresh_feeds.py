@@ -738,3 +738,55 @@ async def _cut_off(url: str, b: ServiceProcess, tmp_path: Path) -> None:
             await _admin_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         _until_correct(b, feeds["school_contact"]["token"], _gone, 30)
         _until_correct(b, feeds["public_health_nurse"]["token"], _dropped(uid), 30)
+
+
+# --- SQLite: a second process on the same file (a command run beside the service) -----------------
+
+def test_on_sqlite_a_change_by_another_process_is_served_at_the_next_poll(tmp_path: Path) -> None:
+    """A municipality runs one ``samhandling serve`` on SQLite, and commands beside it (purge,
+    reply) write to the same file. Whatever another process commits — here an app in the test
+    process on the same file: a revocation, a withdrawal, a contact deactivated, the user leaving —
+    the serving process must not serve the old answer at its very next poll (rules 7 and 11; no
+    notification channel reaches it, so no wait is allowed)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'samhandling.db'}"
+    instance_b = ServiceProcess(service_env(url, 1, SAMHANDLING_DISPATCHER_ENABLED="false"),
+                                tmp_path / "b.log").start()
+    try:
+        instance_b.wait_ready()
+        asyncio.run(_sqlite_beside(url, instance_b, tmp_path))
+    finally:
+        instance_b.stop()
+
+
+async def _sqlite_beside(url: str, b: ServiceProcess, tmp_path: Path) -> None:
+    people = await _people(url)
+    coordinator, admin = ({"Authorization": f"Bearer {people[who][1]}"} for who in ("coordinator", "admin"))
+    settings = replace(Settings(), database_url=url, dispatcher_enabled=False,
+                       mail_folder=tmp_path / "mail", public_base_url="http://testserver")
+    async with AsyncTestClient(app=create_app(settings, Clock())) as a:
+        case_id, ids, uid = await _partner_case(a, coordinator)
+        feeds = {}
+        for role in ("school_contact", "public_health_nurse", "nav_adviser", "parent"):
+            made = await a.post(f"/cases/{case_id}/feeds", headers=coordinator,
+                                json={"scope": "contact", "contact_id": ids[role]})
+            assert made.status_code == 201, made.text
+            feeds[role] = made.json()
+        own = await a.post("/users/me/feeds", headers=coordinator, json={})
+        assert own.status_code == 201, own.text
+        feeds["own"] = own.json()
+        for feed in feeds.values():
+            for _ in range(WARM_POLLS):
+                assert _served(uid)(_b_polls(b, feed["token"]))
+        revoked = await a.delete(f"/feeds/{feeds['parent']['id']}", headers=coordinator)
+        assert revoked.status_code == 200, revoked.text
+        assert _gone(_b_polls(b, feeds["parent"]["token"])), "B served a revoked feed"
+        await _withdraw(a, coordinator, case_id, ids["parent"], "school")
+        assert _dropped(uid)(_b_polls(b, feeds["school_contact"]["token"])), "B served a withdrawn consent"
+        off = await a.patch(f"/cases/{case_id}/contacts/{ids['nav_adviser']}", headers=coordinator,
+                            json={"active": False})
+        assert off.status_code == 200, off.text
+        assert _gone(_b_polls(b, feeds["nav_adviser"]["token"])), "B served a deactivated contact's feed"
+        left = await a.delete(f"/users/{people['coordinator'][0]}", headers=admin)
+        assert left.status_code == 200, left.text
+        for role in ("own", "public_health_nurse"):
+            assert _gone(_b_polls(b, feeds[role]["token"])), f"B served the {role} feed of a user who left"

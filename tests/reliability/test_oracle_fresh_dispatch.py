@@ -31,17 +31,27 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
+from db_backends import POSTGRES_ENABLED
+from litestar.testing import AsyncTestClient
 from mail_fixtures import Client, make_dispatcher, to
+from processes import ServiceProcess, postgres_database, service_env
 from smtp_server import Mailbox, SmtpServer
 
+from coordination.access import users
+from coordination.app import create_app
 from coordination.clock import Clock
 from coordination.context import ServiceContext
+from coordination.domain import UserRole
 from coordination.levels import Level
+from coordination.schemas import UserIn
+from coordination.settings import Settings
 from notifications.dispatcher import Dispatcher
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -583,3 +593,76 @@ async def test_one_recipient_refused_for_good_is_dead_and_alerted_and_the_others
     assert sorted(to(a) for a in mailbox.arrivals) == sorted(
         team.emails[w] for w in ROLES if w != "nurse" for _ in range(3))
     await assert_each_sent_arrived_once(client, people, [team], mailbox)
+
+
+# --- rule 1 across instances: the change is made by another process -----------------------------
+
+@pytest.mark.skipif(not POSTGRES_ENABLED, reason="SAMHANDLING_TEST_POSTGRES=off: PostgreSQL only")
+def test_a_withdrawal_through_another_instance_stops_the_running_dispatcher(tmp_path: Path) -> None:
+    """The dispatcher runs in ``samhandling serve`` (B, real clock); the withdrawal is made through
+    another instance (A, an app in the test process) while B's relay holds its 20th message.
+    Nothing more may start towards that sector after A's commit, whatever B holds in memory.
+    Partners only (the real clock may be in the family's quiet hours): 3 cases × 10 meetings ×
+    3 partners."""
+    with postgres_database() as url:
+        relay = SmtpServer()
+        relay.mailbox = Relay(hold_at=20)
+        relay.up()
+        try:
+            asyncio.run(_withdraw_through_a(url, relay, tmp_path))
+        finally:
+            relay.down()
+
+
+async def _withdraw_through_a(url: str, relay: SmtpServer, tmp_path: Path) -> None:
+    mailbox: Relay = relay.mailbox  # type: ignore[assignment]
+    people = await _coordinator(url)
+    settings = replace(Settings(), database_url=url, dispatcher_enabled=False, mail_folder=tmp_path / "mail",
+                       public_base_url="http://testserver")
+    async with AsyncTestClient(app=create_app(settings, Clock())) as a:
+        teams = [await build_team(a, people, n) for n in (1, 2, 3)]
+        for team in teams:
+            for i in range(10):
+                await add_meeting(a, people, team, oslo("2027-06-07", "09:00") + timedelta(hours=i),
+                                  ["teacher", "nurse", "nav"])
+        instance_b = ServiceProcess(service_env(url, relay.port), tmp_path / "b.log").start()
+        try:
+            for _ in range(1200):
+                if mailbox.held:
+                    break
+                await asyncio.sleep(0.05)
+            assert mailbox.held, f"B never reached the 20th message:\n{instance_b.tail()}"
+            try:
+                await record_consent(a, people, teams[1].case_id, teams[1].ids["father"], "school", "withdrawn")
+                mailbox.changed = True
+            finally:
+                mailbox.release.set()
+            for _ in range(1200):
+                rows = [r for t in teams for r in await outbox(a, people, t) if r["kind"] == "invitation"]
+                if all(r["status"] in ("sent", "suppressed", "dead") for r in rows):
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            instance_b.stop()
+        teacher = teams[1].emails["teacher"]
+        late = [x for x in mailbox.asked if x.address == teacher and x.after_change]
+        assert not late, f"{len(late)} messages to the school after the withdrawal committed through A"
+        stopped = [r for r in rows if r["recipient_contact_id"] == teams[1].ids["teacher"] and r["status"] != "sent"]
+        assert stopped, "every message to the school went before the withdrawal (nothing tested)"
+        assert all(r["status"] == "suppressed" for r in stopped), stopped
+        assert all(r["status"] == "sent" for r in rows if r not in stopped), Counter(r["status"] for r in rows)
+        await assert_each_sent_arrived_once(a, people, teams, mailbox)
+
+
+async def _coordinator(url: str) -> Any:
+    """A coordinator in a unit of a database the ``people`` fixture does not reach."""
+    context = ServiceContext.create(Settings(database_url=url))
+    try:
+        async with context.transaction() as session:
+            unit = await users.get_or_create_unit(session, "Enhet A", context.now())
+            assert unit.id is not None
+            made = await users.create_user(session, unit.id, UserIn(name="Kari", role=UserRole.COORDINATOR),
+                                           context.now())
+    finally:
+        await context.engine.dispose()
+    return SimpleNamespace(coordinator=SimpleNamespace(headers={"Authorization": f"Bearer {made.token}"}))

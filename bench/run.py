@@ -287,7 +287,7 @@ def inside(args: argparse.Namespace) -> int:
     text = tables(figures, goal_rows, seconds)
     command = "python3 bench/run.py" + (" --quick" if args.quick else "") + (
         f" --parts {args.parts}" if args.parts != ",".join(PARTS) else "") + (
-        f" --seconds {args.seconds:g}" if args.seconds else "")
+        f" --seconds {args.seconds:g}" if args.seconds else "") + (f" --output {args.output}" if args.output else "")
     missing = [k for k in REQUIRED if k not in figures] if parts == list(PARTS) else []
     document = {
         **{k: figures[k] for k in (*REQUIRED, *OPTIONAL) if k in figures},

@@ -17,7 +17,17 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import calendar_data, common, dispatch_bench, feed_serving, national, run, scheduling, wrk  # noqa: E402
+from bench import (  # noqa: E402
+    bare_asgi,
+    calendar_data,
+    common,
+    dispatch_bench,
+    feed_serving,
+    national,
+    run,
+    scheduling,
+    wrk,
+)
 from bench.national_data import add_backlog, generate  # noqa: E402
 
 POSTGRES_ENABLED = os.environ.get("SAMHANDLING_TEST_POSTGRES", "on").lower() != "off"
@@ -79,14 +89,54 @@ def test_goals_and_tables() -> None:
         "feed_warm_rps_c32_500": 800.0, "feed_warm_p50_ms_c32_500": 40.0, "feed_warm_p99_ms_c32_500": 90.0,
         "schedule_plans_per_s": 40.0, "schedule_exponent_participants": 0.5, "schedule_exponent_participants_tail": 0.6,
         "schedule_exponent_busy": 0.8, "schedule_exponent_busy_tail": 1.1, "dispatch_msgs_per_s": 40.0,
-        "raw_smtp_msgs_per_s": 200.0, "dispatch_ratio_vs_raw": 0.2,
+        "raw_smtp_msgs_per_s": 200.0, "dispatch_ratio_vs_raw": 0.2, "feed_304_ratio_vs_bare": 0.4,
     }
-    rows = {g["goal"]: g for g in run.goals(figures)}
+    national = {"national_backlog_msgs_per_s": 160.0, "national_backlog_two_instances_msgs_per_s": 280.0,
+                "national_loops_p99_ms": 120.0, "national_feed_p99_ms": 60.0, "national_peak_rss_mb": 450.0}
+    for key in ("rps_c1", "p50_ms_c1", "p99_ms_c1", "rps_c32", "p50_ms_c32", "p99_ms_c32", "cpu_us_c32"):
+        figures[f"servers_uvicorn_httptools_uvloop_304_{key}"] = 1.0
+    rows = {g["goal"]: g for g in run.goals(figures | national)}
+    assert rows["304 ≥ 50 % of a bare ASGI app on the same server (c32)"]["met"] is False
+    assert rows["national: 100,000-message backlog ≥ 150 msgs/s, one instance"]["met"] is True
+    assert rows["national: two instances ≥ 1.8× one (backlog msgs/s)"]["met"] is False  # 1.75×
+    assert rows["national: information loops p99 ≤ 150 ms (c32)"]["met"] is True
+    assert rows["national: feed p99 ≤ 50 ms (c32)"]["met"] is False
+    assert rows["national: peak RSS of one instance ≤ 500 MB"]["met"] is True
     assert rows["warm feed ≥ 100× Radicale req/s (c32, 500)"]["met"] is False
     assert rows["render alone ≤ 25 % of icalendar to_ical (500)"]["met"] is True
     assert rows["dispatch ≥ 80 % of bare aiosmtplib"]["met"] is False
     text = run.tables(figures, list(rows.values()), 15)
     assert "| 500" in text and "Goals" in text and "missed" in text
+    assert "| uvicorn, httptools, uvloop | 304" in text
+
+
+def test_bare_app_answers_the_service_304_with_its_headers() -> None:
+    """The floor under the service's 304 sends what the service's 304 sends, less what the
+    server adds itself."""
+    service = {"ETag": '"abc"', "Cache-Control": "private, no-cache", "X-Request-Id": "r-1", "Date": "now",
+               "Server": "uvicorn", "Connection": "keep-alive"}
+    headers = bare_asgi.replayable(service)
+    assert headers == [("etag", '"abc"'), ("cache-control", "private, no-cache"), ("x-request-id", "r-1")]
+    app = bare_asgi.not_modified_app(headers)
+    sent: list[bare_asgi.Message] = []
+    lifespan = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+    async def receive() -> bare_asgi.Message:
+        return next(lifespan)
+
+    async def send(message: bare_asgi.Message) -> None:
+        sent.append(message)
+
+    async def serve() -> None:
+        await app({"type": "lifespan"}, receive, send)
+        await app({"type": "http", "method": "GET", "path": "/"}, receive, send)
+
+    asyncio.run(serve())
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete",
+                                         "http.response.start", "http.response.body"]
+    assert sent[2]["status"] == 304
+    assert sent[2]["headers"] == [(b"etag", b'"abc"'), (b"cache-control", b"private, no-cache"),
+                                  (b"x-request-id", b"r-1")]
 
 
 @pytest.mark.skipif(not POSTGRES_ENABLED, reason="SAMHANDLING_TEST_POSTGRES=off")

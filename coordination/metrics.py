@@ -17,7 +17,7 @@ from sqlalchemy.pool import Pool, QueuePool
 
 from coordination.outbox.enums import OutboxStatus
 from notifications.metrics import DISPATCH_OUTCOMES
-from notifications.ports import Channel
+from notifications.ports import Channel, Settle
 
 # The *_created series double the text for no use of ours (a counter's start is the process's).
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -184,8 +184,8 @@ def _zeros() -> None:
     for outcome in ("new_version", "same_bytes"):
         FEED_RENDERS.labels(outcome=outcome)
     for channel in Channel:
-        for outcome in ("sent", "suppressed", "retry", "dead"):
-            DISPATCH_OUTCOMES.labels(channel=channel.value, outcome=outcome)
+        for outcome in Settle:  # what the dispatcher counts each finished row as
+            DISPATCH_OUTCOMES.labels(channel=channel.value, outcome=outcome.value)
 
 
 _zeros()

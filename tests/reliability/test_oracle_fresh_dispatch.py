@@ -95,6 +95,9 @@ class Relay(Mailbox):
     hang_up: str = "421"  # "421": refuse the next MAIL with 421 and close; "drop": close after DATA
     on_arrival: Any = None  # called with the arrival count after each accepted message
     hung_up: int = 0  # sessions the relay ended itself
+    on_mail: Any = None  # called at each MAIL; what it returns is kept for that message
+    mail_marks: dict[str, Any] = field(default_factory=dict)  # Message-ID → what on_mail returned
+    _marks: dict[int, Any] = field(default_factory=dict)
     _sessions: Counter[int] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
@@ -107,6 +110,8 @@ class Relay(Mailbox):
             self.hung_up += 1
             asyncio.get_running_loop().call_later(0.05, server.transport.close)
             return "421 4.7.0 Too many messages in one session, closing"
+        if self.on_mail is not None:
+            self._marks[id(session)] = self.on_mail()
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -123,6 +128,8 @@ class Relay(Mailbox):
             self.held = True
             await asyncio.to_thread(self.release.wait, 30)  # other sessions go on meanwhile
         answer = await super().handle_DATA(server, session, envelope)
+        if id(session) in self._marks:
+            self.mail_marks[str(self.arrivals[-1].message["Message-ID"])] = self._marks[id(session)]
         self._sessions[id(session)] += 1
         if self.on_arrival is not None:
             self.on_arrival(len(self.arrivals))
@@ -435,6 +442,38 @@ async def test_a_grant_that_ends_while_the_backlog_drains_stops_every_later_mess
     assert {f"outbox:{r['id']}" for r in stopped} <= audited
     assert all(r["status"] == "sent" for r in rows if r not in stopped)
     await assert_each_sent_arrived_once(client, people, [team], mailbox)
+
+
+async def test_the_audit_records_when_the_relay_took_each_message_not_when_the_batch_began(
+    client: Client, people: Any, service: ServiceContext, relay: SmtpServer, clock: Clock
+) -> None:
+    """Rule 9 and issue 12 (hole 10): ``notification.sent`` carries the time the relay accepted the
+    message. The relay moves the clock a minute on at every MAIL; each message's audit time (and
+    its outbox ``sent_at``) can then be no earlier than the minute its own SMTP conversation
+    began — a time taken when the batch was claimed or gated would be."""
+    mailbox: Relay = relay.mailbox  # type: ignore[assignment]
+    team = await build_team(client, people, 1)
+    for i in range(4):
+        await add_meeting(client, people, team, oslo("2027-01-11", "09:00") + timedelta(hours=i),
+                          ["teacher", "nurse", "nav"])
+    began = clock.now()
+
+    def next_minute() -> datetime:
+        clock.advance(timedelta(minutes=1))
+        return clock.now()
+
+    mailbox.on_mail = next_minute
+    await drain_all(make_dispatcher(service, relay.port))
+    assert len(mailbox.mail_marks) == 12
+    sent = {e["detail"]["message_id"]: datetime.fromisoformat(e["at"])
+            for e in await audit(client, people, team, "notification.sent")}
+    rows = {r["id"]: r for r in await outbox(client, people, team)}
+    by_outbox = {e["detail"]["message_id"]: rows[int(e["subject"].split(":")[1])]
+                 for e in await audit(client, people, team, "notification.sent")}
+    for message_id, mail_began in mailbox.mail_marks.items():
+        assert sent[message_id] >= mail_began, (message_id, sent[message_id], mail_began, began)
+        sent_at = by_outbox[message_id]["sent_at"]
+        assert sent_at is not None and datetime.fromisoformat(sent_at) >= mail_began, (message_id, sent_at)
 
 
 # --- rule 3: one meeting, three levels, rendered side by side ----------------------------------

@@ -10,6 +10,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from mail_fixtures import to
 from smtp_server import SmtpServer
+from sqlalchemy import event
 
 from coordination.access import users
 from coordination.context import ServiceContext
@@ -110,3 +111,47 @@ async def test_an_alert_is_not_mailed_to_a_coordinator_taken_off_the_case(
     assert moved.status_code == 200, moved.text
     await dispatcher.drain_once()
     assert sorted(to(a) for a in smtp.arrivals) == ["wenche@bv.example.org"]
+
+
+async def test_a_scan_reads_a_fixed_set_of_statements_however_many_cases(
+    client: Client, people: Any, team: Any, service: ServiceContext, case_body: Any
+) -> None:
+    """The scan runs every ten minutes over every open case of the country: with nothing new to
+    raise it costs the same few statements for 1 case with deadlines as for 11 (issue 17)."""
+    headers = people.coordinator.headers
+    statements: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    async def counted_scan() -> int:
+        engine = service.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", note)
+        try:
+            statements.clear()
+            assert await scan(service) == 0  # all raised already
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
+        return len(statements)
+
+    async def add_case(n: int) -> None:
+        case = await client.post("/cases", headers=headers, json=case_body(
+            reference=f"BV-SCAN-{n}", child_birth_date="2012-01-20", measure_type="ordered",
+            order_date="2026-01-25"))
+        assert case.status_code == 201, case.text
+        until = (service.now() + timedelta(days=10)).isoformat()
+        contact = await client.post(f"/cases/{case.json()['id']}/contacts", headers=headers,
+                                    json={"name": f"Mor {n}", "role": "parent", "daily_care": True})
+        granted = await client.post(f"/cases/{case.json()['id']}/consents", headers=headers, json={
+            "grantor_contact_id": contact.json()["id"], "sector": "school", "status": "granted",
+            "level": "purpose", "form": "written", "valid_until": until})
+        assert granted.status_code == 201, granted.text
+
+    await add_case(0)
+    assert await scan(service) == 3  # the consent, the birthday and the order of the new case
+    small = await counted_scan()
+    for n in range(1, 11):
+        await add_case(n)
+    assert await scan(service) == 30
+    large = await counted_scan()
+    assert large == small, statements

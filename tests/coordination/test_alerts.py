@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import mail_fixtures
@@ -155,3 +155,20 @@ async def test_a_scan_reads_a_fixed_set_of_statements_however_many_cases(
     assert await scan(service) == 30
     large = await counted_scan()
     assert large == small, statements
+
+
+async def test_a_child_born_on_29_february_is_alerted_30_days_before_28_february(
+    client: Client, people: Any, team: Any, service: ServiceContext
+) -> None:
+    """fristloven § 3: in 2027 the 15th birthday of a child born 29 February 2012 is 28 February,
+    so the 30 days' notice starts on 29 January (noon in Oslo both days)."""
+    headers = people.coordinator.headers
+    changed = await client.patch(f"/cases/{team.case_id}", headers=headers, json={"child_birth_date": "2012-02-29"})
+    assert changed.status_code == 200, changed.text
+    service.clock.set(datetime(2027, 1, 28, 11, 0, tzinfo=UTC))
+    assert await scan(service) == 0
+    service.clock.set(datetime(2027, 1, 29, 11, 0, tzinfo=UTC))
+    assert await scan(service) == 1
+    [alert] = (await client.get("/alerts", headers=headers)).json()
+    assert alert["kind"] == "child_turning_15" and alert["detail"] == {"birthday": "2027-02-28"}
+    assert alert["due_at"].startswith("2027-02-27T23:00:00")

@@ -263,8 +263,11 @@ class Dispatcher:
                 break
             settled, relay_down = await self._settle_chunk(chunk, relay_down, usable_until)
             outcomes += settled
+        claimed = {message.id: message for message in batch}
         for message_id, outcome in outcomes:
-            log.info("outbox %s: %s", message_id, outcome.value)
+            message = claimed[message_id]
+            log.info("outbox %s (%s, attempt %d): %s", message_id, message.kind.value, message.attempts + 1,
+                     outcome.value)
         return DrainReport(tuple(outcomes))
 
     async def _settle_chunk(self, chunk: Sequence[OutboxMessage], relay_down: str | None,

@@ -122,6 +122,12 @@ OUTBOX_OLDEST_DUE_AGE = Gauge(
     "answer): the dispatcher's lag.",
 )
 
+FEED_CACHE_TRUSTED = Gauge(
+    "samhandling_feed_cache_trusted",
+    "1 while warm feed polls are answered from memory (PostgreSQL: the change channel is up; SQLite: "
+    "always); 0 while every poll reads the database because the channel is down.",
+)
+
 DATABASE_UP = Gauge(
     "samhandling_database_up",
     "1 when the scrape's database query answered, 0 when it did not (the outbox gauges are then "

@@ -16,6 +16,8 @@ import logging
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
+from coordination import metrics
+
 log = logging.getLogger("samhandling.feeds")
 
 #: Migration 0010's channel; its payload is a unit id, or '' for every unit.
@@ -55,9 +57,11 @@ class Notices:
         """The channel is up; whatever was read before may have missed a notice."""
         self.changed(None)
         self.up = True
+        metrics.FEED_CACHE_TRUSTED.set(1)
 
     def lost(self) -> None:
         self.up = False
+        metrics.FEED_CACHE_TRUSTED.set(0)
         self.changed(None)
 
 

@@ -246,6 +246,7 @@ async def test_with_the_channel_down_every_poll_reads_the_database(
             return not runtime(app).notices.up
 
         await until(down, "the runtime notices its channel is gone")
+        assert REGISTRY.get_sample_value("samhandling_feed_cache_trusted") == 0, "/metrics shows the fallback"
         # At once: without any change, the poll reads the token again.
         with statements_of(app) as sent:
             assert (await poll(client, feed)).status_code == 200
@@ -260,6 +261,7 @@ async def test_with_the_channel_down_every_poll_reads_the_database(
             return runtime(app).notices.up
 
         await until(back, "the listener reconnects")
+        assert REGISTRY.get_sample_value("samhandling_feed_cache_trusted") == 1
         assert await listener_pids(settings) not in ([], [pid])
     # Back up, everything read before was given up; then the cache serves again.
     await warm(client, app, feed)

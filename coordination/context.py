@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -30,6 +30,10 @@ class ServiceContext:
     sessions: async_sessionmaker[AsyncSession]
     clock: Clock
     wake_dispatcher: Callable[[], None] = _no_dispatcher
+    _autocommit: AsyncEngine = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @classmethod
     def create(cls, settings: Settings, clock: Clock | None = None) -> ServiceContext:
@@ -51,6 +55,14 @@ class ServiceContext:
                 yield session
             if session.info.pop(WAKE_DISPATCHER, False):
                 self.wake_dispatcher()
+
+    @asynccontextmanager
+    async def single_read(self) -> AsyncIterator[AsyncSession]:
+        """A session for one read that needs no transaction (the signed-in user): in autocommit
+        the driver sends no BEGIN and ROLLBACK around it, two of its three round trips. What it
+        returns is detached once it ends, as after ``transaction``; it must not write."""
+        async with self.sessions(bind=self._autocommit) as session:
+            yield session
 
     @asynccontextmanager
     async def rehearsal(self) -> AsyncIterator[AsyncSession]:

@@ -33,7 +33,7 @@ async def provide_user(
     token = bearer_token(request)
     if token is None:
         raise NotAuthorizedException("sign in with an API token: Authorization: Bearer <token>")
-    async with ctx.sessions() as session:
+    async with ctx.single_read() as session:
         user = await user_for_token(session, token)
     if user is None:
         raise NotAuthorizedException("unknown or revoked token")

@@ -47,7 +47,7 @@ from coordination.models import (
 )
 from coordination.outbox.queue import channels_of, recipient_kind
 from coordination.outbox.store import stored_reasons
-from coordination.scheduling.answer_links import answer_link
+from coordination.scheduling.answer_links import KnownLinks, answer_link, known_answer_links
 from coordination.scheduling.enums import MeetingStatus
 from coordination.scheduling.meetings import participants_of
 from notifications.messages import message_level
@@ -281,10 +281,7 @@ class ConsentGate:
         visible = visible_for(reader, asked.facts, now)
         answer_url = None
         if kind in _SENT_KINDS:
-            if (meeting.id, contact.id) in batch.linked:
-                await session.flush()  # the link this chunk made for them must be found, not made again
-            batch.linked.add((meeting.id, contact.id))
-            answer_url = await answer_link(session, self._ctx, meeting, contact, now)
+            answer_url = await answer_link(session, self._ctx, meeting, contact, now, known=batch.links)
         calendar = None
         if row.channel is Channel.EMAIL and kind in (MessageKind.INVITATION, MessageKind.UPDATE,
                                                       MessageKind.CANCELLATION):
@@ -323,8 +320,8 @@ class _Batch:
     facts: dict[int, PolicyFacts] = field(default_factory=dict)
     people: dict[int, list[tuple[MeetingParticipant, Contact]]] = field(default_factory=dict)
     plans: dict[int, Plan | None] = field(default_factory=dict)
-    #: (meeting, contact) pairs whose answer link this chunk has asked for
-    linked: set[tuple[int | None, int | None]] = field(default_factory=set)
+    #: the invitations' answer-link rows, read in one statement; the links this chunk makes join them
+    links: KnownLinks = field(default_factory=dict)
     #: the rows read for ``session.get`` to find: the session's identity map holds them only weakly
     held: list[object] = field(default_factory=list)
 
@@ -332,7 +329,10 @@ class _Batch:
     async def load(cls, session: AsyncSession, rows: Sequence[OutboxMessage]) -> _Batch:
         meeting_ids = sorted({row.meeting_id for row in rows if row.meeting_id is not None})
         case_ids = sorted({row.case_id for row in rows if row.case_id is not None})
-        batch = cls(people=await participants_of(session, meeting_ids) if meeting_ids else {})
+        batch = cls(people=await participants_of(session, meeting_ids) if meeting_ids else {},
+                    links=await known_answer_links(session, (
+                        (row.meeting_id, row.recipient_contact_id) for row in rows if row.kind in _SENT_KINDS
+                        and row.meeting_id is not None and row.recipient_contact_id is not None)))
         if meeting_ids:
             batch.held += (await session.exec(select(Meeting).where(col(Meeting.id).in_(meeting_ids)))).all()
         if not case_ids:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from litestar import Controller, get, patch, post, put
+from litestar import Controller, Request, get, patch, post, put
+from litestar.datastructures import State
 from litestar.params import JSONBody, Parameter
 
 from coordination import audit
 from coordination.access.rules import case_for
-from coordination.api.deps import Ctx, CurrentUser, PathId
+from coordination.api.deps import Ctx, CurrentUser, PathId, required_token, signed_in
 from coordination.cases import contacts as contact_service
 from coordination.cases import service as case_service
 from coordination.consent import loops as consent_loops
@@ -121,7 +122,7 @@ class CaseController(Controller):
     async def information_loops(
         self,
         ctx: Ctx,
-        user: CurrentUser,
+        request: Request[object, object, State],
         case_id: PathId,
         at: datetime | None = Parameter(
             default=None, description="Also evaluate at this instant (ISO 8601 with offset)"
@@ -129,10 +130,14 @@ class CaseController(Controller):
         lang: Language = Parameter(default=Language.NB, description="Language of the reasons"),
     ) -> InformationLoopsOut:
         """What each contact may learn now (and at ``at``, if given), and why: the coordinator's
-        check before any meeting. The read is audited."""
-        if at is not None and at.tzinfo is None:
-            raise InputError("at", "give a time zone offset, e.g. 2027-03-01T09:00:00+01:00")
-        async with ctx.transaction() as session:
+        check before any meeting. The read is audited.
+
+        The signed-in user is read on the read's own connection (one checkout, issue 17)."""
+        token = required_token(request)
+        async with ctx.audited_read() as session:
+            user = await signed_in(session, token)
+            if at is not None and at.tzinfo is None:
+                raise InputError("at", "give a time zone offset, e.g. 2027-03-01T09:00:00+01:00")
             return await consent_loops.information_loops(session, user, case_id, ctx.now(), at, lang)
 
     @get("/{case_id:int}/audit")

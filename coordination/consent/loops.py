@@ -8,18 +8,15 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from coordination import audit
-from coordination.access.rules import case_for
+from coordination.access.rules import VisibleCaseRead
 from coordination.consent.facts import (
     PolicyFacts,
-    case_facts,
     consent_facts,
     contact_fact_of,
     contact_rows,
     load_policy_facts,
 )
-from coordination.consent.policy import (
-    SectorConsent,
-)
+from coordination.consent.policy import CaseFacts, SectorConsent
 from coordination.consent.texts import contact_label, describe, grantor_label
 from coordination.domain import PARTNER_SECTORS, AuditAction, Language, Sector
 from coordination.levels import Level
@@ -30,6 +27,10 @@ from coordination.schemas import (
     InformationLoopsOut,
     LevelAt,
 )
+
+#: The case's unit (for the audit entry), then its facts for the policy, in ``CaseFacts``' order.
+_visible_case = VisibleCaseRead(col(Case.unit_id), col(Case.child_birth_date), col(Case.aimed_at_child),
+                                col(Case.party_status_override))
 
 
 def _level_at(
@@ -64,10 +65,10 @@ async def information_loops(
     One set of queries per case, whatever the number of contacts: the case, its contacts (with
     their names, as the policy's facts too) and its consent records; the policy decides once
     per sector, and each contact takes its sector's answer."""
-    case = await case_for(session, user, case_id)
+    unit_id, *case_columns = await _visible_case(session, user, case_id)
     rows = (await session.exec(contact_rows((case_id,), col(Contact.name), col(Contact.role_label)))).all()
     people = [(contact_fact_of(row), name, role_label) for *row, name, role_label in rows]
-    facts = PolicyFacts(case_facts(case), tuple(contact for contact, _, _ in people),
+    facts = PolicyFacts(CaseFacts(*case_columns), tuple(contact for contact, _, _ in people),
                         await consent_facts(session, case_id))
     names = {contact.id: contact_label(name, contact.role, role_label, language)
              for contact, name, role_label in people}
@@ -94,7 +95,7 @@ async def information_loops(
             )
         )
     assert user.id is not None
-    audit.record(session, unit_id=case.unit_id, case_id=case_id, actor=audit.actor_for_user(user.id),
+    audit.record(session, unit_id=unit_id, case_id=case_id, actor=audit.actor_for_user(user.id),
                  action=AuditAction.INFORMATION_LOOPS_READ, subject=f"case:{case_id}", at=now)
     return InformationLoopsOut(case_id=case_id, language=language, contacts=loops)
 

@@ -12,6 +12,7 @@ a message over :data:`MAX_MESSAGE_BYTES` is refused rather than sent.
 
 from __future__ import annotations
 
+import base64
 import enum
 import functools
 import hashlib
@@ -21,7 +22,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from email import policy
+from email import policy, quoprimime
 from email.headerregistry import Address, BaseHeader
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
@@ -72,6 +73,9 @@ class CalendarPart:
     uid: str | None = None
     sequence: int | None = None
 
+
+#: The line length of ``policy.SMTP``, the one ``set_content`` encodes bodies to.
+_MAX_LINE_LENGTH: int = policy.SMTP.max_line_length or 78
 
 _ATOM_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
 _MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,200}@[A-Za-z0-9.-]{1,200}>")
@@ -221,23 +225,42 @@ def build_email(
     if auto_generated:
         msg["Auto-Submitted"] = _constant_header("Auto-Submitted", "auto-generated")
         msg["X-Auto-Response-Suppress"] = _constant_header("X-Auto-Response-Suppress", "OOF, AutoReply")
-    msg.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    msg["MIME-Version"] = _constant_header("MIME-Version", "1.0")
+    msg["Content-Type"] = _constant_header("Content-Type", "multipart/alternative")
+    msg.attach(_text_part(rendered.text, "plain"))
+    msg.attach(_text_part(rendered.html, "html"))
     if calendar is not None:
         if len(calendar.ics) > settings.max_bytes:
             raise InvalidMessage("calendar part is larger than the message limit")
         check_itip(calendar, sender.addr_spec)
-        part = EmailMessage(policy=policy.SMTP)
-        part.set_content(calendar.ics, maintype="text", subtype="calendar", cte="base64")
-        part.replace_header("Content-Type", f"text/calendar; charset=utf-8; method={calendar.method.value}")
-        msg.attach(part)
-    for sub in msg.iter_parts():
-        del sub["MIME-Version"]
-    # Last: making the body multipart moves every Content-* header into the first part.
+        msg.attach(_calendar_part(calendar))
     msg["Content-Language"] = _constant_header("Content-Language", recipient.language.value)
     if _size_bound(rendered, calendar, msg) > settings.max_bytes and len(msg.as_bytes()) > settings.max_bytes:
         raise InvalidMessage("message is larger than the limit")
     return msg
+
+
+def _text_part(text: str, subtype: str) -> EmailMessage:
+    """A text alternative as ``set_content(text, subtype=..., charset="utf-8",
+    cte="quoted-printable")`` writes it — line ends normalised, the same encoder — with its two
+    headers parsed once for all messages."""
+    part = EmailMessage(policy=policy.SMTP)
+    part["Content-Type"] = _constant_header("Content-Type", f'text/{subtype}; charset="utf-8"')
+    part["Content-Transfer-Encoding"] = _constant_header("Content-Transfer-Encoding", "quoted-printable")
+    body = b"\n".join(text.encode("utf-8").splitlines()) + b"\n"
+    part.set_payload(quoprimime.body_encode(body.decode("latin-1"), _MAX_LINE_LENGTH))
+    return part
+
+
+def _calendar_part(calendar: CalendarPart) -> EmailMessage:
+    """The iTIP object in base64 (lines of 76, as ``set_content`` of bytes writes them): the
+    object's CRLF line ends go across untouched."""
+    part = EmailMessage(policy=policy.SMTP)
+    part["Content-Type"] = _constant_header(
+        "Content-Type", f"text/calendar; charset=utf-8; method={calendar.method.value}")
+    part["Content-Transfer-Encoding"] = _constant_header("Content-Transfer-Encoding", "base64")
+    part.set_payload(base64.encodebytes(calendar.ics).decode("ascii"))
+    return part
 
 
 @functools.lru_cache(maxsize=64)

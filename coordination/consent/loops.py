@@ -64,9 +64,11 @@ async def information_loops(
 
     One set of queries per case, whatever the number of contacts: the case, its contacts (with
     their names, as the policy's facts too) and its consent records; the policy decides once
-    per sector, and each contact takes its sector's answer."""
+    per sector, and each contact takes its sector's answer. The case and contacts rows come
+    straight from the connection (nothing is pending before the audit entry is added)."""
     unit_id, *case_columns = await _visible_case(session, user, case_id)
-    rows = (await session.exec(contact_rows((case_id,), col(Contact.name), col(Contact.role_label)))).all()
+    connection = await session.connection()
+    rows = (await connection.execute(contact_rows((case_id,), col(Contact.name), col(Contact.role_label)))).all()
     people = [(contact_fact_of(row), name, role_label) for *row, name, role_label in rows]
     facts = PolicyFacts(CaseFacts(*case_columns), tuple(contact for contact, _, _ in people),
                         await consent_facts(session, case_id))

@@ -107,6 +107,12 @@ def checked_address(value: str) -> Address:
     return Address(addr_spec=address)
 
 
+@functools.lru_cache(maxsize=16)
+def _checked_sender(value: str) -> Address:
+    """The configured sender, checked once: it is the same in every message."""
+    return checked_address(value)
+
+
 def checked_message_id(value: str) -> str:
     """A Message-ID is an ``<id@domain>`` with no spaces, so that it is a safe header
     and a stable key (the folder transport names files by it)."""
@@ -214,7 +220,7 @@ def build_email(
     expect a human answer."""
     if date.tzinfo is None:
         raise InvalidMessage("the Date header needs an aware time")
-    sender = checked_address(settings.sender_address)
+    sender = _checked_sender(settings.sender_address)
     to = checked_address(recipient.email)
     msg = EmailMessage(policy=policy.SMTP)
     msg["From"] = _sender_header(settings.sender_name, sender.addr_spec)

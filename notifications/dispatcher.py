@@ -174,6 +174,10 @@ class Dispatcher:
         #: sends the relay took whose "sent" could not be written (the store failed just
         #: then): written first thing on the next drain, before the lease lets the row go out again
         self._unrecorded: dict[str, tuple[DisclosureLevel, datetime]] = {}
+        #: False until a message has gone through, and again after the relay failed at server
+        #: level: then one message goes alone first, so a stuck relay is asked once, not once per
+        #: message in flight.
+        self._relay_answers = False
         self._rendered: dict[object, RenderedMessage] = {}
 
     def _now(self) -> datetime:
@@ -348,11 +352,22 @@ class Dispatcher:
     async def _send_all(self, ready: Sequence[_Ready], settlements: list[Settlement]) -> str | None:
         """Hand every built message over at once (at most ``in_flight``); the relay's answer to
         each becomes its settlement. Returns the error when the relay failed at server level."""
-        results = await asyncio.gather(*(self._send_one(item) for item in ready))
+        results: list[tuple[Settlement, str | None]] = []
+        rest = list(ready)
+        if rest and not self._relay_answers:
+            results.append(await self._send_one(rest.pop(0)))
+            failed = results[0][1]
+            if failed is not None:
+                now = self._now()
+                results += [(self._temporary(item.message, now, failed), failed) for item in rest]
+                rest = []
+        results += await asyncio.gather(*(self._send_one(item) for item in rest))
         relay_down = None
         for settlement, server_error in results:
             settlements.append(settlement)
             relay_down = relay_down or server_error
+        went = any(settlement.kind is Settle.SENT for settlement, _ in results)
+        self._relay_answers = relay_down is None and (self._relay_answers or went)
         return relay_down
 
     async def _send_one(self, item: _Ready) -> tuple[Settlement, str | None]:

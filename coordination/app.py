@@ -4,6 +4,7 @@ one map in ``coordination.problems``. Nothing else in the code base constructs t
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -87,9 +88,14 @@ def create_app(
         feeds.start(ctx)
         background = Background(ctx)
         await background.start()
+        # What start-up built lives as long as the process: keep it out of every later garbage
+        # collection, whose full passes over it were a tail of the request latency (issue 17).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             await background.stop()
             await feeds.stop(ctx)
             await ctx.engine.dispose()

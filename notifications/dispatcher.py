@@ -372,6 +372,12 @@ class Dispatcher:
 
     async def _send_one(self, item: _Ready) -> tuple[Settlement, str | None]:
         message = item.message
+        now = self._now()
+        if item.valid_until is not None and now >= item.valid_until:
+            # A grant ended, the child turned 15 or the quiet hours began since the decision
+            # (rule 1: consent at the moment of disclosure): decided again at the next drain.
+            return Settlement(message.id, Settle.DEFERRED, now, message.channel, until=now,
+                              text="decided before a change of consent or hours"), None
         try:
             await item.send()
         except PermanentFailure as exc:
@@ -429,6 +435,7 @@ class Dispatcher:
             return self._suppress(message, now, decision.code, decision.reason)
         if message.channel is Channel.SMS:
             return self._build_sms(message, decision, now)
+        valid_until = decision.valid_until
         if decision.recipient_kind.is_family:
             # Who is family is the gate's answer from the contact as it is now, not what
             # they were when the message was queued (DESIGN.md rule 10). The gate's
@@ -436,6 +443,7 @@ class Dispatcher:
             until = quiet_until(now, self._settings.quiet_start, self._settings.quiet_end)
             if until is not None:
                 return Settlement(message.id, Settle.DEFERRED, now, message.channel, until=until, text="quiet hours")
+            valid_until = _earliest(valid_until, next_wall_time(now, self._settings.quiet_start))
         refusal = self._refusal(message, decision, now)
         if refusal is not None:
             return self._suppress(message, now, *refusal)
@@ -459,7 +467,7 @@ class Dispatcher:
         if leaked:
             # Never name the terms: they are exactly what must not be written down.
             return self._dead(message, now, f"mail would disclose {len(leaked)} withheld term(s)")
-        return _Ready(message, rendered.level, partial(self._transport.send, email))
+        return _Ready(message, rendered.level, partial(self._transport.send, email), valid_until)
 
     def _render(self, kind: MessageKind, decision: Prepared) -> RenderedMessage:
         """The text of a message; the same (kind, recipient kind, details) give the same text, so a
@@ -497,7 +505,8 @@ class Dispatcher:
         if withheld_in(made.text, prepared.withheld_terms):
             return self._dead(message, now, "SMS would disclose a withheld term")
         sms = Sms(prepared.recipient.mobile, made.text, message.message_id.strip("<>"))
-        return _Ready(message, made.level, partial(self._sms_send, sms))
+        return _Ready(message, made.level, partial(self._sms_send, sms),
+                      _earliest(prepared.valid_until, next_wall_time(now, s.sms_day_end)))
 
     async def _sms_send(self, sms: Sms) -> None:
         if self._sms is None:
@@ -555,3 +564,16 @@ class _Ready:
     message: OutboxMessage
     level: DisclosureLevel
     send: Callable[[], Awaitable[None]]
+    #: The decision and the hours it was built under hold until then (None: no such bound).
+    valid_until: datetime | None = None
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return min((x for x in (a, b) if x is not None), default=None)
+
+
+def next_wall_time(now: datetime, at: time) -> datetime:
+    """The next instant after ``now`` at which Oslo's wall clock shows ``at``."""
+    local = wall_time(now)
+    instant = local_instant(local.date(), at)
+    return instant if instant > now else local_instant(local.date() + timedelta(days=1), at)

@@ -221,6 +221,9 @@ class Prepared:
     link_url: str | None = None  # "open Samhandling" or the meeting page
     calendar: bytes | None = None
     withheld_terms: tuple[str, ...] = ()
+    #: The first instant after the decision at which its answer could change by the clock alone
+    #: (a grant coming into force or ending, the child's 15th birthday): not handed over from then on.
+    valid_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

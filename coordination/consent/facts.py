@@ -11,12 +11,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
+from calendars.zone import local_midnight
 from coordination.consent.policy import (
     CaseFacts,
     ConsentFact,
     ContactFacts,
     SectorConsent,
     effective_consent,
+    fifteenth_birthday,
 )
 from coordination.domain import Sector
 from coordination.errors import NotFound
@@ -41,6 +43,18 @@ class PolicyFacts:
 
     def sector(self, sector: Sector, at: datetime) -> SectorConsent:
         return effective_consent(self.case, self.contacts, self.records, sector, at)
+
+    def changes_after(self, now: datetime) -> list[datetime]:
+        """The instants after ``now`` at which what someone may learn can change by the clock
+        alone: a grant coming into force or ending, the child's 15th birthday."""
+        bounds = []
+        for record in self.records:
+            bounds.append(record.valid_from)
+            if record.valid_until is not None:
+                bounds.append(record.valid_until)
+        if self.case.aimed_at_child and self.case.party_status_override is None:
+            bounds.append(local_midnight(fifteenth_birthday(self.case.birth_date)))
+        return [b for b in bounds if b > now]
 
 
 def case_facts(case: Case) -> CaseFacts:

@@ -303,6 +303,7 @@ class ConsentGate:
             answer_url=answer_url,
             calendar=calendar,
             withheld_terms=_withheld(case, contact, people, visible, plan, level),
+            valid_until=min(asked.facts.changes_after(now), default=None),
         )
 
 

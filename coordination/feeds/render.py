@@ -16,11 +16,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from calendars.events import CalendarEvent
 from calendars.ical import render_event, render_feed
 from calendars.schedule import MeetingKind
-from calendars.zone import local_date, local_midnight
+from calendars.zone import local_date
 from coordination.access.rules import visible_cases
 from coordination.consent.disclosure import Reader, level_for, to_event, visible_for
 from coordination.consent.facts import Columns, PolicyFacts, case_facts, load_policy_facts
-from coordination.consent.policy import fifteenth_birthday
 from coordination.domain import Language, Role, Sector, UserRole
 from coordination.feeds.enums import FeedScope
 from coordination.feeds.tokens import TokenState
@@ -238,7 +237,7 @@ async def _material(session: AsyncSession, state: TokenState, now: datetime) -> 
             found.facts_by_case[case.id] = facts
             found.contact_reader = Reader(contact=facts.contact(contact.id or 0),
                                           language=contact.language, cap=Level.PURPOSE)
-            found.bounds += _consent_bounds(facts, case, now)
+            found.bounds += facts.changes_after(now)
             mine = sm_select(MeetingParticipant.meeting_id).where(
                 MeetingParticipant.contact_id == contact.id
             )
@@ -348,18 +347,6 @@ async def _deadlines(session: AsyncSession, case_ids: Sequence[int], by_id: Mapp
         )
         deadlines.append(Deadline(alert.due_at, alert.created_at, event))
     return deadlines
-
-
-def _consent_bounds(facts: PolicyFacts, case: Case, now: datetime) -> list[datetime]:
-    """The instants after ``now`` at which what a contact may see can change by itself."""
-    bounds = []
-    for record in facts.records:
-        bounds.append(record.valid_from)
-        if record.valid_until is not None:
-            bounds.append(record.valid_until)
-    if case.aimed_at_child and case.party_status_override is None:
-        bounds.append(local_midnight(fifteenth_birthday(case.child_birth_date)))
-    return [b for b in bounds if b > now]
 
 
 def _calendar_name(
